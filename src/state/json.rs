@@ -1,0 +1,229 @@
+//! Python-compatible JSON text: what `json.dump(obj)` and `json.dump(obj, indent=N)` write
+//! (ASCII only, `\uXXXX` escapes in lower-case hex), plus key-order restoration.
+
+use serde_json::Value;
+
+/// How a state file is laid out, detected on load and kept on save.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JsonStyle {
+    /// `None`: Python's compact `json.dump` (`", "` and `": "` separators, one line).
+    /// `Some(n)`: `json.dump(indent=n)`.
+    pub indent: Option<usize>,
+    /// Whether the text ends with a newline (Python writes none).
+    pub trailing_newline: bool,
+}
+
+impl JsonStyle {
+    /// What the planner writes: `json.dump(indent=2)`.
+    pub const PLANNER: JsonStyle = JsonStyle {
+        indent: Some(2),
+        trailing_newline: false,
+    };
+
+    /// Detects the style of an existing document's text.
+    pub fn detect(text: &str) -> JsonStyle {
+        let trimmed = text.trim_end();
+        let trailing_newline = text.len() > trimmed.len() && text.ends_with('\n');
+        let indent = match trimmed.find('\n') {
+            None => None,
+            Some(i) => {
+                let next = &trimmed[i + 1..];
+                let n = next.bytes().take_while(|b| *b == b' ').count();
+                Some(if n == 0 { 2 } else { n })
+            }
+        };
+        JsonStyle {
+            indent,
+            trailing_newline,
+        }
+    }
+}
+
+/// Renders `value` exactly as Python's `json.dumps` would with this style.
+pub fn to_python_string(value: &Value, style: JsonStyle) -> String {
+    let mut out = String::with_capacity(4096);
+    write_value(&mut out, value, style.indent, 0);
+    if style.trailing_newline {
+        out.push('\n');
+    }
+    out
+}
+
+fn newline(out: &mut String, indent: usize, level: usize) {
+    out.push('\n');
+    for _ in 0..indent * level {
+        out.push(' ');
+    }
+}
+
+fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: usize) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        // With `arbitrary_precision` a number keeps the exact text it was read from.
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            if items.is_empty() {
+                out.push_str("[]");
+                return;
+            }
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                    if indent.is_none() {
+                        out.push(' ');
+                    }
+                }
+                if let Some(n) = indent {
+                    newline(out, n, level + 1);
+                }
+                write_value(out, item, indent, level + 1);
+            }
+            if let Some(n) = indent {
+                newline(out, n, level);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            if map.is_empty() {
+                out.push_str("{}");
+                return;
+            }
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                    if indent.is_none() {
+                        out.push(' ');
+                    }
+                }
+                if let Some(n) = indent {
+                    newline(out, n, level + 1);
+                }
+                write_str(out, k);
+                out.push_str(": ");
+                write_value(out, v, indent, level + 1);
+            }
+            if let Some(n) = indent {
+                newline(out, n, level);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Python's `ensure_ascii` string encoder.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{:04x}", unit));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Re-orders every object in `value` so that keys that also exist in `original` (at the
+/// same path) come first, in the original's order; keys new to `value` follow in their own
+/// order. This is how typed serialization keeps the file's key order.
+pub fn reorder_like(value: &mut Value, original: &Value) {
+    match (value, original) {
+        (Value::Object(map), Value::Object(orig)) => {
+            let mut old = std::mem::take(map);
+            for (k, ov) in orig {
+                if let Some(mut v) = old.shift_remove(k) {
+                    reorder_like(&mut v, ov);
+                    map.insert(k.clone(), v);
+                }
+            }
+            for (k, v) in old {
+                map.insert(k, v);
+            }
+        }
+        (Value::Array(items), Value::Array(orig)) => {
+            for (v, ov) in items.iter_mut().zip(orig) {
+                reorder_like(v, ov);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Finds `NaN`, `Infinity` or `-Infinity` outside strings: Python writes them, JSON has none.
+pub fn has_non_finite_literal(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut in_str = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_str {
+            if b == b'\\' {
+                i += 1;
+            } else if b == b'"' {
+                in_str = false;
+            }
+        } else if b == b'"' {
+            in_str = true;
+        } else if bytes[i..].starts_with(b"NaN") || bytes[i..].starts_with(b"Infinity") {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_escapes() {
+        let mut s = String::new();
+        write_str(&mut s, "é\u{7f}😀\"\\\n\u{1}");
+        assert_eq!(s, r#""\u00e9\u007f\ud83d\ude00\"\\\n\u0001""#);
+    }
+
+    #[test]
+    fn styles() {
+        let v: Value =
+            serde_json::from_str(r#"{"a": [], "b": {}, "c": [1, {"d": 1.50}]}"#).unwrap();
+        assert_eq!(
+            to_python_string(&v, JsonStyle::detect("{}")),
+            r#"{"a": [], "b": {}, "c": [1, {"d": 1.50}]}"#
+        );
+        assert_eq!(
+            to_python_string(&v, JsonStyle::PLANNER),
+            "{\n  \"a\": [],\n  \"b\": {},\n  \"c\": [\n    1,\n    {\n      \"d\": 1.50\n    }\n  ]\n}"
+        );
+    }
+
+    #[test]
+    fn detects_style() {
+        assert_eq!(JsonStyle::detect("{\"a\": 1}").indent, None);
+        assert_eq!(JsonStyle::detect("{\n    \"a\": 1\n}\n").indent, Some(4));
+        assert!(JsonStyle::detect("{\n  \"a\": 1\n}\n").trailing_newline);
+    }
+
+    #[test]
+    fn non_finite() {
+        assert!(has_non_finite_literal(r#"{"a": NaN}"#));
+        assert!(has_non_finite_literal(r#"{"a": -Infinity}"#));
+        assert!(!has_non_finite_literal(r#"{"a": "NaN \" Infinity"}"#));
+    }
+}

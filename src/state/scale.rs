@@ -1,0 +1,494 @@
+//! The planner's scaling rules as pure functions on the model, with its known flaws fixed:
+//! GPU ids compared as numbers, multi-GPU templates honoured, no environment dump, and
+//! POSIX-safe quoting.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::error::RuleError;
+use super::json::{JsonStyle, to_python_string};
+use super::model::{Component, GpuId, Resources, State};
+
+/// Types that need a GPU even when their template holds none (the planner's two workers).
+pub const GPU_TYPES: [&str; 2] = ["VllmWorker", "PrefillWorker"];
+
+/// The parts of a component key `<ns>_<Type>` / `<ns>_<Type>_<N>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryName {
+    pub ty: String,
+    /// `None` for the un-suffixed base entry.
+    pub suffix: Option<u64>,
+}
+
+/// Splits a component key into its type and numeric suffix.
+pub fn parse_entry(namespace: &str, key: &str) -> EntryName {
+    let rest = key
+        .strip_prefix(namespace)
+        .and_then(|r| r.strip_prefix('_'))
+        .filter(|r| !r.is_empty())
+        .unwrap_or(key);
+    if let Some((ty, n)) = rest.rsplit_once('_')
+        && !ty.is_empty()
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = n.parse::<u64>()
+    {
+        return EntryName {
+            ty: ty.to_string(),
+            suffix: Some(n),
+        };
+    }
+    EntryName {
+        ty: rest.to_string(),
+        suffix: None,
+    }
+}
+
+/// One entry of a type, as shown to the user.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Instance {
+    pub name: String,
+    pub watcher_name: String,
+    pub suffix: Option<u64>,
+    pub gpus: Vec<String>,
+    pub parked: bool,
+}
+
+/// All entries of one component type.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TypeSummary {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub running: usize,
+    pub instances: Vec<Instance>,
+}
+
+/// Who holds a GPU.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GpuSlot {
+    pub id: String,
+    /// The watcher holding it, if any.
+    pub holder: Option<String>,
+}
+
+/// What the CLI and TUI show of a namespace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub namespace: String,
+    pub circus_endpoint: Option<String>,
+    pub types: Vec<TypeSummary>,
+    pub gpus_total: usize,
+    pub gpus_used: usize,
+    pub free_gpus: Vec<String>,
+    pub gpu_map: Vec<GpuSlot>,
+}
+
+impl Summary {
+    pub fn running(&self, ty: &str) -> usize {
+        self.types
+            .iter()
+            .find(|t| t.ty == ty)
+            .map_or(0, |t| t.running)
+    }
+}
+
+/// Groups the components by type, in first-seen order; instances sorted by suffix.
+pub fn summarize(state: &State) -> Summary {
+    let mut types: Vec<TypeSummary> = Vec::new();
+    for (key, comp) in &state.components {
+        let e = parse_entry(&state.namespace, key);
+        let inst = Instance {
+            name: key.clone(),
+            watcher_name: comp.watcher_name.clone(),
+            suffix: e.suffix,
+            gpus: comp.gpus().iter().map(|g| g.to_string()).collect(),
+            parked: comp.is_parked(),
+        };
+        let t = match types.iter_mut().position(|t| t.ty == e.ty) {
+            Some(i) => &mut types[i],
+            None => {
+                types.push(TypeSummary {
+                    ty: e.ty.clone(),
+                    running: 0,
+                    instances: vec![],
+                });
+                types.last_mut().unwrap()
+            }
+        };
+        if !inst.parked {
+            t.running += 1;
+        }
+        t.instances.push(inst);
+    }
+    for t in &mut types {
+        t.instances.sort_by_key(|i| i.suffix.map_or(0, |s| s + 1));
+    }
+    let held = holders(state);
+    let gpu_info = state.gpu_info().unwrap_or(&[]);
+    let gpu_map: Vec<GpuSlot> = gpu_info
+        .iter()
+        .map(|g| GpuSlot {
+            id: g.to_string(),
+            holder: held
+                .iter()
+                .find(|(k, _)| *k == g.key())
+                .map(|(_, w)| w.clone()),
+        })
+        .collect();
+    let free_gpus = gpu_map
+        .iter()
+        .filter(|s| s.holder.is_none())
+        .map(|s| s.id.clone())
+        .collect::<Vec<_>>();
+    Summary {
+        namespace: state.namespace.clone(),
+        circus_endpoint: state.circus_endpoint.clone(),
+        types,
+        gpus_total: gpu_info.len(),
+        gpus_used: gpu_info.len() - free_gpus.len(),
+        free_gpus,
+        gpu_map,
+    }
+}
+
+/// (gpu key, watcher) for every allocated GPU.
+fn holders(state: &State) -> Vec<(String, String)> {
+    state
+        .components
+        .values()
+        .flat_map(|c| c.gpus().iter().map(|g| (g.key(), c.watcher_name.clone())))
+        .collect()
+}
+
+/// Free GPUs in numeric order (ids that are not numbers last, in file order).
+pub fn free_gpus(state: &State) -> Vec<GpuId> {
+    let held = holders(state);
+    let mut free: Vec<GpuId> = state
+        .gpu_info()
+        .unwrap_or(&[])
+        .iter()
+        .filter(|g| !held.iter().any(|(k, _)| *k == g.key()))
+        .cloned()
+        .collect();
+    free.sort_by_key(|g| g.numeric().unwrap_or(u64::MAX));
+    free
+}
+
+/// What one operation did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Change {
+    Added {
+        #[serde(rename = "type")]
+        ty: String,
+        name: String,
+        gpus: Vec<String>,
+    },
+    Removed {
+        #[serde(rename = "type")]
+        ty: String,
+        name: String,
+        gpus: Vec<String>,
+        /// The entry was the type's template and was parked, not deleted.
+        parked: bool,
+        /// How many instances of the type still run.
+        remaining: usize,
+    },
+}
+
+impl Change {
+    pub fn name(&self) -> &str {
+        match self {
+            Change::Added { name, .. } | Change::Removed { name, .. } => name,
+        }
+    }
+}
+
+fn gpu_phrase(gpus: &[String]) -> String {
+    match gpus.len() {
+        0 => String::new(),
+        1 => format!("GPU {}", gpus[0]),
+        _ => format!("GPUs {}", gpus.join(", ")),
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Added { name, gpus, .. } => {
+                write!(f, "added {name}")?;
+                if !gpus.is_empty() {
+                    write!(f, " on {}", gpu_phrase(gpus))?;
+                }
+                Ok(())
+            }
+            Change::Removed {
+                ty,
+                name,
+                gpus,
+                parked,
+                remaining,
+            } => {
+                write!(f, "removed {name}")?;
+                if *parked {
+                    write!(f, " (parked as template)")?;
+                }
+                if !gpus.is_empty() {
+                    write!(f, ", freed {}", gpu_phrase(gpus))?;
+                }
+                if *remaining == 0 {
+                    write!(f, "; no {ty} is running now")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn entries_of<'a>(state: &'a State, ty: &'a str) -> impl Iterator<Item = (&'a String, EntryName)> {
+    state
+        .components
+        .keys()
+        .map(|k| (k, parse_entry(&state.namespace, k)))
+        .filter(move |(_, e)| e.ty == ty)
+}
+
+fn unknown_type(state: &State, ty: &str) -> RuleError {
+    let mut known: Vec<String> = Vec::new();
+    for k in state.components.keys() {
+        let t = parse_entry(&state.namespace, k).ty;
+        if !known.contains(&t) {
+            known.push(t);
+        }
+    }
+    RuleError::UnknownType {
+        ty: ty.to_string(),
+        namespace: state.namespace.clone(),
+        known: if known.is_empty() {
+            "none".into()
+        } else {
+            known.join(", ")
+        },
+    }
+}
+
+fn check_type(ty: &str) -> Result<(), RuleError> {
+    let reason = if ty.is_empty() {
+        "it is empty"
+    } else if !ty
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        "use letters, digits, '_' and '-' only"
+    } else {
+        return Ok(());
+    };
+    Err(RuleError::BadType {
+        ty: ty.to_string(),
+        reason,
+    })
+}
+
+/// POSIX shell single-quoting: safe for any content, and what Python's `shlex.split` reads back.
+pub fn shell_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Adds one instance of `ty`, as the planner's `add_component` does.
+pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+    check_type(ty)?;
+    let entries: Vec<(String, EntryName)> =
+        entries_of(state, ty).map(|(k, e)| (k.clone(), e)).collect();
+    if entries.is_empty() {
+        return Err(unknown_type(state, ty));
+    }
+    // The template: the base entry, else the lowest-numbered one (older layout).
+    let template_key = entries
+        .iter()
+        .min_by_key(|(_, e)| e.suffix.map_or(0, |s| s + 1))
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    let template = &state.components[&template_key];
+    let max_suffix = entries.iter().filter_map(|(_, e)| e.suffix).max();
+    let name = format!(
+        "{}_{}_{}",
+        state.namespace,
+        ty,
+        max_suffix.map_or(1, |m| m + 1)
+    );
+
+    // GPUs: as many as the template holds; else as many as a running instance holds; at
+    // least one for the planner's two GPU worker types.
+    let mut need = template.gpus().len();
+    if need == 0 {
+        need = entries
+            .iter()
+            .rev()
+            .map(|(k, _)| state.components[k].gpus().len())
+            .find(|n| *n > 0)
+            .unwrap_or(0);
+    }
+    if need == 0 && GPU_TYPES.contains(&ty) {
+        need = 1;
+    }
+    let gpus: Vec<GpuId> = if need > 0 {
+        let total = match state.gpu_info() {
+            Some(info) => info.len(),
+            None => return Err(RuleError::NoGpuInfo { ty: ty.to_string() }),
+        };
+        let free = free_gpus(state);
+        if free.len() < need {
+            return Err(RuleError::NotEnoughGpus {
+                ty: ty.to_string(),
+                need,
+                free: free.len(),
+                total,
+            });
+        }
+        free.into_iter().take(need).collect()
+    } else {
+        vec![]
+    };
+
+    // The command: the template's command up to `--worker-env`, then our env and name.
+    let base_cmd = template
+        .cmd
+        .split("--worker-env")
+        .next()
+        .unwrap_or("")
+        .trim();
+    let env_as_object = worker_env_is_object(&template.cmd);
+    let mut env = Map::new();
+    if !gpus.is_empty() {
+        let ids: Vec<String> = gpus.iter().map(|g| g.to_string()).collect();
+        env.insert("CUDA_VISIBLE_DEVICES".into(), Value::String(ids.join(",")));
+    }
+    if let Some(cfg) = state.service_config() {
+        env.insert(
+            "DYNAMO_SERVICE_CONFIG".into(),
+            Value::String(cfg.to_string()),
+        );
+    }
+    let env_value = if env_as_object {
+        Value::Object(env)
+    } else {
+        Value::Array(vec![Value::Object(env)])
+    };
+    let env_text = to_python_string(
+        &env_value,
+        JsonStyle {
+            indent: None,
+            trailing_newline: false,
+        },
+    );
+    let cmd = format!(
+        "{base_cmd} --worker-env {} --custom-component-name {}",
+        shell_quote(&env_text),
+        shell_quote(&name)
+    );
+    let resources = Resources {
+        allocated_gpus: Some(gpus.clone()),
+        extra: Map::new(),
+    };
+    state.components.insert(
+        name.clone(),
+        Component {
+            watcher_name: name.clone(),
+            cmd,
+            resources: Some(resources),
+            lease: None,
+            extra: Map::new(),
+        },
+    );
+    Ok(Change::Added {
+        ty: ty.to_string(),
+        name,
+        gpus: gpus.iter().map(|g| g.to_string()).collect(),
+    })
+}
+
+/// Whether a template's `--worker-env` value is a JSON object (the older layout) rather
+/// than a list.
+fn worker_env_is_object(cmd: &str) -> bool {
+    cmd.split_once("--worker-env")
+        .map(|(_, rest)| {
+            rest.trim_start()
+                .trim_start_matches(['\'', '"'])
+                .starts_with('{')
+        })
+        .unwrap_or(false)
+}
+
+/// Removes the highest-suffix running instance of `ty`, as the planner's `remove_component`
+/// does: a numbered entry is deleted; the base entry (or the type's last entry, in the older
+/// layout without a base) is parked so it stays the template.
+pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+    check_type(ty)?;
+    let entries: Vec<(String, EntryName)> =
+        entries_of(state, ty).map(|(k, e)| (k.clone(), e)).collect();
+    if entries.is_empty() {
+        return Err(unknown_type(state, ty));
+    }
+    let target = entries
+        .iter()
+        .filter(|(k, _)| !state.components[k].is_parked())
+        .max_by_key(|(_, e)| e.suffix.map_or(0, |s| s + 1))
+        .map(|(k, e)| (k.clone(), e.suffix))
+        .ok_or_else(|| RuleError::NothingRunning { ty: ty.to_string() })?;
+    let (key, suffix) = target;
+    let running_before = entries
+        .iter()
+        .filter(|(k, _)| !state.components[k].is_parked())
+        .count();
+    let park = suffix.is_none() || entries.len() == 1;
+    let gpus: Vec<String> = state.components[&key]
+        .gpus()
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    if park {
+        let c = state.components.get_mut(&key).unwrap();
+        c.resources = Some(Resources::default());
+        c.lease = Some(None);
+    } else {
+        state.components.shift_remove(&key);
+    }
+    Ok(Change::Removed {
+        ty: ty.to_string(),
+        name: key,
+        gpus,
+        parked: park,
+        remaining: running_before - 1,
+    })
+}
+
+/// Adds or removes instances until `replicas` run.
+pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>, RuleError> {
+    check_type(ty)?;
+    if entries_of(state, ty).next().is_none() {
+        return Err(unknown_type(state, ty));
+    }
+    let mut changes = Vec::new();
+    loop {
+        let running = summarize(state).running(ty);
+        if running == replicas {
+            return Ok(changes);
+        }
+        let change = if running < replicas {
+            add(state, ty)?
+        } else {
+            remove(state, ty)?
+        };
+        changes.push(change);
+    }
+}
