@@ -338,6 +338,11 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
             .find(|n| *n > 0)
             .unwrap_or(0);
     }
+    if need == 0 {
+        need = cuda_devices_in_cmd(&template.cmd)
+            .or_else(|| configured_gpus(state, ty))
+            .unwrap_or(0);
+    }
     if need == 0 && GPU_TYPES.contains(&ty) {
         need = 1;
     }
@@ -415,6 +420,34 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
         name,
         gpus: gpus.iter().map(|g| g.to_string()).collect(),
     })
+}
+
+/// How many ids a command's `--worker-env` sets in `CUDA_VISIBLE_DEVICES`, if any.
+fn cuda_devices_in_cmd(cmd: &str) -> Option<usize> {
+    let (_, rest) = cmd.split_once("CUDA_VISIBLE_DEVICES")?;
+    let rest = rest.trim_start_matches(['"', '\\', ':', ' ']);
+    let value: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == ' ')
+        .collect();
+    let n = value.split(',').filter(|p| !p.trim().is_empty()).count();
+    (n > 0).then_some(n)
+}
+
+/// `<Type>.ServiceArgs.resources.gpu` from `DYNAMO_SERVICE_CONFIG`, if set.
+fn configured_gpus(state: &State, ty: &str) -> Option<usize> {
+    let cfg: Value = serde_json::from_str(state.service_config()?).ok()?;
+    let gpu = cfg
+        .get(ty)?
+        .get("ServiceArgs")?
+        .get("resources")?
+        .get("gpu")?;
+    let n = match gpu {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    usize::try_from(n).ok().filter(|n| *n > 0)
 }
 
 /// Whether a template's `--worker-env` value is a JSON object (the older layout) rather

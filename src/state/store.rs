@@ -135,6 +135,31 @@ pub fn atomic_write(path: &Path, text: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Deletes temp files a killed writer left next to `path`'s target. Only lock holders
+/// create them, so under the lock every one of them is stale.
+fn remove_stale_temp_files(path: &Path) {
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let pattern = format!(
+        "{}/.{}.*.tmp",
+        glob::Pattern::escape(&dir.to_string_lossy()),
+        glob::Pattern::escape(&name.to_string_lossy())
+    );
+    if let Ok(paths) = glob::glob_with(
+        &pattern,
+        glob::MatchOptions {
+            require_literal_leading_dot: false,
+            ..Default::default()
+        },
+    ) {
+        for p in paths.flatten() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
 /// An exclusive `flock` on `<dir>/<ns>.lock`, the lock the planner's `filelock` takes.
 /// Released on drop.
 #[derive(Debug)]
@@ -313,6 +338,7 @@ impl Store {
             .render()
             .map_err(|e| super::RuleError::Serialize(e.to_string()))?;
         if !dry_run && rendered.as_bytes() != before.as_slice() {
+            remove_stale_temp_files(&path);
             atomic_write(&path, rendered.as_bytes())?;
         }
         Ok((out, doc))

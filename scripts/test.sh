@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of dynamo-ctl. Installs what the tests need when it is missing
+# (Debian packages with apt-get), then runs formatting, lints and all tests. Nothing is
+# skipped: a missing tool makes the run fail with a message naming it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v tmux >/dev/null || need_apt+=(tmux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# Snapshots must match what is committed; never write new ones here.
+export INSTA_UPDATE=no
+export CI="${CI:-true}"
+# Tests drive their own terminals; don't let the caller's colour settings leak in.
+unset NO_COLOR
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
+# Summed for the record (cargo prints one result line per test binary).
+awk '/^test result:/ {p+=$4; f+=$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.txt
