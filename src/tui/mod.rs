@@ -1,8 +1,209 @@
-//! The terminal UI (being written).
+//! The terminal UI: `dynamo-ctl` with no subcommand.
+//!
+//! Shape: sources (terminal keys, the state-dir watcher, finished effects, a spinner timer
+//! that runs only while work runs, and a 30 s timer for the "modified 3m ago" ages) send
+//! [`app::Action`]s; the pure [`app::App::update`] turns them into state and
+//! [`app::Effect`]s, which run on tokio's blocking pool and come back as actions. The
+//! screen is drawn after each action, never on a fixed tick.
+
+pub mod app;
+pub mod effects;
+pub mod keys;
+pub mod theme;
+pub mod ui;
+pub mod watch;
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use ratatui::DefaultTerminal;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
 use crate::args::Global;
 use crate::state::Store;
+use app::{Action, App};
+use theme::{ColorMode, Theme};
 
-pub fn run(_g: &Global, _s: Store) -> i32 {
-    eprintln!("dynamo-ctl: the TUI is not built yet");
-    2
+const SPIN_EVERY: Duration = Duration::from_millis(80);
+const AGE_EVERY: Duration = Duration::from_secs(30);
+
+/// The message printed instead of drawing when stdout is not a terminal.
+pub const NOT_A_TTY: &str = "dynamo-ctl: the terminal UI needs a terminal (stdout is not a TTY).
+For scripts use the subcommands:
+  dynamo-ctl list                      namespaces with instance counts
+  dynamo-ctl show NS                   one namespace: components, watchers, GPUs
+  dynamo-ctl add NS TYPE               add one instance (e.g. VllmWorker)
+  dynamo-ctl remove NS TYPE            remove the highest-numbered instance
+  dynamo-ctl scale NS TYPE --replicas N
+(add -o json for machine-readable output; see dynamo-ctl --help)";
+
+pub fn run(g: &Global, store: Store) -> i32 {
+    let trace = Trace::from_env();
+    trace.mark("start");
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!("{NOT_A_TTY}");
+        return 2;
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dynamo-ctl: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let theme = Theme::new(ColorMode::from_env());
+    let mut app = App::new(store.dir().to_path_buf(), g.readonly, g.namespace.clone());
+    // ratatui's init installs a panic hook that restores the terminal first.
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            ratatui::restore();
+            eprintln!("dynamo-ctl: cannot set up the terminal: {e}");
+            return 1;
+        }
+    };
+    let guard = RestoreGuard;
+    let code = rt.block_on(event_loop(&mut terminal, &mut app, &store, &theme, &trace));
+    drop(terminal);
+    drop(guard);
+    // A change still waiting for its lock is abandoned: nothing was written yet, and the
+    // write itself is an atomic rename.
+    rt.shutdown_background();
+    code
+}
+
+/// Restores the terminal on every way out of `run` (the panic hook covers panics).
+struct RestoreGuard;
+
+impl Drop for RestoreGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
+    }
+}
+
+fn clock() -> (SystemTime, String) {
+    (
+        SystemTime::now(),
+        chrono::Local::now().format("%H:%M:%S").to_string(),
+    )
+}
+
+async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    store: &Store,
+    theme: &Theme,
+    trace: &Trace,
+) -> i32 {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+    watch::spawn(store.dir().to_path_buf(), tx.clone());
+    let banner = ui::banner();
+    let mut events = EventStream::new();
+    let (now, label) = clock();
+    app.set_clock(now, label);
+    for e in app.start() {
+        effects::spawn(e, store, &tx);
+    }
+    let mut spin = 0usize;
+    let mut next_spin = Instant::now() + SPIN_EVERY;
+    let mut ages = tokio::time::interval_at(Instant::now() + AGE_EVERY, AGE_EVERY);
+    ages.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut first = true;
+    loop {
+        let view = ui::View {
+            theme,
+            banner: &banner,
+            spin,
+        };
+        if let Err(e) = terminal.draw(|f| ui::draw(f, app, &view)) {
+            return fail(&format!("cannot draw: {e}"));
+        }
+        if first {
+            trace.mark("first-frame");
+            first = false;
+        } else {
+            trace.mark("frame");
+        }
+        let busy = app.busy();
+        let action = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    trace.mark("key");
+                    Action::Key(k)
+                }
+                Some(Ok(Event::Resize(..))) => Action::Resize,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return fail(&format!("cannot read the terminal: {e}")),
+                None => return 0,
+            },
+            Some(a) = rx.recv() => a,
+            _ = tokio::time::sleep_until(next_spin), if busy => {
+                next_spin = Instant::now() + SPIN_EVERY;
+                spin = spin.wrapping_add(1);
+                Action::SpinnerTick
+            }
+            _ = ages.tick() => Action::AgeTick,
+        };
+        if !busy {
+            next_spin = Instant::now() + SPIN_EVERY;
+        }
+        let mut actions = vec![action];
+        // Take whatever else is queued so one frame shows it all.
+        while let Ok(a) = rx.try_recv() {
+            actions.push(a);
+        }
+        for a in actions {
+            let (now, label) = clock();
+            app.set_clock(now, label);
+            for e in app.update(a) {
+                effects::spawn(e, store, &tx);
+            }
+        }
+        if app.quit {
+            return 0;
+        }
+    }
+}
+
+fn fail(msg: &str) -> i32 {
+    ratatui::restore();
+    eprintln!("dynamo-ctl: {msg}");
+    1
+}
+
+/// `DYNAMO_CTL_TRACE=path`: append `<event> <unix time in µs>` lines (start, first-frame,
+/// key, frame) for `scripts/measure-tui.sh`.
+struct Trace(Option<std::sync::Mutex<std::fs::File>>);
+
+impl Trace {
+    fn from_env() -> Trace {
+        let file = std::env::var_os("DYNAMO_CTL_TRACE").and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        Trace(file.map(std::sync::Mutex::new))
+    }
+
+    fn mark(&self, what: &str) {
+        if let Some(f) = &self.0 {
+            let us = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_micros())
+                .unwrap_or(0);
+            if let Ok(mut f) = f.lock() {
+                let _ = writeln!(f, "{what} {us}");
+            }
+        }
+    }
 }

@@ -1,0 +1,411 @@
+//! The one key registry: it decides what a key does, and it is what the footer hints and
+//! the `?` help are generated from. `--readonly` drops the dangerous bindings, so the keys,
+//! the footer and the help all lose them at once.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What a key asks for. Which one applies depends on the [`Scope`] that has the keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    Quit,
+    Help,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Filter,
+    Namespaces,
+    Add,
+    Remove,
+    FocusNext,
+    FocusPrev,
+    Close,
+    Yes,
+    No,
+    SwitchButton,
+}
+
+/// Who has the keys: the top popup, else the screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Picker,
+    Dashboard,
+    Choose,
+    Confirm,
+    Help,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Global => "Everywhere",
+            Scope::Picker => "Namespace picker",
+            Scope::Dashboard => "Dashboard",
+            Scope::Choose => "Choose a type",
+            Scope::Confirm => "Confirm",
+            Scope::Help => "Help",
+        }
+    }
+}
+
+/// A key as written in the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Ctrl(char),
+    Code(KeyCode),
+}
+
+impl Key {
+    pub fn matches(self, ev: &KeyEvent) -> bool {
+        let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+        match self {
+            Key::Char(c) => !ctrl && ev.code == KeyCode::Char(c),
+            Key::Ctrl(c) => ctrl && ev.code == KeyCode::Char(c),
+            Key::Code(code) => !ctrl && ev.code == code,
+        }
+    }
+}
+
+/// One entry of the registry.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    pub scope: Scope,
+    pub keys: &'static [Key],
+    /// How the keys are written in the footer and help, e.g. `j/↓`.
+    pub label: &'static str,
+    pub desc: &'static str,
+    pub cmd: Cmd,
+    /// Changes the deployment; gone with `--readonly`.
+    pub dangerous: bool,
+    /// The footer's short word; empty: help only.
+    pub hint: &'static str,
+}
+
+const fn b(
+    scope: Scope,
+    keys: &'static [Key],
+    label: &'static str,
+    desc: &'static str,
+    cmd: Cmd,
+    dangerous: bool,
+    hint: &'static str,
+) -> Binding {
+    Binding {
+        scope,
+        keys,
+        label,
+        desc,
+        cmd,
+        dangerous,
+        hint,
+    }
+}
+
+use Key::{Char as C, Code as K, Ctrl};
+use Scope::*;
+
+pub const BINDINGS: &[Binding] = &[
+    b(
+        Picker,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "previous namespace",
+        Cmd::Up,
+        false,
+        "up",
+    ),
+    b(
+        Picker,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "next namespace",
+        Cmd::Down,
+        false,
+        "down",
+    ),
+    b(
+        Picker,
+        &[K(KeyCode::Enter)],
+        "Enter",
+        "open the namespace",
+        Cmd::Open,
+        false,
+        "open",
+    ),
+    b(
+        Picker,
+        &[C('/')],
+        "/",
+        "filter by name",
+        Cmd::Filter,
+        false,
+        "filter",
+    ),
+    b(
+        Picker,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "clear the filter / close",
+        Cmd::Close,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "select / scroll up",
+        Cmd::Up,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "select / scroll down",
+        Cmd::Down,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[K(KeyCode::PageUp)],
+        "PgUp",
+        "scroll a page up",
+        Cmd::PageUp,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[K(KeyCode::PageDown)],
+        "PgDn",
+        "scroll a page down",
+        Cmd::PageDown,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[C('g'), K(KeyCode::Home)],
+        "g/Home",
+        "go to the top",
+        Cmd::Top,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[C('G'), K(KeyCode::End)],
+        "G/End",
+        "go to the bottom",
+        Cmd::Bottom,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[K(KeyCode::Tab)],
+        "Tab",
+        "next panel",
+        Cmd::FocusNext,
+        false,
+        "panel",
+    ),
+    b(
+        Dashboard,
+        &[K(KeyCode::BackTab)],
+        "S-Tab",
+        "previous panel",
+        Cmd::FocusPrev,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[C('a')],
+        "a",
+        "add an instance",
+        Cmd::Add,
+        true,
+        "add",
+    ),
+    b(
+        Dashboard,
+        &[C('r')],
+        "r",
+        "remove an instance",
+        Cmd::Remove,
+        true,
+        "remove",
+    ),
+    b(
+        Dashboard,
+        &[C('n')],
+        "n",
+        "switch namespace",
+        Cmd::Namespaces,
+        false,
+        "namespace",
+    ),
+    b(
+        Choose,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "previous type",
+        Cmd::Up,
+        false,
+        "up",
+    ),
+    b(
+        Choose,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "next type",
+        Cmd::Down,
+        false,
+        "down",
+    ),
+    b(
+        Choose,
+        &[K(KeyCode::Enter)],
+        "Enter",
+        "choose",
+        Cmd::Open,
+        false,
+        "choose",
+    ),
+    b(
+        Choose,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "back",
+        Cmd::Close,
+        false,
+        "back",
+    ),
+    b(
+        Confirm,
+        &[C('y')],
+        "y",
+        "yes, do it",
+        Cmd::Yes,
+        false,
+        "yes",
+    ),
+    b(Confirm, &[C('n')], "n", "no, cancel", Cmd::No, false, "no"),
+    b(
+        Confirm,
+        &[
+            K(KeyCode::Tab),
+            K(KeyCode::Left),
+            K(KeyCode::Right),
+            C('h'),
+            C('l'),
+        ],
+        "Tab/←/→",
+        "switch button",
+        Cmd::SwitchButton,
+        false,
+        "switch",
+    ),
+    b(
+        Confirm,
+        &[K(KeyCode::Enter)],
+        "Enter",
+        "press the focused button",
+        Cmd::Open,
+        false,
+        "press",
+    ),
+    b(
+        Confirm,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "back",
+        Cmd::Close,
+        false,
+        "back",
+    ),
+    b(
+        Help,
+        &[K(KeyCode::Esc), C('?')],
+        "Esc/?",
+        "close the help",
+        Cmd::Close,
+        false,
+        "close",
+    ),
+    b(
+        Help,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "scroll up",
+        Cmd::Up,
+        false,
+        "",
+    ),
+    b(
+        Help,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "scroll down",
+        Cmd::Down,
+        false,
+        "",
+    ),
+    b(Global, &[C('?')], "?", "help", Cmd::Help, false, "help"),
+    b(
+        Global,
+        &[C('q'), Ctrl('c')],
+        "q",
+        "quit (Ctrl-C too)",
+        Cmd::Quit,
+        false,
+        "quit",
+    ),
+];
+
+/// The bindings in force.
+pub fn bindings(readonly: bool) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS.iter().filter(move |b| !(readonly && b.dangerous))
+}
+
+/// What `ev` does in `scope`: the scope's own bindings first, then the global ones.
+pub fn lookup(scope: Scope, ev: &KeyEvent, readonly: bool) -> Option<Cmd> {
+    let find = |s: Scope| {
+        bindings(readonly)
+            .find(|b| b.scope == s && b.keys.iter().any(|k| k.matches(ev)))
+            .map(|b| b.cmd)
+    };
+    find(scope).or_else(|| find(Scope::Global))
+}
+
+/// Footer hints for `scope`: its footer bindings, then the global ones.
+pub fn footer(scope: Scope, readonly: bool) -> Vec<(&'static str, &'static str)> {
+    bindings(readonly)
+        .filter(|b| !b.hint.is_empty() && (b.scope == scope || b.scope == Scope::Global))
+        .map(|b| (b.label, b.hint))
+        .collect()
+}
+
+/// The help, grouped by scope, in registry order.
+pub fn help(readonly: bool) -> Vec<(Scope, Vec<(&'static str, &'static str)>)> {
+    let mut out: Vec<(Scope, Vec<(&'static str, &'static str)>)> = Vec::new();
+    for scope in [Global, Picker, Dashboard, Choose, Confirm, Help] {
+        let rows: Vec<_> = bindings(readonly)
+            .filter(|b| b.scope == scope)
+            .map(|b| (b.label, b.desc))
+            .collect();
+        if !rows.is_empty() {
+            out.push((scope, rows));
+        }
+    }
+    out
+}

@@ -1,0 +1,766 @@
+//! The view: draws an [`App`] into a frame. Reads nothing but the App (no I/O, no clock).
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{
+    Block, BorderType, Borders, Cell, Clear, HighlightSpacing, List, ListItem, ListState,
+    Paragraph, Row, Table, TableState, Wrap,
+};
+
+use super::app::{App, Listing, NsInfo, Op, Panel, Popup, Severity, age};
+use super::keys::{self, Scope};
+use super::theme::Theme;
+
+/// Below this the UI says the terminal is too small.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 10;
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// The FIGlet banner, rendered once.
+pub fn banner() -> Vec<String> {
+    figlet_rs::FIGlet::standard()
+        .ok()
+        .and_then(|f| f.convert("DYNAMO").map(|fig| fig.to_string()))
+        .map(|s| {
+            s.lines()
+                .map(|l| l.trim_end().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub struct View<'a> {
+    pub theme: &'a Theme,
+    pub banner: &'a [String],
+    /// Frame of the spinner.
+    pub spin: usize,
+}
+
+pub fn draw(frame: &mut Frame, app: &App, v: &View) {
+    let area = frame.area();
+    let t = v.theme;
+    frame.render_widget(Block::new().style(t.base()), area);
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = Paragraph::new(vec![
+            Line::styled("terminal too small", t.error()),
+            Line::raw(format!(
+                "{}x{}, need {MIN_WIDTH}x{MIN_HEIGHT}",
+                area.width, area.height
+            )),
+            Line::raw("enlarge it, or press q"),
+        ])
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true });
+        let h = 3.min(area.height);
+        let y = area.y + (area.height - h) / 2;
+        frame.render_widget(msg, Rect::new(area.x, y, area.width, h));
+        return;
+    }
+    let [body, footer] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
+    let under_popup = !app.popups.is_empty();
+    match &app.current {
+        Some(_) => draw_dashboard(frame, app, v, body, !under_popup),
+        None => draw_picker_screen(frame, app, v, body),
+    }
+    draw_footer(frame, app, v, footer);
+    // Popups, bottom to top, each dimming what is behind it.
+    let n = app.popups.len();
+    for (i, p) in app.popups.iter().enumerate() {
+        let top = i + 1 == n;
+        frame
+            .buffer_mut()
+            .set_style(body, Style::new().add_modifier(Modifier::DIM));
+        match p {
+            Popup::Picker => {
+                let r = centered(
+                    body,
+                    body.width.saturating_sub(8).min(100),
+                    body.height * 4 / 5,
+                );
+                frame.render_widget(Clear, r);
+                draw_picker_list(frame, app, v, r, " Switch namespace ", top);
+            }
+            Popup::Choose {
+                op,
+                types,
+                selected,
+            } => draw_choose(frame, app, v, body, *op, types, *selected, top),
+            Popup::Confirm {
+                intent,
+                question,
+                warning,
+                ok_focused,
+            } => draw_confirm(
+                frame,
+                v,
+                body,
+                intent.op,
+                question,
+                warning.as_deref(),
+                *ok_focused,
+            ),
+            Popup::Help { scroll } => draw_help(frame, app, v, body, *scroll),
+        }
+    }
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn panel<'a>(t: &Theme, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(t.border(focused))
+        .title(title)
+        .title_style(if focused {
+            t.title()
+        } else {
+            t.muted().add_modifier(Modifier::BOLD)
+        })
+        .style(t.base())
+}
+
+fn popup_block<'a>(t: &Theme, title: &'a str, danger: bool) -> Block<'a> {
+    let border = if danger { t.error() } else { t.border(true) };
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(border)
+        .title(Span::styled(title, border))
+        .style(Style::new().fg(t.text).bg(t.panel))
+}
+
+// ---------------------------------------------------------------- picker
+
+fn draw_picker_screen(frame: &mut Frame, app: &App, v: &View, area: Rect) {
+    let t = v.theme;
+    let bw = v
+        .banner
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0) as u16;
+    let show_banner = !v.banner.is_empty() && area.height >= 24 && area.width >= bw + 2;
+    let list_area = if show_banner {
+        let bh = v.banner.len() as u16;
+        let [b, sub, rest] = Layout::vertical([
+            Constraint::Length(bh + 1),
+            Constraint::Length(2),
+            Constraint::Min(3),
+        ])
+        .areas(area);
+        let palette = [t.cyan, t.cyan, t.magenta, t.magenta, t.cyan, t.magenta];
+        let lines: Vec<Line> = v
+            .banner
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                Line::styled(
+                    format!("{l:<width$}", width = bw as usize),
+                    Style::new()
+                        .fg(palette[i % palette.len()])
+                        .add_modifier(Modifier::BOLD),
+                )
+            })
+            .collect();
+        let mut b = b;
+        b.y += 1;
+        b.height = b.height.saturating_sub(1);
+        frame.render_widget(Paragraph::new(lines).alignment(Alignment::Center), b);
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled("command center for NVIDIA Dynamo", t.fg(t.text)),
+                Span::styled("  ·  ", t.muted()),
+                Span::styled(app.dir.display().to_string(), t.muted()),
+            ]))
+            .alignment(Alignment::Center),
+            sub,
+        );
+        rest
+    } else {
+        area
+    };
+    let r = centered(
+        list_area,
+        list_area.width.saturating_sub(4).min(110),
+        list_area.height,
+    );
+    draw_picker_list(frame, app, v, r, " Namespaces ", app.popups.is_empty());
+}
+
+fn draw_picker_list(frame: &mut Frame, app: &App, v: &View, area: Rect, title: &str, focus: bool) {
+    let t = v.theme;
+    let block = if title.contains("Switch") {
+        popup_block(t, title, false)
+    } else {
+        panel(t, title, focus)
+    };
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let filter_shown = app.picker.filtering || !app.picker.filter.is_empty();
+    let [filter_area, list_area] = Layout::vertical([
+        Constraint::Length(if filter_shown { 1 } else { 0 }),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    if filter_shown {
+        let cursor = if app.picker.filtering { "▏" } else { "" };
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(" / ", t.title()),
+                Span::styled(format!("{}{cursor}", app.picker.filter), t.fg(t.orange)),
+            ])),
+            filter_area,
+        );
+    }
+    let dir = app.dir.display().to_string();
+    let empty = |lines: Vec<Line<'static>>| Paragraph::new(lines).wrap(Wrap { trim: false });
+    match &app.listing {
+        Listing::Loading => {
+            frame.render_widget(empty(vec![Line::styled(" reading…", t.muted())]), list_area);
+        }
+        Listing::Missing | Listing::Error(_) | Listing::Found(_)
+            if app.visible_namespaces().is_empty() =>
+        {
+            let first = match &app.listing {
+                Listing::Missing => Line::styled(
+                    format!(" The state directory {dir} does not exist."),
+                    t.fg(t.orange),
+                ),
+                Listing::Error(e) => Line::styled(format!(" {e}"), t.error()),
+                _ if !app.picker.filter.is_empty() => Line::styled(
+                    format!(" No namespace matches \"{}\".", app.picker.filter),
+                    t.fg(t.orange),
+                ),
+                _ => Line::styled(format!(" No namespaces in {dir}."), t.fg(t.orange)),
+            };
+            let lines = vec![
+                first,
+                Line::raw(""),
+                Line::styled(
+                    " State files appear there while `dynamo serve` runs a graph with a local planner",
+                    t.fg(t.text),
+                ),
+                Line::styled(
+                    " (Planner environment: local); the directory is $DYN_LOCAL_STATE_DIR, else ~/.dynamo/state.",
+                    t.fg(t.text),
+                ),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled(" Try ", t.fg(t.text)),
+                    Span::styled("dynamo-ctl --demo", t.title()),
+                    Span::styled(" for sample namespaces, or ", t.fg(t.text)),
+                    Span::styled("--state-dir DIR", t.title()),
+                    Span::styled(". This screen follows the directory live.", t.fg(t.text)),
+                ]),
+            ];
+            frame.render_widget(empty(lines), list_area);
+        }
+        _ => {
+            let items: Vec<ListItem> = app
+                .visible_namespaces()
+                .into_iter()
+                .map(|ns| ns_item(t, app, ns, list_area.width))
+                .collect();
+            let sel_style = t.selected();
+            let list = List::new(items)
+                .highlight_symbol("▶ ")
+                .highlight_spacing(HighlightSpacing::Always)
+                .highlight_style(sel_style);
+            let mut st = ListState::default().with_selected(Some(app.picker.selected));
+            frame.render_stateful_widget(list, list_area, &mut st);
+        }
+    }
+}
+
+fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16) -> ListItem<'a> {
+    let when = format!("modified {}", age(app.now, ns.modified));
+    match &ns.brief {
+        Ok(b) => {
+            let head = format!("{:<16} GPUs {}/{}", ns.name, b.gpus_used, b.gpus_total);
+            let pad = (width as usize)
+                .saturating_sub(2 + head.chars().count() + when.chars().count() + 1)
+                .max(2);
+            let counts: Vec<Span> = b
+                .counts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (ty, n))| {
+                    let c = if *n == 0 { t.muted() } else { t.fg(t.green) };
+                    [
+                        Span::styled(if i == 0 { "  " } else { " · " }, t.muted()),
+                        Span::styled(ty.clone(), t.fg(t.text)),
+                        Span::styled(format!(" {n}"), c),
+                    ]
+                })
+                .collect();
+            ListItem::new(vec![
+                Line::from(vec![
+                    Span::styled(format!("{:<16}", ns.name), t.title()),
+                    Span::styled(
+                        format!(" GPUs {}/{}", b.gpus_used, b.gpus_total),
+                        t.fg(t.magenta),
+                    ),
+                    Span::raw(" ".repeat(pad)),
+                    Span::styled(when, t.muted()),
+                ]),
+                Line::from(counts),
+            ])
+        }
+        Err(e) => ListItem::new(vec![
+            Line::from(vec![
+                Span::styled(format!("{:<16}", ns.name), t.error()),
+                Span::styled(" ✖ broken, cannot be opened", t.error()),
+                Span::raw("  "),
+                Span::styled(when, t.muted()),
+            ]),
+            Line::styled(
+                format!(
+                    "  {}",
+                    e.strip_prefix(&format!("{}: ", ns.path.display()))
+                        .unwrap_or(e)
+                ),
+                t.fg(t.red),
+            ),
+        ]),
+    }
+}
+
+// ---------------------------------------------------------------- dashboard
+
+fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bool) {
+    let t = v.theme;
+    let Some(cur) = &app.current else { return };
+    let s = &cur.summary;
+    let [header, main] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let hb = panel(t, Span::styled(" ⚡ dynamo-ctl ", t.title()), false);
+    let hi = hb.inner(header);
+    frame.render_widget(hb, header);
+    let endpoint = s.circus_endpoint.clone().unwrap_or_else(|| "none".into());
+    let readonly = if app.readonly {
+        Span::styled("  [read-only]", t.fg(t.orange))
+    } else {
+        Span::raw("")
+    };
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(vec![
+                Span::styled("namespace ", t.muted()),
+                Span::styled(cur.name.clone(), t.title()),
+                Span::styled("   file ", t.muted()),
+                Span::styled(cur.path.display().to_string(), t.fg(t.text)),
+                readonly,
+            ]),
+            Line::from(vec![
+                Span::styled("circus ", t.muted()),
+                Span::styled(endpoint, t.fg(t.magenta)),
+                Span::styled("   last change ", t.muted()),
+                Span::styled(age(app.now, cur.modified), t.fg(t.text)),
+                Span::styled("   GPUs ", t.muted()),
+                Span::styled(
+                    format!("{}/{} used", s.gpus_used, s.gpus_total),
+                    t.fg(t.green),
+                ),
+            ]),
+        ]),
+        hi,
+    );
+    let (table_a, gpu_a, json_a) = if main.width >= 100 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
+                .areas(main);
+        let gh = (s.gpu_map.len() as u16 + 2).clamp(3, left.height / 2);
+        let [a, b] = Layout::vertical([Constraint::Min(3), Constraint::Length(gh)]).areas(left);
+        (a, b, right)
+    } else {
+        let gh = (s.gpu_map.len() as u16 + 2).clamp(3, 6);
+        let [a, b, c] = Layout::vertical([
+            Constraint::Percentage(45),
+            Constraint::Length(gh),
+            Constraint::Min(3),
+        ])
+        .areas(main);
+        (a, b, c)
+    };
+
+    // Components.
+    let focused = |p: Panel| active && app.focus == p;
+    let rows: Vec<Row> = s
+        .types
+        .iter()
+        .map(|ty| {
+            let names: Vec<Line> = ty
+                .instances
+                .iter()
+                .map(|i| {
+                    if i.parked {
+                        Line::styled(format!("{} (parked)", i.watcher_name), t.muted())
+                    } else {
+                        Line::raw(i.watcher_name.clone())
+                    }
+                })
+                .collect();
+            let gpus: Vec<Line> = ty
+                .instances
+                .iter()
+                .map(|i| {
+                    Line::raw(if i.gpus.is_empty() {
+                        "-".into()
+                    } else {
+                        i.gpus.join(",")
+                    })
+                })
+                .collect();
+            let run_style = if ty.running == 0 {
+                t.fg(t.orange)
+            } else {
+                t.fg(t.green)
+            };
+            let dot = if ty.running == 0 { "○" } else { "●" };
+            Row::new(vec![
+                Cell::from(Span::styled(ty.ty.clone(), t.fg(t.cyan))),
+                Cell::from(Span::styled(format!("{dot} {}", ty.running), run_style)),
+                Cell::from(Text::from(names)),
+                Cell::from(Text::from(gpus)),
+            ])
+            .height(ty.instances.len().max(1) as u16)
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(14),
+            Constraint::Length(5),
+            Constraint::Fill(1),
+            Constraint::Length(5),
+        ],
+    )
+    .header(
+        Row::new(["Type", "Run", "Watchers", "GPUs"]).style(t.muted().add_modifier(Modifier::BOLD)),
+    )
+    .row_highlight_style(t.selected())
+    .highlight_symbol("▶ ")
+    .highlight_spacing(HighlightSpacing::Always)
+    .block(panel(
+        t,
+        format!(" Components ({} types) ", s.types.len()),
+        focused(Panel::Components),
+    ));
+    let mut ts = TableState::default().with_selected(Some(app.table_selected));
+    frame.render_stateful_widget(table, table_a, &mut ts);
+
+    // GPU map.
+    let gpu_lines: Vec<Line> = s
+        .gpu_map
+        .iter()
+        .map(|g| match &g.holder {
+            Some(h) => Line::from(vec![
+                Span::styled(format!("GPU {:<3}", g.id), t.fg(t.text)),
+                Span::styled("■ ", t.fg(t.magenta)),
+                Span::styled(h.clone(), t.fg(t.magenta)),
+            ]),
+            None => Line::from(vec![
+                Span::styled(format!("GPU {:<3}", g.id), t.fg(t.text)),
+                Span::styled("□ free", t.fg(t.green)),
+            ]),
+        })
+        .collect();
+    let gpu_lines = if gpu_lines.is_empty() {
+        vec![Line::styled("no GPU list in the state file", t.muted())]
+    } else {
+        gpu_lines
+    };
+    frame.render_widget(
+        Paragraph::new(gpu_lines)
+            .scroll((app.gpu_scroll, 0))
+            .block(panel(
+                t,
+                format!(" GPUs {}/{} used ", s.gpus_used, s.gpus_total),
+                focused(Panel::Gpus),
+            )),
+        gpu_a,
+    );
+
+    // Raw state.
+    let inner_h = json_a.height.saturating_sub(2) as usize;
+    let start = app.json_scroll as usize;
+    let end = (start + inner_h).min(cur.json.len());
+    let lines: Vec<Line> = cur.json[start.min(end)..end]
+        .iter()
+        .map(|l| json_line(t, l))
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(panel(
+            t,
+            format!(
+                " State {} lines {}-{}/{} ",
+                cur.name,
+                start + 1,
+                end,
+                cur.json.len()
+            ),
+            focused(Panel::Json),
+        )),
+        json_a,
+    );
+}
+
+/// Colours one line of pretty JSON: keys cyan, strings green, numbers orange,
+/// true/false/null magenta.
+pub fn json_line<'a>(t: &Theme, line: &str) -> Line<'a> {
+    let mut spans: Vec<Span> = Vec::new();
+    let chars: Vec<char> = line.chars().collect();
+    let mut i = 0;
+    let mut plain = String::new();
+    let flush = |plain: &mut String, spans: &mut Vec<Span>| {
+        if !plain.is_empty() {
+            spans.push(Span::styled(std::mem::take(plain), t.fg(t.text)));
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' {
+            let mut j = i + 1;
+            while j < chars.len() && chars[j] != '"' {
+                if chars[j] == '\\' {
+                    j += 1;
+                }
+                j += 1;
+            }
+            let end = (j + 1).min(chars.len());
+            let s: String = chars[i..end].iter().collect();
+            let is_key = chars[end..].iter().find(|c| !c.is_whitespace()) == Some(&':');
+            flush(&mut plain, &mut spans);
+            spans.push(Span::styled(s, t.fg(if is_key { t.cyan } else { t.green })));
+            i = end;
+        } else if c == '-' || c.is_ascii_digit() {
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_alphanumeric() || "+-.".contains(chars[j]))
+            {
+                j += 1;
+            }
+            flush(&mut plain, &mut spans);
+            spans.push(Span::styled(
+                chars[i..j].iter().collect::<String>(),
+                t.fg(t.orange),
+            ));
+            i = j;
+        } else if c.is_ascii_alphabetic() {
+            let mut j = i;
+            while j < chars.len() && chars[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            flush(&mut plain, &mut spans);
+            spans.push(Span::styled(
+                chars[i..j].iter().collect::<String>(),
+                t.fg(t.magenta),
+            ));
+            i = j;
+        } else {
+            plain.push(c);
+            i += 1;
+        }
+    }
+    flush(&mut plain, &mut spans);
+    Line::from(spans)
+}
+
+// ---------------------------------------------------------------- footer
+
+fn draw_footer(frame: &mut Frame, app: &App, v: &View, area: Rect) {
+    let t = v.theme;
+    let mut hints: Vec<Span> = Vec::new();
+    let scope = app.scope();
+    let scope = if scope == Scope::Picker && app.picker.filtering {
+        Scope::Picker
+    } else {
+        scope
+    };
+    for (label, hint) in keys::footer(scope, app.readonly) {
+        hints.push(Span::styled(format!("[{label}]"), t.title()));
+        hints.push(Span::styled(format!(" {hint}  "), t.fg(t.text)));
+    }
+    if app.readonly {
+        hints.push(Span::styled("read-only", t.fg(t.orange)));
+    }
+    let mut status: Vec<Span> = Vec::new();
+    if app.busy() {
+        status.push(Span::styled(
+            format!("{} ", SPINNER[v.spin % SPINNER.len()]),
+            t.fg(t.cyan),
+        ));
+    }
+    if let Some(st) = &app.status {
+        let (icon, style) = match st.severity {
+            Severity::Info => ("•", t.fg(t.text)),
+            Severity::Ok => ("✔", t.fg(t.green)),
+            Severity::Warn => ("▲", t.fg(t.orange)),
+            Severity::Error => ("✖", t.error()),
+        };
+        status.push(Span::styled(format!("{} ", st.at), t.muted()));
+        status.push(Span::styled(format!("{icon} {}", st.text), style));
+    }
+    let bg = Style::new().bg(t.panel).fg(t.text);
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(hints), Line::from(status)]).style(bg),
+        area,
+    );
+}
+
+// ---------------------------------------------------------------- popups
+
+#[allow(clippy::too_many_arguments)]
+fn draw_choose(
+    frame: &mut Frame,
+    app: &App,
+    v: &View,
+    area: Rect,
+    op: Op,
+    types: &[String],
+    selected: usize,
+    _top: bool,
+) {
+    let t = v.theme;
+    let title = match op {
+        Op::Add => " Add which type? ",
+        Op::Remove => " Remove which type? ",
+    };
+    let r = centered(area, 46, types.len() as u16 + 4);
+    frame.render_widget(Clear, r);
+    let block = popup_block(t, title, false);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let running = |ty: &str| app.current.as_ref().map_or(0, |c| c.summary.running(ty));
+    let items: Vec<ListItem> = types
+        .iter()
+        .map(|ty| {
+            ListItem::new(Line::from(vec![
+                Span::styled(format!("{ty:<18}"), t.fg(t.cyan)),
+                Span::styled(format!("{} running", running(ty)), t.muted()),
+            ]))
+        })
+        .collect();
+    let [list_a, help_a] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let mut st = ListState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(
+        List::new(items)
+            .highlight_symbol("▶ ")
+            .highlight_spacing(HighlightSpacing::Always)
+            .highlight_style(t.selected()),
+        list_a,
+        &mut st,
+    );
+    frame.render_widget(
+        Paragraph::new(Line::styled("Enter choose · Esc back", t.muted()))
+            .alignment(Alignment::Center),
+        help_a,
+    );
+}
+
+fn draw_confirm(
+    frame: &mut Frame,
+    v: &View,
+    area: Rect,
+    op: Op,
+    question: &str,
+    warning: Option<&str>,
+    ok_focused: bool,
+) {
+    let t = v.theme;
+    let danger = op == Op::Remove;
+    let title = if danger {
+        " Confirm removal "
+    } else {
+        " Confirm add "
+    };
+    let w = 66u16.min(area.width);
+    let text_w = w.saturating_sub(4).max(1) as usize;
+    let q_lines = question.chars().count().div_ceil(text_w) as u16;
+    let w_lines = warning.map_or(0, |s| s.chars().count().div_ceil(text_w) as u16 + 1);
+    let r = centered(area, w, q_lines + w_lines + 6);
+    frame.render_widget(Clear, r);
+    let block = popup_block(t, title, danger);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let mut lines = vec![
+        Line::raw(""),
+        Line::styled(question.to_string(), t.fg(t.text)),
+    ];
+    if let Some(w) = warning {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(w.to_string(), t.error()));
+    }
+    let [text_a, buttons_a] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .alignment(Alignment::Center),
+        text_a.inner(ratatui::layout::Margin::new(1, 0)),
+    );
+    let button = |label: &'static str, focused: bool, danger: bool| {
+        if focused {
+            let st = if danger && t.colored() {
+                Style::new().fg(t.bg).bg(t.red).add_modifier(Modifier::BOLD)
+            } else {
+                t.selected()
+            };
+            Span::styled(format!("▶[{label}]"), st)
+        } else {
+            Span::styled(format!(" [{label}]"), t.fg(t.text))
+        }
+    };
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(vec![
+            button("OK", ok_focused, danger),
+            Span::raw("    "),
+            button("Cancel", !ok_focused, false),
+        ])])
+        .alignment(Alignment::Center),
+        buttons_a,
+    );
+}
+
+fn draw_help(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16) {
+    let t = v.theme;
+    let r = centered(area, 64, area.height.saturating_sub(2));
+    frame.render_widget(Clear, r);
+    let block = popup_block(t, " Help: keys ", false);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let mut lines: Vec<Line> = Vec::new();
+    for (scope, rows) in keys::help(app.readonly) {
+        lines.push(Line::styled(scope.title().to_string(), t.title()));
+        for (label, desc) in rows {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {label:<10}"), t.fg(t.magenta)),
+                Span::styled(desc.to_string(), t.fg(t.text)),
+            ]));
+        }
+    }
+    if app.readonly {
+        lines.push(Line::styled(
+            "read-only: the add and remove keys are off",
+            t.fg(t.orange),
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
+}
