@@ -350,7 +350,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let Some(cur) = &app.current else { return };
     let s = &cur.summary;
     let [header, main] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
-    let hb = panel(t, Span::styled(" ⚡ dynamo-ctl ", t.title()), false);
+    let hb = panel(t, Span::styled(" ◆ dynamo-ctl ", t.title()), false);
     let hi = hb.inner(header);
     frame.render_widget(hb, header);
     let endpoint = s.circus_endpoint.clone().unwrap_or_else(|| "none".into());

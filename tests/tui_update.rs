@@ -1,0 +1,660 @@
+//! `App::update` without a terminal: every key of every screen and popup, the popup stack
+//! and Esc order, live refreshes, and effects coming back.
+
+mod tui_support;
+
+use crossterm::event::KeyCode;
+use dynamo_ctl::state::scale;
+use dynamo_ctl::tui::app::{
+    Action, App, Effect, Listing, LoadOutcome, Op, Panel, Popup, Refresh, Severity,
+};
+use dynamo_ctl::tui::effects;
+use dynamo_ctl::tui::keys::{self, Scope};
+use tui_support::*;
+
+fn picker_app() -> (App, dynamo_ctl::state::Store) {
+    app_on(&fixture("demo"), None, false)
+}
+
+fn names(app: &App) -> Vec<String> {
+    app.visible_namespaces()
+        .iter()
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+fn status(app: &App) -> (Severity, String) {
+    let s = app.status.as_ref().expect("a status message");
+    (s.severity, s.text.clone())
+}
+
+/// The demo copy opened on `dynamo`, its store, and the temp dir keeping it alive.
+fn dashboard() -> (App, dynamo_ctl::state::Store, tempfile::TempDir) {
+    let dir = demo_copy();
+    let (app, store) = app_on(dir.path(), Some("dynamo"), false);
+    assert_eq!(app.scope(), Scope::Dashboard);
+    (app, store, dir)
+}
+
+fn select_type(app: &mut App, ty: &str) {
+    let i = app
+        .current
+        .as_ref()
+        .unwrap()
+        .summary
+        .types
+        .iter()
+        .position(|t| t.ty == ty)
+        .unwrap();
+    app.table_selected = i;
+}
+
+// ------------------------------------------------------------------ picker
+
+#[test]
+fn picker_lists_namespaces_with_broken_ones() {
+    let (app, _) = picker_app();
+    assert_eq!(app.scope(), Scope::Picker);
+    assert_eq!(names(&app), ["agg", "broken", "dynamo", "full"]);
+    let broken = &app.visible_namespaces()[1];
+    assert!(broken.brief.as_ref().unwrap_err().contains("malformed"));
+    let dynamo = &app.visible_namespaces()[2];
+    let b = dynamo.brief.as_ref().unwrap();
+    assert_eq!((b.gpus_used, b.gpus_total), (4, 8));
+    assert!(b.counts.contains(&("VllmWorker".into(), 2)));
+}
+
+#[test]
+fn picker_j_k_and_arrows_move_within_bounds() {
+    let (mut app, store) = picker_app();
+    drive(&mut app, &store, key('k'));
+    assert_eq!(app.picker.selected, 0);
+    drive(&mut app, &store, key('j'));
+    assert_eq!(app.picker.selected, 1);
+    drive(&mut app, &store, code(KeyCode::Down));
+    drive(&mut app, &store, code(KeyCode::Down));
+    drive(&mut app, &store, code(KeyCode::Down));
+    assert_eq!(app.picker.selected, 3, "stops at the last");
+    drive(&mut app, &store, code(KeyCode::Up));
+    assert_eq!(app.picker.selected, 2);
+}
+
+#[test]
+fn picker_slash_filters_by_typed_text_and_esc_clears() {
+    let (mut app, store) = picker_app();
+    drive(&mut app, &store, key('/'));
+    assert!(app.picker.filtering);
+    for c in "dyn".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    assert_eq!(names(&app), ["dynamo"]);
+    // q and j are text while filtering, not quit / move.
+    drive(&mut app, &store, key('q'));
+    assert!(!app.quit);
+    assert!(names(&app).is_empty());
+    drive(&mut app, &store, code(KeyCode::Backspace));
+    assert_eq!(names(&app), ["dynamo"]);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(!app.picker.filtering);
+    assert_eq!(names(&app).len(), 4);
+}
+
+#[test]
+fn picker_enter_in_filter_opens_the_match() {
+    let dir = demo_copy();
+    let (mut app, store) = app_on(dir.path(), None, false);
+    for a in [key('/'), key('f'), key('u')] {
+        drive(&mut app, &store, a);
+    }
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.current.as_ref().unwrap().name, "full");
+    assert_eq!(app.scope(), Scope::Dashboard);
+}
+
+#[test]
+fn picker_enter_opens_via_a_refresh_effect() {
+    let (mut app, _) = picker_app();
+    app.picker.selected = 2;
+    let effects = app.update(code(KeyCode::Enter));
+    assert_eq!(
+        effects,
+        [Effect::Refresh {
+            ns: Some("dynamo".into())
+        }]
+    );
+    assert!(app.busy());
+}
+
+#[test]
+fn picker_enter_on_broken_file_refuses_in_red() {
+    let (mut app, store) = picker_app();
+    app.picker.selected = 1;
+    let effects = drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(effects.is_empty());
+    assert!(app.current.is_none());
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Error);
+    assert!(text.contains("cannot open broken"), "{text}");
+}
+
+#[test]
+fn picker_q_ctrl_c_and_help() {
+    let (mut app, store) = picker_app();
+    drive(&mut app, &store, key('x'));
+    assert!(!app.quit && app.popups.is_empty(), "unbound keys do nothing");
+    drive(&mut app, &store, key('?'));
+    assert_eq!(app.scope(), Scope::Help);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Picker);
+    drive(&mut app, &store, key('q'));
+    assert!(app.quit);
+    let (mut app, store) = picker_app();
+    drive(&mut app, &store, ctrl('c'));
+    assert!(app.quit);
+}
+
+#[test]
+fn picker_esc_without_filter_and_without_popup_does_nothing() {
+    let (mut app, store) = picker_app();
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(!app.quit);
+    assert_eq!(app.scope(), Scope::Picker);
+}
+
+#[test]
+fn missing_directory_is_a_listing_state_not_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let gone = d.path().join("nope");
+    let (app, _) = app_on(&gone, None, false);
+    assert_eq!(app.listing, Listing::Missing);
+}
+
+#[test]
+fn opening_a_missing_namespace_with_dash_n_says_why() {
+    let dir = demo_copy();
+    let (app, _) = app_on(dir.path(), Some("nosuch"), false);
+    assert_eq!(app.scope(), Scope::Picker);
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Error);
+    assert!(text.contains("nosuch"), "{text}");
+}
+
+// ------------------------------------------------------------------ dashboard
+
+#[test]
+fn dashboard_j_k_move_the_table_selection() {
+    let (mut app, store, _d) = dashboard();
+    assert_eq!(app.table_selected, 0);
+    drive(&mut app, &store, key('j'));
+    drive(&mut app, &store, code(KeyCode::Down));
+    assert_eq!(app.table_selected, 2);
+    drive(&mut app, &store, key('k'));
+    assert_eq!(app.table_selected, 1);
+    drive(&mut app, &store, code(KeyCode::Up));
+    drive(&mut app, &store, code(KeyCode::Up));
+    assert_eq!(app.table_selected, 0);
+    drive(&mut app, &store, key('G'));
+    assert_eq!(app.table_selected, 4, "5 types in dynamo.json");
+    drive(&mut app, &store, key('j'));
+    assert_eq!(app.table_selected, 4);
+    drive(&mut app, &store, key('g'));
+    assert_eq!(app.table_selected, 0);
+}
+
+#[test]
+fn dashboard_tab_cycles_focus_and_keys_follow_it() {
+    let (mut app, store, _d) = dashboard();
+    assert_eq!(app.focus, Panel::Components);
+    drive(&mut app, &store, code(KeyCode::Tab));
+    assert_eq!(app.focus, Panel::Gpus);
+    drive(&mut app, &store, key('j'));
+    assert_eq!(app.gpu_scroll, 1);
+    assert_eq!(app.table_selected, 0);
+    drive(&mut app, &store, code(KeyCode::Tab));
+    assert_eq!(app.focus, Panel::Json);
+    drive(&mut app, &store, code(KeyCode::PageDown));
+    assert_eq!(app.json_scroll, 10);
+    drive(&mut app, &store, key('k'));
+    assert_eq!(app.json_scroll, 9);
+    drive(&mut app, &store, code(KeyCode::PageUp));
+    assert_eq!(app.json_scroll, 0);
+    drive(&mut app, &store, code(KeyCode::End));
+    let last = app.current.as_ref().unwrap().json.len() as u16 - 1;
+    assert_eq!(app.json_scroll, last);
+    drive(&mut app, &store, code(KeyCode::Home));
+    assert_eq!(app.json_scroll, 0);
+    drive(&mut app, &store, code(KeyCode::Tab));
+    assert_eq!(app.focus, Panel::Components);
+    drive(&mut app, &store, code(KeyCode::BackTab));
+    assert_eq!(app.focus, Panel::Json);
+}
+
+#[test]
+fn dashboard_a_opens_type_chooser_preselecting_the_selected_row() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "PrefillWorker");
+    drive(&mut app, &store, key('a'));
+    match app.popups.last() {
+        Some(Popup::Choose {
+            op,
+            types,
+            selected,
+        }) => {
+            assert_eq!(*op, Op::Add);
+            assert_eq!(types[*selected], "PrefillWorker");
+        }
+        other => panic!("expected the chooser, got {other:?}"),
+    }
+    assert_eq!(app.scope(), Scope::Choose);
+}
+
+#[test]
+fn dashboard_r_offers_only_running_types() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('r'));
+    let Some(Popup::Choose {
+        op,
+        types,
+        selected,
+    }) = app.popups.last()
+    else {
+        panic!("no chooser");
+    };
+    assert_eq!(*op, Op::Remove);
+    assert_eq!(types[*selected], "VllmWorker");
+    let cur = app.current.as_ref().unwrap();
+    for t in types {
+        assert!(cur.summary.running(t) > 0, "{t} has nothing to remove");
+    }
+}
+
+#[test]
+fn dashboard_n_opens_the_picker_popup_and_esc_closes_it() {
+    let (mut app, store, _d) = dashboard();
+    let effects = app.update(key('n'));
+    assert!(matches!(effects[..], [Effect::Refresh { .. }]));
+    assert_eq!(app.popups, [Popup::Picker]);
+    assert_eq!(names(&app)[app.picker.selected], "dynamo", "current one preselected");
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(app.popups.is_empty());
+    assert_eq!(app.scope(), Scope::Dashboard);
+    let _ = store;
+}
+
+#[test]
+fn dashboard_n_then_enter_switches_namespace() {
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, key('n'));
+    drive(&mut app, &store, key('k'));
+    drive(&mut app, &store, key('k'));
+    assert_eq!(names(&app)[app.picker.selected], "agg");
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(app.popups.is_empty());
+    assert_eq!(app.current.as_ref().unwrap().name, "agg");
+}
+
+#[test]
+fn dashboard_q_ctrl_c_help_and_esc() {
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(!app.quit);
+    assert_eq!(app.scope(), Scope::Dashboard);
+    drive(&mut app, &store, key('?'));
+    assert_eq!(app.scope(), Scope::Help);
+    drive(&mut app, &store, key('j'));
+    assert_eq!(app.popups, [Popup::Help { scroll: 1 }]);
+    drive(&mut app, &store, key('k'));
+    assert_eq!(app.popups, [Popup::Help { scroll: 0 }]);
+    drive(&mut app, &store, key('?'));
+    assert!(app.popups.is_empty(), "? toggles the help");
+    drive(&mut app, &store, key('q'));
+    assert!(app.quit);
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, ctrl('c'));
+    assert!(app.quit);
+}
+
+// ------------------------------------------------------------------ chooser + confirm
+
+#[test]
+fn choose_j_k_enter_opens_an_add_confirm_with_ok_focused() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, key('j'));
+    drive(&mut app, &store, key('k'));
+    drive(&mut app, &store, code(KeyCode::Down));
+    drive(&mut app, &store, code(KeyCode::Up));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    match app.popups.last() {
+        Some(Popup::Confirm {
+            question,
+            ok_focused,
+            warning,
+            intent,
+        }) => {
+            assert_eq!(question, "Add dynamo_VllmWorker_2 on GPU 4?");
+            assert!(*ok_focused, "OK has focus for adds");
+            assert!(warning.is_none());
+            assert_eq!(intent.op, Op::Add);
+        }
+        other => panic!("expected confirm, got {other:?}"),
+    }
+    assert_eq!(app.popups.len(), 2, "confirm is stacked on the chooser");
+}
+
+#[test]
+fn confirm_remove_states_the_effect_with_cancel_focused() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('r'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let Some(Popup::Confirm {
+        question,
+        ok_focused,
+        warning,
+        ..
+    }) = app.popups.last()
+    else {
+        panic!("no confirm");
+    };
+    assert_eq!(question, "Remove dynamo_VllmWorker_1 and free GPU 2?");
+    assert!(!ok_focused, "Cancel has focus for removals");
+    assert!(warning.is_none(), "one VllmWorker remains");
+    // Enter presses Cancel: nothing happens, the flow closes.
+    let effects = drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(effects.is_empty());
+    assert!(app.popups.is_empty());
+}
+
+#[test]
+fn confirm_removing_the_last_instance_warns() {
+    let dir = demo_copy();
+    let (mut app, store) = app_on(dir.path(), Some("full"), false);
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('r'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let Some(Popup::Confirm { warning, .. }) = app.popups.last() else {
+        panic!("no confirm");
+    };
+    let w = warning.as_deref().expect("a warning");
+    assert!(w.contains("last running VllmWorker"), "{w}");
+}
+
+#[test]
+fn add_that_the_rules_refuse_is_an_error_not_a_confirm() {
+    let dir = demo_copy();
+    let (mut app, store) = app_on(dir.path(), Some("full"), false);
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(!matches!(app.popups.last(), Some(Popup::Confirm { .. })));
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Error);
+    assert!(text.contains("free"), "{text}");
+}
+
+#[test]
+fn confirm_tab_arrows_h_l_switch_the_focused_button() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let focus = |app: &App| match app.popups.last() {
+        Some(Popup::Confirm { ok_focused, .. }) => *ok_focused,
+        _ => panic!("no confirm"),
+    };
+    let start = focus(&app);
+    for (i, a) in [
+        code(KeyCode::Tab),
+        code(KeyCode::Left),
+        code(KeyCode::Right),
+        key('h'),
+        key('l'),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        drive(&mut app, &store, a);
+        assert_eq!(focus(&app), if i % 2 == 0 { !start } else { start });
+    }
+}
+
+#[test]
+fn confirm_y_runs_the_scale_effect_and_closes_the_flow() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "PrefillWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    assert!(app.popups.is_empty());
+    let [Effect::Scale(intent)] = &effects[..] else {
+        panic!("expected one scale effect, got {effects:?}");
+    };
+    assert_eq!(intent.ty, "PrefillWorker");
+    assert_eq!(intent.expected.name(), "dynamo_PrefillWorker_2");
+    assert!(app.busy(), "spinner while the change runs");
+    // Run it: the file changes and the app shows the result.
+    let done = effects::run_blocking(&store, effects[0].clone());
+    drive(&mut app, &store, done);
+    assert!(!app.busy());
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Ok);
+    assert_eq!(text, "Added dynamo_PrefillWorker_2 on GPU 4");
+    let cur = app.current.as_ref().unwrap();
+    assert_eq!(cur.summary.running("PrefillWorker"), 3);
+    let on_disk = store.load("dynamo").unwrap();
+    assert!(on_disk.state.components.contains_key("dynamo_PrefillWorker_2"));
+}
+
+#[test]
+fn confirm_n_cancels_and_enter_on_ok_confirms() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('n'));
+    assert!(effects.is_empty());
+    assert!(app.popups.is_empty());
+    assert_eq!(status(&app).1, "cancelled");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(matches!(effects[..], [Effect::Scale(_)]));
+}
+
+#[test]
+fn esc_closes_popups_one_at_a_time_top_first() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('r'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    drive(&mut app, &store, key('?'));
+    assert_eq!(app.popups.len(), 3);
+    assert_eq!(app.scope(), Scope::Help);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Confirm);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Choose);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Dashboard);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(!app.quit);
+    assert!(app.current.is_some());
+}
+
+#[test]
+fn q_quits_from_inside_stacked_popups() {
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.scope(), Scope::Confirm);
+    drive(&mut app, &store, key('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn picker_popup_under_help_esc_order() {
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, key('n'));
+    drive(&mut app, &store, key('/'));
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, key('?'));
+    assert_eq!(app.picker.filter, "a?", "? is text while filtering");
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.picker.filter, "", "first Esc clears the filter");
+    assert_eq!(app.popups, [Popup::Picker]);
+    drive(&mut app, &store, key('?'));
+    assert_eq!(app.popups, [Popup::Picker, Popup::Help { scroll: 0 }]);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.popups, [Popup::Picker]);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(app.popups.is_empty());
+}
+
+// ------------------------------------------------------------------ readonly
+
+#[test]
+fn readonly_drops_add_and_remove_keys() {
+    let dir = demo_copy();
+    let (mut app, store) = app_on(dir.path(), Some("dynamo"), true);
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, key('r'));
+    assert!(app.popups.is_empty());
+    let footer: Vec<_> = keys::footer(Scope::Dashboard, true);
+    assert!(!footer.iter().any(|(l, _)| *l == "a" || *l == "r"));
+    let full: Vec<_> = keys::footer(Scope::Dashboard, false);
+    assert!(full.iter().any(|(l, _)| *l == "a") && full.iter().any(|(l, _)| *l == "r"));
+    let help = keys::help(true);
+    assert!(
+        !help
+            .iter()
+            .flat_map(|(_, rows)| rows)
+            .any(|(_, d)| d.contains("add an instance"))
+    );
+}
+
+// ------------------------------------------------------------------ live updates
+
+#[test]
+fn fs_change_asks_for_a_refresh_and_shows_the_new_state() {
+    let (mut app, store, _d) = dashboard();
+    let effects = app.update(Action::FsChanged);
+    assert_eq!(
+        effects,
+        [Effect::Refresh {
+            ns: Some("dynamo".into())
+        }]
+    );
+    store
+        .transact("dynamo", false, |s| scale::add(s, "VllmWorker"))
+        .unwrap();
+    let a = effects::run_blocking(&store, effects[0].clone());
+    drive(&mut app, &store, a);
+    assert_eq!(
+        app.current.as_ref().unwrap().summary.running("VllmWorker"),
+        3
+    );
+    assert!(status(&app).1.contains("changed on disk"));
+}
+
+#[test]
+fn vanished_namespace_brings_back_the_picker_and_says_so() {
+    let (mut app, store, d) = dashboard();
+    drive(&mut app, &store, key('a'));
+    std::fs::remove_file(d.path().join("dynamo.json")).unwrap();
+    drive(&mut app, &store, Action::FsChanged);
+    assert!(app.current.is_none());
+    assert!(app.popups.is_empty(), "popups about the gone namespace close");
+    assert_eq!(app.scope(), Scope::Picker);
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Warn);
+    assert!(text.contains("dynamo vanished"), "{text}");
+    assert!(!names(&app).contains(&"dynamo".to_string()));
+}
+
+#[test]
+fn vanished_directory_then_reappearing() {
+    let (mut app, store, d) = dashboard();
+    let moved = d.path().with_extension("moved");
+    std::fs::rename(d.path(), &moved).unwrap();
+    drive(&mut app, &store, Action::FsChanged);
+    assert_eq!(app.listing, Listing::Missing);
+    assert!(status(&app).1.contains("state directory"));
+    std::fs::rename(&moved, d.path()).unwrap();
+    drive(&mut app, &store, Action::FsChanged);
+    assert_eq!(names(&app).len(), 4);
+}
+
+#[test]
+fn a_broken_write_keeps_the_last_good_state() {
+    let (mut app, _store, _d) = dashboard();
+    app.update(Action::FsChanged);
+    app.update(Action::Refreshed(Refresh {
+        listing: Listing::Found(vec![]),
+        ns: Some(("dynamo".into(), LoadOutcome::Broken("truncated".into()))),
+    }));
+    assert!(app.current.is_some());
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Warn);
+    assert!(text.contains("last good state"), "{text}");
+}
+
+#[test]
+fn a_change_that_raced_says_what_really_happened() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    // Meanwhile the planner adds a VllmWorker.
+    store
+        .transact("dynamo", false, |s| scale::add(s, "VllmWorker"))
+        .unwrap();
+    let done = effects::run_blocking(&store, effects[0].clone());
+    drive(&mut app, &store, done);
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Warn);
+    assert!(text.contains("changed meanwhile"), "{text}");
+    assert!(text.contains("added dynamo_VllmWorker_3"), "{text}");
+    assert!(text.contains("dynamo_VllmWorker_2"), "{text}");
+}
+
+#[test]
+fn a_failed_change_is_reported_in_red() {
+    let (mut app, store, d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    std::fs::remove_file(d.path().join("dynamo.json")).unwrap();
+    let done = effects::run_blocking(&store, effects[0].clone());
+    app.update(done);
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Error);
+    assert!(text.contains("could not add VllmWorker"), "{text}");
+}
+
+#[test]
+fn status_messages_carry_the_injected_time() {
+    let (mut app, store, _d) = dashboard();
+    app.set_clock(now(), "07:08:09");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    drive(&mut app, &store, key('n'));
+    assert_eq!(app.status.as_ref().unwrap().at, "07:08:09");
+}
+
+#[test]
+fn ages_are_computed_from_the_injected_now() {
+    use dynamo_ctl::tui::app::age;
+    use std::time::Duration;
+    let n = now();
+    assert_eq!(age(n, Some(n - Duration::from_secs(3))), "just now");
+    assert_eq!(age(n, Some(n - Duration::from_secs(45))), "45s ago");
+    assert_eq!(age(n, Some(n - Duration::from_secs(180))), "3m ago");
+    assert_eq!(age(n, Some(n - Duration::from_secs(7200))), "2h ago");
+    assert_eq!(age(n, Some(n + Duration::from_secs(5))), "just now");
+    assert_eq!(age(n, None), "age unknown");
+}
