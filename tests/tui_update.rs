@@ -141,7 +141,10 @@ fn picker_enter_on_broken_file_refuses_in_red() {
 fn picker_q_ctrl_c_and_help() {
     let (mut app, store) = picker_app();
     drive(&mut app, &store, key('x'));
-    assert!(!app.quit && app.popups.is_empty(), "unbound keys do nothing");
+    assert!(
+        !app.quit && app.popups.is_empty(),
+        "unbound keys do nothing"
+    );
     drive(&mut app, &store, key('?'));
     assert_eq!(app.scope(), Scope::Help);
     drive(&mut app, &store, code(KeyCode::Esc));
@@ -275,7 +278,11 @@ fn dashboard_n_opens_the_picker_popup_and_esc_closes_it() {
     let effects = app.update(key('n'));
     assert!(matches!(effects[..], [Effect::Refresh { .. }]));
     assert_eq!(app.popups, [Popup::Picker]);
-    assert_eq!(names(&app)[app.picker.selected], "dynamo", "current one preselected");
+    assert_eq!(
+        names(&app)[app.picker.selected],
+        "dynamo",
+        "current one preselected"
+    );
     drive(&mut app, &store, code(KeyCode::Esc));
     assert!(app.popups.is_empty());
     assert_eq!(app.scope(), Scope::Dashboard);
@@ -445,7 +452,12 @@ fn confirm_y_runs_the_scale_effect_and_closes_the_flow() {
     let cur = app.current.as_ref().unwrap();
     assert_eq!(cur.summary.running("PrefillWorker"), 3);
     let on_disk = store.load("dynamo").unwrap();
-    assert!(on_disk.state.components.contains_key("dynamo_PrefillWorker_2"));
+    assert!(
+        on_disk
+            .state
+            .components
+            .contains_key("dynamo_PrefillWorker_2")
+    );
 }
 
 #[test]
@@ -566,7 +578,10 @@ fn vanished_namespace_brings_back_the_picker_and_says_so() {
     std::fs::remove_file(d.path().join("dynamo.json")).unwrap();
     drive(&mut app, &store, Action::FsChanged);
     assert!(app.current.is_none());
-    assert!(app.popups.is_empty(), "popups about the gone namespace close");
+    assert!(
+        app.popups.is_empty(),
+        "popups about the gone namespace close"
+    );
     assert_eq!(app.scope(), Scope::Picker);
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Warn);

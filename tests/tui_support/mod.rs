@@ -152,7 +152,10 @@ pub fn text(buf: &Buffer) -> String {
 pub fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
     for y in 0..buf.area.height {
         let cells: Vec<&str> = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
-        let row: String = cells.iter().map(|s| s.chars().next().unwrap_or(' ')).collect();
+        let row: String = cells
+            .iter()
+            .map(|s| s.chars().next().unwrap_or(' '))
+            .collect();
         if let Some(byte) = row.find(needle) {
             let x = row[..byte].chars().count() as u16;
             return Some((x, y));
