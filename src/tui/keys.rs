@@ -391,6 +391,8 @@ pub fn lookup(scope: Scope, ev: &KeyEvent, readonly: bool) -> Option<Cmd> {
 pub fn footer(scope: Scope, readonly: bool) -> Vec<(&'static str, &'static str)> {
     bindings(readonly)
         .filter(|b| !b.hint.is_empty() && (b.scope == scope || b.scope == Scope::Global))
+        // In the help, `?` closes it: listed once.
+        .filter(|b| !(scope == Scope::Help && b.scope == Scope::Global && b.cmd == Cmd::Help))
         .map(|b| (b.label, b.hint))
         .collect()
 }

@@ -386,7 +386,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
                 .areas(main);
-        let gh = (s.gpu_map.len() as u16 + 2).clamp(3, left.height / 2);
+        let gh = (s.gpu_map.len() as u16 + 2).min((left.height / 2).max(3));
         let [a, b] = Layout::vertical([Constraint::Min(3), Constraint::Length(gh)]).areas(left);
         (a, b, right)
     } else {
@@ -741,26 +741,64 @@ fn draw_confirm(
 
 fn draw_help(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16) {
     let t = v.theme;
-    let r = centered(area, 64, area.height.saturating_sub(2));
+    let r = centered(
+        area,
+        area.width.saturating_sub(4).min(100),
+        area.height.saturating_sub(2),
+    );
     frame.render_widget(Clear, r);
     let block = popup_block(t, " Help: keys ", false);
     let inner = block.inner(r);
     frame.render_widget(block, r);
-    let mut lines: Vec<Line> = Vec::new();
-    for (scope, rows) in keys::help(app.readonly) {
-        lines.push(Line::styled(scope.title().to_string(), t.title()));
-        for (label, desc) in rows {
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {label:<10}"), t.fg(t.magenta)),
-                Span::styled(desc.to_string(), t.fg(t.text)),
-            ]));
+    let sections = keys::help(app.readonly);
+    let section_lines = |secs: &[(Scope, Vec<(&'static str, &'static str)>)]| {
+        let mut lines: Vec<Line> = Vec::new();
+        for (scope, rows) in secs {
+            lines.push(Line::styled(scope.title().to_string(), t.title()));
+            for (label, desc) in rows {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {label:<10}"), t.fg(t.magenta)),
+                    Span::styled(desc.to_string(), t.fg(t.text)),
+                ]));
+            }
         }
-    }
+        lines
+    };
+    let [body, note] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(if app.readonly { 1 } else { 0 }),
+    ])
+    .areas(inner);
     if app.readonly {
-        lines.push(Line::styled(
-            "read-only: the add and remove keys are off",
-            t.fg(t.orange),
-        ));
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                "read-only: the add and remove keys are off",
+                t.fg(t.orange),
+            )),
+            note,
+        );
     }
-    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
+    // Two columns when there is room: screens left, popups right.
+    if body.width >= 80 {
+        let split = sections
+            .iter()
+            .position(|(s, _)| *s == Scope::Choose)
+            .unwrap_or(sections.len());
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(body);
+        frame.render_widget(
+            Paragraph::new(section_lines(&sections[..split])).scroll((scroll, 0)),
+            left,
+        );
+        frame.render_widget(
+            Paragraph::new(section_lines(&sections[split..])).scroll((scroll, 0)),
+            right,
+        );
+    } else {
+        frame.render_widget(
+            Paragraph::new(section_lines(&sections)).scroll((scroll, 0)),
+            body,
+        );
+    }
 }

@@ -1,0 +1,340 @@
+//! Rendering on a `TestBackend`: insta snapshots of each screen plus style assertions on
+//! the cells that carry meaning (the selected row, errors, dimming, focus). Time is
+//! injected (see tui_support), so the output is deterministic.
+
+mod tui_support;
+
+use crossterm::event::KeyCode;
+use dynamo_ctl::tui::app::App;
+use dynamo_ctl::tui::theme::{ColorMode, Theme};
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use tui_support::*;
+
+const CYAN: Color = Color::Rgb(0x00, 0xf0, 0xff);
+const RED: Color = Color::Rgb(0xff, 0x33, 0x33);
+const GREEN: Color = Color::Rgb(0x39, 0xff, 0x14);
+
+fn picker() -> App {
+    // A relative path keeps the rendered text the same on every machine.
+    let (app, _) = app_on(std::path::Path::new("fixtures/demo"), None, false);
+    app
+}
+
+fn at(buf: &Buffer, needle: &str) -> (u16, u16) {
+    find(buf, needle).unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", text(buf)))
+}
+
+fn press(app: &mut App, keys: &[crossterm::event::KeyCode]) {
+    for k in keys {
+        let effects = app.update(code(*k));
+        assert!(
+            effects.is_empty(),
+            "rendering tests don't run effects: {effects:?}"
+        );
+    }
+}
+
+fn select(app: &mut App, ty: &str) {
+    app.table_selected = app
+        .current
+        .as_ref()
+        .unwrap()
+        .summary
+        .types
+        .iter()
+        .position(|t| t.ty == ty)
+        .unwrap();
+}
+
+#[test]
+fn picker_with_a_broken_file() {
+    let mut app = picker();
+    app.picker.selected = 2;
+    let buf = render(&app, 110, 34);
+    insta::assert_snapshot!("picker", text(&buf));
+    // The banner is there on a tall terminal.
+    assert!(text(&buf).contains("|  _ \\"), "FIGlet banner");
+    // The selected namespace is a solid cyan bar with dark text.
+    let (x, y) = at(&buf, "▶ dynamo");
+    let cell = &buf[(x + 3, y)];
+    assert_eq!(cell.bg, CYAN);
+    assert_eq!(cell.fg, Color::Rgb(0x1a, 0x1a, 0x1d));
+    // The broken file's error is red, and says why.
+    let (x, y) = at(&buf, "malformed state file");
+    assert_eq!(buf[(x, y)].fg, RED);
+    let (x, y) = at(&buf, "✖ broken");
+    assert_eq!(buf[(x, y)].fg, RED);
+    // Ages come from the injected now.
+    assert!(text(&buf).contains("modified 3m ago"));
+}
+
+#[test]
+fn picker_banner_folds_away_on_short_terminals() {
+    let app = picker();
+    let buf = render(&app, 100, 20);
+    let t = text(&buf);
+    assert!(!t.contains("|  _ \\"), "no banner at 20 rows:\n{t}");
+    assert!(t.contains("dynamo"));
+    insta::assert_snapshot!("picker_short", t);
+}
+
+#[test]
+fn picker_filtering() {
+    let mut app = picker();
+    for c in ['/', 'a', 'g'] {
+        app.update(key(c));
+    }
+    let buf = render(&app, 100, 20);
+    let t = text(&buf);
+    assert!(t.contains(" / ag▏"), "{t}");
+    assert!(t.contains("agg") && !t.contains("full"), "{t}");
+}
+
+#[test]
+fn empty_picker_explains_how_the_directory_gets_populated() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(d.path(), None, false);
+    app.dir = "/home/op/.dynamo/state".into();
+    let buf = render(&app, 110, 34);
+    let t = text(&buf);
+    assert!(t.contains("No namespaces in /home/op/.dynamo/state"), "{t}");
+    assert!(t.contains("dynamo serve"));
+    assert!(t.contains("--demo"));
+    insta::assert_snapshot!("picker_empty", t);
+}
+
+#[test]
+fn missing_directory_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(&d.path().join("gone"), None, false);
+    app.dir = "/home/op/.dynamo/state".into();
+    let t = text(&render(&app, 110, 20));
+    assert!(
+        t.contains("The state directory /home/op/.dynamo/state does not exist"),
+        "{t}"
+    );
+}
+
+#[test]
+fn dashboard_on_the_reference_file() {
+    let mut app = reference_app(false);
+    select(&mut app, "VllmWorker");
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("dashboard", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("namespace dynamo"));
+    assert!(t.contains("/home/op/.dynamo/state/dynamo.json"));
+    assert!(t.contains("tcp://127.0.0.1:48615"));
+    assert!(t.contains("last change 3m ago"));
+    assert!(t.contains("dynamo_VllmWorker_1"));
+    assert!(t.contains("GPU 3  □ free"));
+    assert!(t.contains("GPU 2  ■ dynamo_VllmWorker_1"));
+    // Selected row: a solid cyan bar over every cell of the row, both lines of it.
+    let (x, y) = at(&buf, "▶ VllmWorker");
+    for dx in 0..50 {
+        assert_eq!(buf[(x + dx, y)].bg, CYAN, "row cell {dx}");
+    }
+    assert_eq!(buf[(x + 30, y + 1)].bg, CYAN, "second line of the row");
+    // Other rows are not highlighted.
+    let (x, y) = at(&buf, "Frontend");
+    assert_ne!(buf[(x, y)].bg, CYAN);
+    // The focused panel's border is bright cyan, the others are dim.
+    let (x, y) = at(&buf, "┏ Components");
+    assert_eq!(buf[(x, y)].fg, CYAN);
+    let (x, y) = at(&buf, "┌ GPUs");
+    assert_ne!(buf[(x, y)].fg, CYAN);
+    // JSON syntax colours: keys cyan, string values green.
+    let (x, y) = at(&buf, "\"namespace\"");
+    assert_eq!(buf[(x, y)].fg, CYAN);
+    let (x, y) = at(&buf, "\"dynamo\",");
+    assert_eq!(buf[(x, y)].fg, GREEN);
+    // Footer comes from the registry.
+    assert!(t.contains("[a] add") && t.contains("[r] remove") && t.contains("[n] namespace"));
+}
+
+#[test]
+fn dashboard_tab_moves_the_bright_border() {
+    let mut app = reference_app(false);
+    press(&mut app, &[KeyCode::Tab, KeyCode::Tab]);
+    let buf = render(&app, 120, 40);
+    let (x, y) = at(&buf, "┏ State");
+    assert_eq!(buf[(x, y)].fg, CYAN);
+    let (x, y) = at(&buf, "┌ Components");
+    assert_ne!(buf[(x, y)].fg, CYAN);
+}
+
+#[test]
+fn add_type_chooser_dims_what_is_behind() {
+    let mut app = reference_app(false);
+    select(&mut app, "PrefillWorker");
+    app.update(key('a'));
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("add_chooser", text(&buf));
+    let (x, y) = at(&buf, "▶ PrefillWorker");
+    assert_eq!(buf[(x + 4, y)].bg, CYAN);
+    // Behind the popup: dimmed.
+    let (x, y) = at(&buf, "namespace dynamo");
+    assert!(buf[(x, y)].modifier.contains(Modifier::DIM));
+    // The popup itself is not.
+    let (x, y) = at(&buf, "Add which type?");
+    assert!(!buf[(x, y)].modifier.contains(Modifier::DIM));
+}
+
+#[test]
+fn confirm_add_popup() {
+    let mut app = reference_app(false);
+    select(&mut app, "PrefillWorker");
+    app.update(key('a'));
+    press(&mut app, &[KeyCode::Enter]);
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("confirm_add", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("Add dynamo_PrefillWorker_1 on GPU 3?"), "{t}");
+    // OK has focus.
+    let (x, y) = at(&buf, "▶[OK]");
+    assert_eq!(buf[(x + 2, y)].bg, CYAN);
+    let (x, y) = at(&buf, "[Cancel]");
+    assert_ne!(buf[(x, y)].bg, CYAN);
+}
+
+#[test]
+fn confirm_remove_popup_last_instance_in_red() {
+    let mut app = reference_app(false);
+    select(&mut app, "PrefillWorker");
+    app.update(key('r'));
+    press(&mut app, &[KeyCode::Enter]);
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("confirm_remove", text(&buf));
+    let t = text(&buf);
+    assert!(
+        t.contains("Remove dynamo_PrefillWorker and free GPU 1?"),
+        "{t}"
+    );
+    let (x, y) = at(&buf, "This is the last running PrefillWorker");
+    assert_eq!(buf[(x, y)].fg, RED);
+    // A removal's frame is red, and Cancel has focus.
+    let (x, y) = at(&buf, "Confirm removal");
+    assert_eq!(buf[(x, y)].fg, RED);
+    let (x, y) = at(&buf, "▶[Cancel]");
+    assert_eq!(buf[(x + 2, y)].bg, CYAN);
+}
+
+#[test]
+fn help_is_generated_from_the_registry() {
+    let mut app = reference_app(false);
+    app.update(key('?'));
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("help", text(&buf));
+    let t = text(&buf);
+    for (_, rows) in dynamo_ctl::tui::keys::help(false) {
+        for (label, desc) in rows {
+            assert!(
+                t.contains(&format!("{label:<10}{desc}")),
+                "{label} {desc} missing"
+            );
+        }
+    }
+}
+
+#[test]
+fn tiny_terminal_says_so_at_every_small_size() {
+    let app = reference_app(false);
+    let buf = render(&app, 30, 8);
+    insta::assert_snapshot!("tiny", text(&buf));
+    assert!(text(&buf).contains("terminal too small"));
+    let (x, y) = at(&buf, "terminal too small");
+    assert_eq!(buf[(x, y)].fg, RED);
+    // No panic at any size, with popups open too.
+    let mut busy = reference_app(false);
+    busy.update(key('r'));
+    busy.update(code(KeyCode::Enter));
+    busy.update(key('?'));
+    for w in [1u16, 2, 5, 20, 39, 40, 41, 60, 79, 80, 99, 100, 160] {
+        for h in [1u16, 2, 5, 9, 10, 11, 15, 23, 24, 30, 60] {
+            render(&app, w, h);
+            render(&busy, w, h);
+            render(&picker(), w, h);
+        }
+    }
+}
+
+#[test]
+fn readonly_has_no_add_remove_anywhere() {
+    let mut app = reference_app(true);
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("readonly", text(&buf));
+    let t = text(&buf);
+    assert!(!t.contains("[a]") && !t.contains("[r]"), "{t}");
+    assert!(t.contains("read-only"));
+    app.update(key('?'));
+    let t = text(&render(&app, 120, 40));
+    assert!(!t.contains("add an instance") && !t.contains("remove an instance"));
+    assert!(t.contains("switch namespace"));
+}
+
+#[test]
+fn status_messages_are_time_stamped_and_coloured_by_severity() {
+    let dir = demo_copy();
+    let (mut app, store) = app_on(dir.path(), Some("full"), false);
+    select(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter)); // no free GPU: an error
+    let buf = render(&app, 120, 40);
+    let (x, y) = at(&buf, "12:00:00");
+    let (ex, ey) = at(&buf, "✖ cannot add");
+    assert_eq!(ey, y);
+    assert!(ex > x);
+    assert_eq!(buf[(ex, ey)].fg, RED);
+}
+
+#[test]
+fn ansi256_twin_and_no_color() {
+    let mut app = reference_app(false);
+    select(&mut app, "VllmWorker");
+    let buf = render_with(&app, 120, 40, ColorMode::Ansi256);
+    let (x, y) = at(&buf, "▶ VllmWorker");
+    assert_eq!(buf[(x + 3, y)].bg, Color::Indexed(51));
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let c = &buf[(x, y)];
+            assert!(
+                !matches!(c.fg, Color::Rgb(..)) && !matches!(c.bg, Color::Rgb(..)),
+                "RGB at {x},{y} in 256-colour mode"
+            );
+        }
+    }
+    let buf = render_with(&app, 120, 40, ColorMode::None);
+    let (x, y) = at(&buf, "▶ VllmWorker");
+    let cell = &buf[(x + 3, y)];
+    assert!(
+        cell.modifier.contains(Modifier::REVERSED),
+        "selection visible"
+    );
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let c = &buf[(x, y)];
+            assert_eq!(
+                (c.fg, c.bg),
+                (Color::Reset, Color::Reset),
+                "colour at {x},{y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn color_mode_detection() {
+    assert_eq!(
+        ColorMode::detect(Some("1"), Some("truecolor")),
+        ColorMode::None
+    );
+    assert_eq!(
+        ColorMode::detect(Some(""), Some("truecolor")),
+        ColorMode::TrueColor
+    );
+    assert_eq!(ColorMode::detect(None, Some("24bit")), ColorMode::TrueColor);
+    assert_eq!(ColorMode::detect(None, None), ColorMode::Ansi256);
+    assert_eq!(ColorMode::detect(None, Some("yes")), ColorMode::Ansi256);
+    assert_eq!(Theme::new(ColorMode::TrueColor).cyan, CYAN);
+}
