@@ -1,0 +1,233 @@
+//! End to end: the real binary in a real pty (tmux). Deadlines are failure bounds only; the
+//! tests poll the screen and never sleep a fixed time to let something happen.
+
+mod tui_support;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tui_support::demo_copy;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dynamo-ctl");
+const START: Duration = Duration::from_secs(15);
+
+/// A tmux server on its own socket running `sh`; killed on drop, even when a test fails.
+struct Tmux {
+    socket: String,
+    socket_path: Option<String>,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Tmux {
+    fn start() -> Tmux {
+        let socket = format!(
+            "dynctl-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut t = Tmux {
+            socket,
+            socket_path: None,
+        };
+        let out = Command::new("tmux")
+            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", "120", "-y", "40", "env", "PS1=e2e$ ", "sh"])
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("tmux is needed for the TUI end-to-end tests (apt-get install tmux)");
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = t.tmux(&["display", "-p", "#{socket_path}"]);
+        t.socket_path = Some(path.trim().to_string()).filter(|p| !p.is_empty());
+        t.wait_for("the shell prompt", START, |s| s.contains("e2e$"));
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types a shell command line and presses Enter.
+    fn type_line(&self, line: &str) {
+        self.tmux(&["send-keys", "-l", line]);
+        self.tmux(&["send-keys", "Enter"]);
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    /// Polls the screen until `pred` holds; panics with the screen after `within`.
+    fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+        // tmux leaves the socket file behind.
+        if let Some(p) = &self.socket_path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+fn tui_cmd(dir: &Path, extra: &str) -> String {
+    format!(
+        "COLORTERM=truecolor {} --state-dir {} {extra}",
+        sh_quote(Path::new(BIN)),
+        sh_quote(dir)
+    )
+}
+
+#[test]
+fn pick_namespace_add_prefill_worker_and_confirm() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(dir.path(), ""));
+    t.wait_for("the picker", START, |s| {
+        s.contains("Namespaces") && s.contains("full") && s.contains("broken")
+    });
+    t.keys(&["/", "d", "y", "n", "Enter"]);
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    t.keys(&["a"]);
+    t.wait_for("the type chooser", START, |s| s.contains("Add which type?"));
+    // PrefillWorker is the last type in dynamo.json; j stops at the last entry.
+    t.keys(&["j", "j", "j", "j", "j", "j"]);
+    t.wait_for("PrefillWorker selected", START, |s| {
+        s.contains("▶ PrefillWorker")
+    });
+    t.keys(&["Enter"]);
+    t.wait_for("the confirm popup", START, |s| {
+        s.contains("Add dynamo_PrefillWorker_2 on GPU 4?")
+    });
+    t.keys(&["y"]);
+    let s = t.wait_for("the new watcher on screen", START, |s| {
+        s.contains("Added dynamo_PrefillWorker_2 on GPU 4")
+    });
+    assert!(s.contains("dynamo_PrefillWorker_2"));
+    assert!(s.contains("GPU 4  ■ dynamo_PrefillWorker_2"), "{s}");
+    let text = std::fs::read_to_string(dir.path().join("dynamo.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entry = &v["components"]["dynamo_PrefillWorker_2"];
+    assert_eq!(entry["watcher_name"], "dynamo_PrefillWorker_2");
+    assert_eq!(entry["resources"]["allocated_gpus"][0], "4");
+    t.keys(&["q"]);
+    t.wait_for("the shell again", START, |s| s.trim_end().ends_with("e2e$"));
+}
+
+#[test]
+fn a_second_writer_shows_up_without_a_key_press() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(dir.path(), "-n dynamo"));
+    let s = t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    assert!(!s.contains("dynamo_VllmWorker_2"));
+    let out = Command::new(BIN)
+        .args(["add", "dynamo", "VllmWorker", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dynamo-ctl add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = t.wait_for(
+        "the CLI's new worker on screen",
+        Duration::from_secs(2),
+        |s| s.contains("dynamo_VllmWorker_2"),
+    );
+    assert!(s.contains("changed on disk"), "{s}");
+    // And the directory vanishing brings back the picker.
+    let moved = dir.path().with_extension("away");
+    std::fs::rename(dir.path(), &moved).unwrap();
+    let s = t.wait_for("the vanished namespace", Duration::from_secs(5), |s| {
+        s.contains("vanished")
+    });
+    assert!(s.contains("does not exist"), "{s}");
+    std::fs::rename(&moved, dir.path()).unwrap();
+    t.wait_for("the directory back", Duration::from_secs(5), |s| {
+        s.contains("full") && s.contains("agg")
+    });
+    t.keys(&["q"]);
+}
+
+#[test]
+fn quit_restores_the_terminal() {
+    let dir = demo_copy();
+    let stty = dir.path().join("stty.txt");
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "{}; stty -a > {}; echo AFTER-$?-EXIT",
+        tui_cmd(dir.path(), "-n dynamo"),
+        sh_quote(&stty)
+    ));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "1");
+    t.keys(&["?"]); // quit from inside a popup
+    t.wait_for("the help", START, |s| s.contains("Help: keys"));
+    t.keys(&["q"]);
+    let s = t.wait_for("the shell after quit", START, |s| {
+        s.contains("AFTER-0-EXIT")
+    });
+    // The alternate screen is gone: the typed command line is visible again.
+    assert!(s.contains("stty -a"), "{s}");
+    assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+    assert_eq!(t.tmux(&["display", "-p", "#{cursor_flag}"]).trim(), "1");
+    let modes = std::fs::read_to_string(&stty).unwrap();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    for flag in ["echo", "icanon", "isig", "icrnl"] {
+        assert!(words.contains(&flag), "{flag} not restored:\n{modes}");
+    }
+}
+
+#[test]
+fn not_a_tty_points_to_the_subcommands() {
+    let dir = demo_copy();
+    let out = Command::new(BIN)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for sub in ["dynamo-ctl list", "show", "add", "remove", "scale"] {
+        assert!(err.contains(sub), "{sub} missing from: {err}");
+    }
+    assert!(out.stdout.is_empty(), "nothing drawn on stdout");
+}
