@@ -126,11 +126,11 @@ async fn event_loop(
         if let Err(e) = terminal.draw(|f| ui::draw(f, app, &view)) {
             return fail(&format!("cannot draw: {e}"));
         }
-        if first {
-            trace.mark("first-frame");
+        trace.mark("frame");
+        // The first frame that shows the loaded data (not the "reading…" placeholder).
+        if first && !app.busy() {
+            trace.mark("first-complete-frame");
             first = false;
-        } else {
-            trace.mark("frame");
         }
         let busy = app.busy();
         let action = tokio::select! {
@@ -179,8 +179,8 @@ fn fail(msg: &str) -> i32 {
     1
 }
 
-/// `DYNAMO_CTL_TRACE=path`: append `<event> <unix time in µs>` lines (start, first-frame,
-/// key, frame) for `scripts/measure-tui.sh`.
+/// `DYNAMO_CTL_TRACE=path`: append `<event> <unix time in µs>` lines (start, frame,
+/// first-complete-frame, key) for `scripts/measure-tui.sh`.
 struct Trace(Option<std::sync::Mutex<std::fs::File>>);
 
 impl Trace {

@@ -1,6 +1,7 @@
-//! Follows the state directory: notify (inotify) on the directory itself and on its parent,
-//! so files created, removed or replaced by rename are seen, and so is the directory
-//! vanishing and coming back. Events are debounced and sent as [`Action::FsChanged`].
+//! Follows the state directory: notify (inotify) on the directory itself, so files created,
+//! removed or replaced by rename are seen, and so is the directory vanishing; while it is
+//! missing, its parent is watched and the directory polled, so it is picked up when it comes
+//! back. Events are debounced and sent as [`Action::FsChanged`].
 //!
 //! Idle costs nothing: the thread blocks on the event channel. It polls (every second,
 //! comparing a listing fingerprint) only while the directory cannot be watched: it is
@@ -83,11 +84,20 @@ fn run(dir: PathBuf, tx: UnboundedSender<Action>) {
     let mut parent_watched = false;
     let mut last = fingerprint(&dir);
     loop {
+        // Watch the directory while it exists; its parent only while it does not (a busy
+        // parent such as /tmp would wake us for nothing).
         if let Some(w) = watcher.as_mut() {
-            if !dir_watched && dir.is_dir() && w.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
-                dir_watched = true;
-            }
-            if let Some(p) = &parent
+            if dir.is_dir() {
+                if !dir_watched {
+                    dir_watched = w.watch(&dir, RecursiveMode::NonRecursive).is_ok();
+                }
+                if dir_watched && parent_watched {
+                    if let Some(p) = &parent {
+                        let _ = w.unwatch(p);
+                    }
+                    parent_watched = false;
+                }
+            } else if let Some(p) = &parent
                 && !parent_watched
                 && p.is_dir()
             {
@@ -100,6 +110,7 @@ fn run(dir: PathBuf, tx: UnboundedSender<Action>) {
                 Err(_) => return,
             }
         } else {
+            // The directory is missing (or cannot be watched): poll it.
             match erx.recv_timeout(POLL) {
                 Ok(ev) => Some(ev),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -107,8 +118,15 @@ fn run(dir: PathBuf, tx: UnboundedSender<Action>) {
             }
         };
         let mut changed = false;
+        let mut dir_itself = false;
+        let mut note = |ev: &notify::Result<notify::Event>| {
+            if let Ok(e) = ev {
+                changed |= relevant(&dir, e);
+                dir_itself |= e.paths.iter().any(|p| p == &dir);
+            }
+        };
         if let Some(first) = got {
-            changed |= first.as_ref().is_ok_and(|e| relevant(&dir, e));
+            note(&first);
             // Debounce: a save is several events (create temp, write, rename).
             let deadline = Instant::now() + DEBOUNCE;
             loop {
@@ -117,13 +135,15 @@ fn run(dir: PathBuf, tx: UnboundedSender<Action>) {
                     break;
                 }
                 match erx.recv_timeout(left) {
-                    Ok(ev) => changed |= ev.as_ref().is_ok_and(|e| relevant(&dir, e)),
+                    Ok(ev) => note(&ev),
                     Err(RecvTimeoutError::Timeout) => break,
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
             }
         }
-        if !dir.is_dir() && dir_watched {
+        // The directory itself was removed, moved or replaced: watch it afresh (or its
+        // parent, if it is gone).
+        if (dir_itself || !dir.is_dir()) && dir_watched {
             if let Some(w) = watcher.as_mut() {
                 let _ = w.unwatch(&dir);
             }
