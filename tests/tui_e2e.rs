@@ -193,7 +193,7 @@ fn quit_restores_the_terminal() {
     let stty = dir.path().join("stty.txt");
     let t = Tmux::start();
     t.type_line(&format!(
-        "{}; stty -a > {}; echo AFTER-$?-EXIT",
+        "{}; code=$?; stty -a > {}; echo AFTER-$code-EXIT",
         tui_cmd(dir.path(), "-n dynamo"),
         sh_quote(&stty)
     ));
@@ -206,14 +206,43 @@ fn quit_restores_the_terminal() {
         s.contains("AFTER-0-EXIT")
     });
     // The alternate screen is gone: the typed command line is visible again.
-    assert!(s.contains("stty -a"), "{s}");
+    assert!(s.contains("echo AFTER-$code-EXIT"), "{s}");
     assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
     assert_eq!(t.tmux(&["display", "-p", "#{cursor_flag}"]).trim(), "1");
-    let modes = std::fs::read_to_string(&stty).unwrap();
+    assert_sane_tty(&stty);
+}
+
+fn assert_sane_tty(stty: &Path) {
+    let modes = std::fs::read_to_string(stty).unwrap();
     let words: Vec<&str> = modes.split_whitespace().collect();
     for flag in ["echo", "icanon", "isig", "icrnl"] {
         assert!(words.contains(&flag), "{flag} not restored:\n{modes}");
     }
+}
+
+#[test]
+fn sigterm_restores_the_terminal_too() {
+    let dir = demo_copy();
+    let stty = dir.path().join("stty.txt");
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "{}; code=$?; stty -a > {}; echo AFTER-$code-EXIT",
+        tui_cmd(dir.path(), "-n dynamo"),
+        sh_quote(&stty)
+    ));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    let shell = t.tmux(&["display", "-p", "#{pane_pid}"]);
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).unwrap();
+    let pid = children.split_whitespace().next().expect("the TUI process");
+    let st = Command::new("kill").args(["-TERM", pid]).status().unwrap();
+    assert!(st.success());
+    let s = t.wait_for("the shell after SIGTERM", START, |s| {
+        s.contains("AFTER-143-EXIT")
+    });
+    assert!(s.contains("echo AFTER-$code-EXIT"), "{s}");
+    assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+    assert_sane_tty(&stty);
 }
 
 #[test]

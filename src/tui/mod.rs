@@ -43,7 +43,7 @@ For scripts use the subcommands:
 pub fn run(g: &Global, store: Store) -> i32 {
     let trace = Trace::from_env();
     trace.mark("start");
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+    if !std::io::stdout().is_terminal() {
         eprintln!("{NOT_A_TTY}");
         return 2;
     }
@@ -117,6 +117,8 @@ async fn event_loop(
     let mut ages = tokio::time::interval_at(Instant::now() + AGE_EVERY, AGE_EVERY);
     ages.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut first = true;
+    let signalled = quit_signal();
+    tokio::pin!(signalled);
     loop {
         let view = ui::View {
             theme,
@@ -151,6 +153,7 @@ async fn event_loop(
                 Action::SpinnerTick
             }
             _ = ages.tick() => Action::AgeTick,
+            code = &mut signalled => return code,
         };
         if !busy {
             next_spin = Instant::now() + SPIN_EVERY;
@@ -170,6 +173,25 @@ async fn event_loop(
         if app.quit {
             return 0;
         }
+    }
+}
+
+/// Resolves on SIGTERM, SIGHUP or SIGINT with the conventional exit code (128 + signal),
+/// so the terminal is restored when the session is killed or closed. Never resolves if the
+/// handlers cannot be installed.
+async fn quit_signal() -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => 128 + 15,
+        _ = hup.recv() => 128 + 1,
+        _ = int.recv() => 128 + 2,
     }
 }
 
