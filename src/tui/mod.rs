@@ -117,8 +117,7 @@ async fn event_loop(
     let mut ages = tokio::time::interval_at(Instant::now() + AGE_EVERY, AGE_EVERY);
     ages.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut first = true;
-    let signalled = quit_signal();
-    tokio::pin!(signalled);
+    let mut signals = QuitSignals::new();
     loop {
         let view = ui::View {
             theme,
@@ -153,7 +152,7 @@ async fn event_loop(
                 Action::SpinnerTick
             }
             _ = ages.tick() => Action::AgeTick,
-            code = &mut signalled => return code,
+            code = signals.recv() => return code,
         };
         if !busy {
             next_spin = Instant::now() + SPIN_EVERY;
@@ -176,22 +175,32 @@ async fn event_loop(
     }
 }
 
-/// Resolves on SIGTERM, SIGHUP or SIGINT with the conventional exit code (128 + signal),
-/// so the terminal is restored when the session is killed or closed. Never resolves if the
-/// handlers cannot be installed.
-async fn quit_signal() -> i32 {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => 128 + 15,
-        _ = hup.recv() => 128 + 1,
-        _ = int.recv() => 128 + 2,
+/// SIGTERM, SIGHUP and SIGINT, registered up front so the terminal is restored when the
+/// session is killed or closed; `recv` gives the conventional exit code (128 + signal).
+struct QuitSignals(Option<[tokio::signal::unix::Signal; 3]>);
+
+impl QuitSignals {
+    fn new() -> QuitSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(h), Ok(i)) => QuitSignals(Some([t, h, i])),
+            _ => QuitSignals(None),
+        }
+    }
+
+    async fn recv(&mut self) -> i32 {
+        let Some([term, hup, int]) = &mut self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => 128 + 15,
+            _ = hup.recv() => 128 + 1,
+            _ = int.recv() => 128 + 2,
+        }
     }
 }
 
