@@ -386,13 +386,24 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
                 .areas(main);
-        let gh = (s.gpu_map.len() as u16 + 2).min((left.height / 2).max(3));
+        let rows = s
+            .gpu_map
+            .len()
+            .div_ceil(gpu_columns(s, left.width.saturating_sub(2)).0);
+        let gh = (rows as u16 + 2).min((left.height / 2).max(3));
         let [a, b] = Layout::vertical([Constraint::Min(3), Constraint::Length(gh)]).areas(left);
         (a, b, right)
     } else {
-        let gh = (s.gpu_map.len() as u16 + 2).clamp(3, 6);
+        // Stacked: each panel as tall as its content, within a share of the height.
+        let lines: usize = s.types.iter().map(|t| t.instances.len().max(1)).sum();
+        let th = (lines as u16 + 3).min((main.height * 2 / 5).max(4));
+        let rows = s
+            .gpu_map
+            .len()
+            .div_ceil(gpu_columns(s, main.width.saturating_sub(2)).0);
+        let gh = (rows as u16 + 2).min((main.height / 3).max(3));
         let [a, b, c] = Layout::vertical([
-            Constraint::Percentage(45),
+            Constraint::Length(th),
             Constraint::Length(gh),
             Constraint::Min(3),
         ])
@@ -466,22 +477,23 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let mut ts = TableState::default().with_selected(Some(app.table_selected));
     frame.render_stateful_widget(table, table_a, &mut ts);
 
-    // GPU map.
-    let gpu_lines: Vec<Line> = s
-        .gpu_map
-        .iter()
-        .map(|g| match &g.holder {
-            Some(h) => Line::from(vec![
-                Span::styled(format!("GPU {:<3}", g.id), t.fg(t.text)),
-                Span::styled("■ ", t.fg(t.magenta)),
-                Span::styled(h.clone(), t.fg(t.magenta)),
-            ]),
-            None => Line::from(vec![
-                Span::styled(format!("GPU {:<3}", g.id), t.fg(t.text)),
-                Span::styled("□ free", t.fg(t.green)),
-            ]),
-        })
-        .collect();
+    // GPU map, in as many columns as fit (numbered down the columns).
+    let (cols, col_w) = gpu_columns(s, gpu_a.width.saturating_sub(2));
+    let per_col = s.gpu_map.len().div_ceil(cols);
+    let mut gpu_lines: Vec<Line> = (0..per_col).map(|_| Line::default()).collect();
+    for (i, g) in s.gpu_map.iter().enumerate() {
+        let (symbol, who, style) = match &g.holder {
+            Some(h) => ("■ ", h.clone(), t.fg(t.magenta)),
+            None => ("□ ", "free".to_string(), t.fg(t.green)),
+        };
+        let cell = format!("{symbol}{who}");
+        let pad = (col_w as usize).saturating_sub(7 + cell.chars().count());
+        let line = &mut gpu_lines[i % per_col];
+        line.spans
+            .push(Span::styled(format!("GPU {:<3}", g.id), t.fg(t.text)));
+        line.spans.push(Span::styled(cell, style));
+        line.spans.push(Span::raw(" ".repeat(pad)));
+    }
     let gpu_lines = if gpu_lines.is_empty() {
         vec![Line::styled("no GPU list in the state file", t.muted())]
     } else {
@@ -520,6 +532,19 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         )),
         json_a,
     );
+}
+
+/// How many GPU columns fit in `width`, and the width of each.
+fn gpu_columns(s: &crate::state::Summary, width: u16) -> (usize, u16) {
+    let longest = s
+        .gpu_map
+        .iter()
+        .map(|g| 7 + 2 + g.holder.as_ref().map_or(4, |h| h.chars().count()))
+        .max()
+        .unwrap_or(10) as u16
+        + 2;
+    let cols = (width / longest.max(1)).max(1) as usize;
+    (cols.min(s.gpu_map.len().max(1)), longest)
 }
 
 /// Colours one line of pretty JSON: keys cyan, strings green, numbers orange,
