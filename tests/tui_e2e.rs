@@ -188,6 +188,25 @@ fn a_second_writer_shows_up_without_a_key_press() {
 }
 
 #[test]
+fn resizing_re_lays_out_down_to_too_small_and_back() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(dir.path(), "-n dynamo"));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    t.tmux(&["resize-window", "-x", "30", "-y", "8"]);
+    t.wait_for("the too-small notice", START, |s| {
+        s.contains("terminal too small")
+    });
+    t.tmux(&["resize-window", "-x", "90", "-y", "30"]);
+    let s = t.wait_for("the dashboard at 90x30", START, |s| {
+        s.contains("namespace dynamo") && !s.contains("too small")
+    });
+    // Every line fits the new width.
+    assert!(s.lines().all(|l| l.chars().count() <= 90), "{s}");
+    t.keys(&["q"]);
+}
+
+#[test]
 fn quit_restores_the_terminal() {
     let dir = demo_copy();
     let stty = dir.path().join("stty.txt");

@@ -289,6 +289,23 @@ fn status_messages_are_time_stamped_and_coloured_by_severity() {
 }
 
 #[test]
+fn spinner_shows_while_a_change_runs() {
+    let dir = demo_copy();
+    let (mut app, store) = app_on(dir.path(), Some("dynamo"), false);
+    select(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let idle = text(&render(&app, 120, 40));
+    assert!(!idle.contains('⠋'));
+    let effects = drive(&mut app, &store, key('y'));
+    assert_eq!(effects.len(), 1);
+    let buf = render(&app, 120, 40);
+    let (x, y) = at(&buf, "⠋ 12:00:00");
+    assert_eq!(buf[(x, y)].fg, CYAN);
+    assert!(text(&buf).contains("adding VllmWorker in dynamo…"));
+}
+
+#[test]
 fn ansi256_twin_and_no_color() {
     let mut app = reference_app(false);
     select(&mut app, "VllmWorker");

@@ -525,6 +525,28 @@ fn picker_popup_under_help_esc_order() {
     assert!(app.popups.is_empty());
 }
 
+#[test]
+fn every_registry_key_reaches_its_own_command() {
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    use dynamo_ctl::tui::keys::{BINDINGS, Key};
+    for b in BINDINGS {
+        for k in b.keys {
+            let ev = match *k {
+                Key::Char(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+                Key::Ctrl(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
+                Key::Code(c) => KeyEvent::new(c, KeyModifiers::NONE),
+            };
+            assert_eq!(
+                keys::lookup(b.scope, &ev, false),
+                Some(b.cmd),
+                "{:?} in {:?} is shadowed",
+                k,
+                b.scope
+            );
+        }
+    }
+}
+
 // ------------------------------------------------------------------ readonly
 
 #[test]
