@@ -70,6 +70,14 @@ pub fn run(g: &Global, store: Store) -> i32 {
         }
     };
     let guard = RestoreGuard;
+    // ratatui's hook restores the terminal and prints the panic; then end the process even
+    // when the panic was on a background thread (watcher, effect), which would otherwise
+    // leave the UI running on a restored terminal.
+    let restore_and_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_and_report(info);
+        std::process::exit(101);
+    }));
     let code = rt.block_on(event_loop(&mut terminal, &mut app, &store, &theme, &trace));
     drop(terminal);
     drop(guard);
