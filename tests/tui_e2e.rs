@@ -265,6 +265,28 @@ fn sigterm_restores_the_terminal_too() {
 }
 
 #[test]
+fn a_panic_on_any_thread_restores_the_terminal() {
+    for spec in ["X", "thread:X"] {
+        let dir = demo_copy();
+        let stty = dir.path().join("stty.txt");
+        let t = Tmux::start();
+        t.type_line(&format!(
+            "DYNAMO_CTL_PANIC_ON_KEY={spec} RUST_BACKTRACE=0 {}; code=$?; stty -a > {}; echo AFTER-$code-EXIT",
+            tui_cmd(dir.path(), "-n dynamo"),
+            sh_quote(&stty)
+        ));
+        t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+        t.keys(&["X"]);
+        let s = t.wait_for("the shell after the panic", START, |s| {
+            s.contains("AFTER-101-EXIT")
+        });
+        assert!(s.contains("test panic"), "the panic message is shown: {s}");
+        assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+        assert_sane_tty(&stty);
+    }
+}
+
+#[test]
 fn not_a_tty_points_to_the_subcommands() {
     let dir = demo_copy();
     let out = Command::new(BIN)

@@ -146,6 +146,8 @@ async fn event_loop(
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     trace.mark("key");
+                    #[cfg(debug_assertions)]
+                    test_panic(&k);
                     Action::Key(k)
                 }
                 Some(Ok(Event::Resize(..))) => Action::Resize,
@@ -209,6 +211,27 @@ impl QuitSignals {
             _ = hup.recv() => 128 + 1,
             _ = int.recv() => 128 + 2,
         }
+    }
+}
+
+/// Debug builds only, for the end-to-end tests of the panic path:
+/// `DYNAMO_CTL_PANIC_ON_KEY=X` panics when X is pressed, `thread:X` on another thread.
+#[cfg(debug_assertions)]
+fn test_panic(k: &crossterm::event::KeyEvent) {
+    let Ok(spec) = std::env::var("DYNAMO_CTL_PANIC_ON_KEY") else {
+        return;
+    };
+    let (other_thread, key) = match spec.strip_prefix("thread:") {
+        Some(rest) => (true, rest.to_string()),
+        None => (false, spec),
+    };
+    if k.code != crossterm::event::KeyCode::Char(key.chars().next().unwrap_or('\0')) {
+        return;
+    }
+    if other_thread {
+        std::thread::spawn(|| panic!("test panic on a background thread"));
+    } else {
+        panic!("test panic on the UI thread");
     }
 }
 
