@@ -235,10 +235,8 @@ pub struct App {
     pub focus: Panel,
     pub popups: Vec<Popup>,
     pub status: Option<Status>,
-    /// Effects started and not yet finished.
+    /// Effects started and not yet finished (the spinner shows while > 0).
     pub pending: usize,
-    /// Scale effects in flight (the spinner shows while > 0 or while loading).
-    pub spinner: usize,
     pub quit: bool,
 }
 
@@ -260,7 +258,6 @@ impl App {
             popups: Vec::new(),
             status: None,
             pending: 0,
-            spinner: 0,
             quit: false,
         }
     }
@@ -332,7 +329,6 @@ impl App {
             }
             Action::ScaleDone { intent, result } => {
                 self.pending = self.pending.saturating_sub(1);
-                self.spinner = self.spinner.saturating_sub(1);
                 self.on_scaled(intent, result)
             }
         }
@@ -755,7 +751,6 @@ impl App {
             return Vec::new();
         }
         self.pending += 1;
-        self.spinner += 1;
         self.say(
             Severity::Info,
             format!(
