@@ -2,6 +2,8 @@
 //! GPU ids compared as numbers, multi-GPU templates honoured, no environment dump, and
 //! POSIX-safe quoting.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -95,6 +97,7 @@ impl Summary {
 /// Groups the components by type, in first-seen order; instances sorted by suffix.
 pub fn summarize(state: &State) -> Summary {
     let mut types: Vec<TypeSummary> = Vec::new();
+    let mut type_index: HashMap<String, usize> = HashMap::new();
     for (key, comp) in &state.components {
         let e = parse_entry(&state.namespace, key);
         let inst = Instance {
@@ -104,17 +107,15 @@ pub fn summarize(state: &State) -> Summary {
             gpus: comp.gpus().iter().map(|g| g.to_string()).collect(),
             parked: comp.is_parked(),
         };
-        let t = match types.iter_mut().position(|t| t.ty == e.ty) {
-            Some(i) => &mut types[i],
-            None => {
-                types.push(TypeSummary {
-                    ty: e.ty.clone(),
-                    running: 0,
-                    instances: vec![],
-                });
-                types.last_mut().unwrap()
-            }
-        };
+        let i = *type_index.entry(e.ty.clone()).or_insert_with(|| {
+            types.push(TypeSummary {
+                ty: e.ty.clone(),
+                running: 0,
+                instances: vec![],
+            });
+            types.len() - 1
+        });
+        let t = &mut types[i];
         if !inst.parked {
             t.running += 1;
         }
@@ -129,10 +130,7 @@ pub fn summarize(state: &State) -> Summary {
         .iter()
         .map(|g| GpuSlot {
             id: g.to_string(),
-            holder: held
-                .iter()
-                .find(|(k, _)| *k == g.key())
-                .map(|(_, w)| w.clone()),
+            holder: held.get(&g.key()).cloned(),
         })
         .collect();
     let free_gpus = gpu_map
@@ -151,13 +149,16 @@ pub fn summarize(state: &State) -> Summary {
     }
 }
 
-/// (gpu key, watcher) for every allocated GPU.
-fn holders(state: &State) -> Vec<(String, String)> {
-    state
-        .components
-        .values()
-        .flat_map(|c| c.gpus().iter().map(|g| (g.key(), c.watcher_name.clone())))
-        .collect()
+/// gpu key -> watcher, for every allocated GPU.
+fn holders(state: &State) -> HashMap<String, String> {
+    let mut held = HashMap::new();
+    for c in state.components.values() {
+        for g in c.gpus() {
+            held.entry(g.key())
+                .or_insert_with(|| c.watcher_name.clone());
+        }
+    }
+    held
 }
 
 /// Free GPUs in numeric order (ids that are not numbers last, in file order).
@@ -167,7 +168,7 @@ pub fn free_gpus(state: &State) -> Vec<GpuId> {
         .gpu_info()
         .unwrap_or(&[])
         .iter()
-        .filter(|g| !held.iter().any(|(k, _)| *k == g.key()))
+        .filter(|g| !held.contains_key(&g.key()))
         .cloned()
         .collect();
     free.sort_by_key(|g| g.numeric().unwrap_or(u64::MAX));
