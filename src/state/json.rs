@@ -56,6 +56,19 @@ fn newline(out: &mut String, indent: usize, level: usize) {
     }
 }
 
+/// The separator before item `i` of a container at `level`.
+fn item_start(out: &mut String, i: usize, indent: Option<usize>, level: usize) {
+    if i > 0 {
+        out.push(',');
+        if indent.is_none() {
+            out.push(' ');
+        }
+    }
+    if let Some(n) = indent {
+        newline(out, n, level + 1);
+    }
+}
+
 fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: usize) {
     match value {
         Value::Null => out.push_str("null"),
@@ -71,15 +84,7 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
             }
             out.push('[');
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    if indent.is_none() {
-                        out.push(' ');
-                    }
-                }
-                if let Some(n) = indent {
-                    newline(out, n, level + 1);
-                }
+                item_start(out, i, indent, level);
                 write_value(out, item, indent, level + 1);
             }
             if let Some(n) = indent {
@@ -94,15 +99,7 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
             }
             out.push('{');
             for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    if indent.is_none() {
-                        out.push(' ');
-                    }
-                }
-                if let Some(n) = indent {
-                    newline(out, n, level + 1);
-                }
+                item_start(out, i, indent, level);
                 write_str(out, k);
                 out.push_str(": ");
                 write_value(out, v, indent, level + 1);

@@ -305,14 +305,20 @@ pub fn shell_quote(s: &str) -> String {
     out
 }
 
-/// Adds one instance of `ty`, as the planner's `add_component` does.
-pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+/// The entries of a valid, existing type, or why there are none.
+fn entries_checked(state: &State, ty: &str) -> Result<Vec<(String, EntryName)>, RuleError> {
     check_type(ty)?;
     let entries: Vec<(String, EntryName)> =
         entries_of(state, ty).map(|(k, e)| (k.clone(), e)).collect();
     if entries.is_empty() {
         return Err(unknown_type(state, ty));
     }
+    Ok(entries)
+}
+
+/// Adds one instance of `ty`, as the planner's `add_component` does.
+pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+    let entries = entries_checked(state, ty)?;
     // The template: the base entry, else the lowest-numbered one (older layout).
     let template_key = entries
         .iter()
@@ -467,12 +473,7 @@ fn worker_env_is_object(cmd: &str) -> bool {
 /// does: a numbered entry is deleted; the base entry (or the type's last entry, in the older
 /// layout without a base) is parked so it stays the template.
 pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
-    check_type(ty)?;
-    let entries: Vec<(String, EntryName)> =
-        entries_of(state, ty).map(|(k, e)| (k.clone(), e)).collect();
-    if entries.is_empty() {
-        return Err(unknown_type(state, ty));
-    }
+    let entries = entries_checked(state, ty)?;
     let target = entries
         .iter()
         .filter(|(k, _)| !state.components[k].is_parked())
@@ -508,10 +509,7 @@ pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
 
 /// Adds or removes instances until `replicas` run.
 pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>, RuleError> {
-    check_type(ty)?;
-    if entries_of(state, ty).next().is_none() {
-        return Err(unknown_type(state, ty));
-    }
+    entries_checked(state, ty)?;
     let mut changes = Vec::new();
     loop {
         let running = summarize(state).running(ty);
