@@ -56,6 +56,19 @@ fn newline(out: &mut String, indent: usize, level: usize) {
     }
 }
 
+/// The separator before item `i` of a container at `level`.
+fn item_start(out: &mut String, i: usize, indent: Option<usize>, level: usize) {
+    if i > 0 {
+        out.push(',');
+        if indent.is_none() {
+            out.push(' ');
+        }
+    }
+    if let Some(n) = indent {
+        newline(out, n, level + 1);
+    }
+}
+
 fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: usize) {
     match value {
         Value::Null => out.push_str("null"),
@@ -71,15 +84,7 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
             }
             out.push('[');
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    if indent.is_none() {
-                        out.push(' ');
-                    }
-                }
-                if let Some(n) = indent {
-                    newline(out, n, level + 1);
-                }
+                item_start(out, i, indent, level);
                 write_value(out, item, indent, level + 1);
             }
             if let Some(n) = indent {
@@ -94,15 +99,7 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
             }
             out.push('{');
             for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    if indent.is_none() {
-                        out.push(' ');
-                    }
-                }
-                if let Some(n) = indent {
-                    newline(out, n, level + 1);
-                }
+                item_start(out, i, indent, level);
                 write_str(out, k);
                 out.push_str(": ");
                 write_value(out, v, indent, level + 1);
@@ -145,14 +142,28 @@ pub fn write_str(out: &mut String, s: &str) {
 pub fn reorder_like(value: &mut Value, original: &Value) {
     match (value, original) {
         (Value::Object(map), Value::Object(orig)) => {
-            let mut old = std::mem::take(map);
-            for (k, ov) in orig {
-                if let Some(mut v) = old.shift_remove(k) {
-                    reorder_like(&mut v, ov);
-                    map.insert(k.clone(), v);
+            // Linear time: index the new entries once instead of shift-removing each key.
+            let mut slots: Vec<Option<(String, Value)>> =
+                std::mem::take(map).into_iter().map(Some).collect();
+            let index: std::collections::HashMap<&str, usize> = slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_ref().map(|(k, _)| (k.as_str(), i)))
+                .collect();
+            let order: Vec<usize> = orig
+                .keys()
+                .filter_map(|k| index.get(k.as_str()).copied())
+                .collect();
+            drop(index);
+            for i in order {
+                if let Some((k, mut v)) = slots[i].take() {
+                    if let Some(ov) = orig.get(&k) {
+                        reorder_like(&mut v, ov);
+                    }
+                    map.insert(k, v);
                 }
             }
-            for (k, v) in old {
+            for (k, v) in slots.into_iter().flatten() {
                 map.insert(k, v);
             }
         }

@@ -172,8 +172,8 @@ impl Document {
                 "the top level is not a JSON object".into(),
             ));
         }
-        let state: State = serde_json::from_value(original.clone())
-            .map_err(|e| ParseProblem::Invalid(e.to_string()))?;
+        let state =
+            State::deserialize(&original).map_err(|e| ParseProblem::Invalid(e.to_string()))?;
         Ok(Document {
             state,
             original,

@@ -2,6 +2,8 @@
 //! GPU ids compared as numbers, multi-GPU templates honoured, no environment dump, and
 //! POSIX-safe quoting.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -95,6 +97,7 @@ impl Summary {
 /// Groups the components by type, in first-seen order; instances sorted by suffix.
 pub fn summarize(state: &State) -> Summary {
     let mut types: Vec<TypeSummary> = Vec::new();
+    let mut type_index: HashMap<String, usize> = HashMap::new();
     for (key, comp) in &state.components {
         let e = parse_entry(&state.namespace, key);
         let inst = Instance {
@@ -104,17 +107,15 @@ pub fn summarize(state: &State) -> Summary {
             gpus: comp.gpus().iter().map(|g| g.to_string()).collect(),
             parked: comp.is_parked(),
         };
-        let t = match types.iter_mut().position(|t| t.ty == e.ty) {
-            Some(i) => &mut types[i],
-            None => {
-                types.push(TypeSummary {
-                    ty: e.ty.clone(),
-                    running: 0,
-                    instances: vec![],
-                });
-                types.last_mut().unwrap()
-            }
-        };
+        let i = *type_index.entry(e.ty.clone()).or_insert_with(|| {
+            types.push(TypeSummary {
+                ty: e.ty.clone(),
+                running: 0,
+                instances: vec![],
+            });
+            types.len() - 1
+        });
+        let t = &mut types[i];
         if !inst.parked {
             t.running += 1;
         }
@@ -129,10 +130,7 @@ pub fn summarize(state: &State) -> Summary {
         .iter()
         .map(|g| GpuSlot {
             id: g.to_string(),
-            holder: held
-                .iter()
-                .find(|(k, _)| *k == g.key())
-                .map(|(_, w)| w.clone()),
+            holder: held.get(&g.key()).cloned(),
         })
         .collect();
     let free_gpus = gpu_map
@@ -151,13 +149,16 @@ pub fn summarize(state: &State) -> Summary {
     }
 }
 
-/// (gpu key, watcher) for every allocated GPU.
-fn holders(state: &State) -> Vec<(String, String)> {
-    state
-        .components
-        .values()
-        .flat_map(|c| c.gpus().iter().map(|g| (g.key(), c.watcher_name.clone())))
-        .collect()
+/// gpu key -> watcher, for every allocated GPU.
+fn holders(state: &State) -> HashMap<String, String> {
+    let mut held = HashMap::new();
+    for c in state.components.values() {
+        for g in c.gpus() {
+            held.entry(g.key())
+                .or_insert_with(|| c.watcher_name.clone());
+        }
+    }
+    held
 }
 
 /// Free GPUs in numeric order (ids that are not numbers last, in file order).
@@ -167,7 +168,7 @@ pub fn free_gpus(state: &State) -> Vec<GpuId> {
         .gpu_info()
         .unwrap_or(&[])
         .iter()
-        .filter(|g| !held.iter().any(|(k, _)| *k == g.key()))
+        .filter(|g| !held.contains_key(&g.key()))
         .cloned()
         .collect();
     free.sort_by_key(|g| g.numeric().unwrap_or(u64::MAX));
@@ -304,14 +305,20 @@ pub fn shell_quote(s: &str) -> String {
     out
 }
 
-/// Adds one instance of `ty`, as the planner's `add_component` does.
-pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+/// The entries of a valid, existing type, or why there are none.
+fn entries_checked(state: &State, ty: &str) -> Result<Vec<(String, EntryName)>, RuleError> {
     check_type(ty)?;
     let entries: Vec<(String, EntryName)> =
         entries_of(state, ty).map(|(k, e)| (k.clone(), e)).collect();
     if entries.is_empty() {
         return Err(unknown_type(state, ty));
     }
+    Ok(entries)
+}
+
+/// Adds one instance of `ty`, as the planner's `add_component` does.
+pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+    let entries = entries_checked(state, ty)?;
     // The template: the base entry, else the lowest-numbered one (older layout).
     let template_key = entries
         .iter()
@@ -466,12 +473,7 @@ fn worker_env_is_object(cmd: &str) -> bool {
 /// does: a numbered entry is deleted; the base entry (or the type's last entry, in the older
 /// layout without a base) is parked so it stays the template.
 pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
-    check_type(ty)?;
-    let entries: Vec<(String, EntryName)> =
-        entries_of(state, ty).map(|(k, e)| (k.clone(), e)).collect();
-    if entries.is_empty() {
-        return Err(unknown_type(state, ty));
-    }
+    let entries = entries_checked(state, ty)?;
     let target = entries
         .iter()
         .filter(|(k, _)| !state.components[k].is_parked())
@@ -507,10 +509,7 @@ pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
 
 /// Adds or removes instances until `replicas` run.
 pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>, RuleError> {
-    check_type(ty)?;
-    if entries_of(state, ty).next().is_none() {
-        return Err(unknown_type(state, ty));
-    }
+    entries_checked(state, ty)?;
     let mut changes = Vec::new();
     loop {
         let running = summarize(state).running(ty);
