@@ -188,6 +188,27 @@ fn a_second_writer_shows_up_without_a_key_press() {
 }
 
 #[test]
+fn polling_fallback_follows_changes_too() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "DYNAMO_CTL_WATCH=poll {}",
+        tui_cmd(dir.path(), "-n dynamo")
+    ));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    let out = Command::new(BIN)
+        .args(["remove", "dynamo", "PrefillWorker", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    t.wait_for("the removal seen by polling", Duration::from_secs(5), |s| {
+        !s.contains("dynamo_PrefillWorker_1") && s.contains("changed on disk")
+    });
+    t.keys(&["q"]);
+}
+
+#[test]
 fn resizing_re_lays_out_down_to_too_small_and_back() {
     let dir = demo_copy();
     let t = Tmux::start();
