@@ -613,11 +613,11 @@ fn draw_footer(frame: &mut Frame, app: &App, v: &View, area: Rect) {
     let t = v.theme;
     let mut hints: Vec<Span> = Vec::new();
     let scope = app.scope();
-    let scope = if scope == Scope::Picker && app.picker.filtering {
-        Scope::Picker
-    } else {
-        scope
-    };
+    if scope == Scope::Picker && app.picker.filtering {
+        hints.push(Span::styled("typing filters  ", t.fg(t.orange)));
+        hints.push(Span::styled("[Esc]", t.title()));
+        hints.push(Span::styled(" clear  ", t.fg(t.text)));
+    }
     for (label, hint) in keys::footer(scope, app.readonly) {
         hints.push(Span::styled(format!("[{label}]"), t.title()));
         hints.push(Span::styled(format!(" {hint}  "), t.fg(t.text)));
