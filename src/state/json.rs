@@ -1,6 +1,8 @@
 //! Python-compatible JSON text: what `json.dump(obj)` and `json.dump(obj, indent=N)` write
 //! (ASCII only, `\uXXXX` escapes in lower-case hex), plus key-order restoration.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 /// How a state file is laid out, detected on load and kept on save.
@@ -145,14 +147,19 @@ pub fn write_str(out: &mut String, s: &str) {
 pub fn reorder_like(value: &mut Value, original: &Value) {
     match (value, original) {
         (Value::Object(map), Value::Object(orig)) => {
-            let mut old = std::mem::take(map);
-            for (k, ov) in orig {
-                if let Some(mut v) = old.shift_remove(k) {
+            // A stable sort by position in `original` (new keys last, in their own order).
+            // Not `shift_remove` per key: that is O(n) each, quadratic on 10,000 components.
+            let pos: HashMap<&str, usize> = orig
+                .keys()
+                .enumerate()
+                .map(|(i, k)| (k.as_str(), i))
+                .collect();
+            let mut items: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+            items.sort_by_key(|(k, _)| pos.get(k.as_str()).copied().unwrap_or(usize::MAX));
+            for (k, mut v) in items {
+                if let Some(ov) = orig.get(&k) {
                     reorder_like(&mut v, ov);
-                    map.insert(k.clone(), v);
                 }
-            }
-            for (k, v) in old {
                 map.insert(k, v);
             }
         }

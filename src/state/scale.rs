@@ -2,6 +2,8 @@
 //! GPU ids compared as numbers, multi-GPU templates honoured, no environment dump, and
 //! POSIX-safe quoting.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -129,10 +131,7 @@ pub fn summarize(state: &State) -> Summary {
         .iter()
         .map(|g| GpuSlot {
             id: g.to_string(),
-            holder: held
-                .iter()
-                .find(|(k, _)| *k == g.key())
-                .map(|(_, w)| w.clone()),
+            holder: held.get(&g.key()).map(|w| w.to_string()),
         })
         .collect();
     let free_gpus = gpu_map
@@ -151,13 +150,17 @@ pub fn summarize(state: &State) -> Summary {
     }
 }
 
-/// (gpu key, watcher) for every allocated GPU.
-fn holders(state: &State) -> Vec<(String, String)> {
-    state
-        .components
-        .values()
-        .flat_map(|c| c.gpus().iter().map(|g| (g.key(), c.watcher_name.clone())))
-        .collect()
+/// gpu key -> the first watcher (in file order) holding it. A map, not a list: looking up
+/// every GPU of a large host in a list was quadratic (seconds under the lock at 10,000
+/// components).
+fn holders(state: &State) -> HashMap<String, &str> {
+    let mut held = HashMap::new();
+    for c in state.components.values() {
+        for g in c.gpus() {
+            held.entry(g.key()).or_insert(c.watcher_name.as_str());
+        }
+    }
+    held
 }
 
 /// Free GPUs in numeric order (ids that are not numbers last, in file order).
@@ -167,7 +170,7 @@ pub fn free_gpus(state: &State) -> Vec<GpuId> {
         .gpu_info()
         .unwrap_or(&[])
         .iter()
-        .filter(|g| !held.iter().any(|(k, _)| *k == g.key()))
+        .filter(|g| !held.contains_key(&g.key()))
         .cloned()
         .collect();
     free.sort_by_key(|g| g.numeric().unwrap_or(u64::MAX));
