@@ -147,6 +147,13 @@ pub fn write_str(out: &mut String, s: &str) {
 pub fn reorder_like(value: &mut Value, original: &Value) {
     match (value, original) {
         (Value::Object(map), Value::Object(orig)) => {
+            // Already in order (most objects): only the children may need work.
+            if map.len() == orig.len() && map.keys().zip(orig.keys()).all(|(a, b)| a == b) {
+                for ((_, v), ov) in map.iter_mut().zip(orig.values()) {
+                    reorder_like(v, ov);
+                }
+                return;
+            }
             // A stable sort by position in `original` (new keys last, in their own order).
             // Not `shift_remove` per key: that is O(n) each, quadratic on 10,000 components.
             let pos: HashMap<&str, usize> = orig
