@@ -1,8 +1,6 @@
 //! Python-compatible JSON text: what `json.dump(obj)` and `json.dump(obj, indent=N)` write
 //! (ASCII only, `\uXXXX` escapes in lower-case hex), plus key-order restoration.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 /// How a state file is laid out, detected on load and kept on save.
@@ -58,6 +56,19 @@ fn newline(out: &mut String, indent: usize, level: usize) {
     }
 }
 
+/// The separator before item `i` of a container at `level`.
+fn item_start(out: &mut String, i: usize, indent: Option<usize>, level: usize) {
+    if i > 0 {
+        out.push(',');
+        if indent.is_none() {
+            out.push(' ');
+        }
+    }
+    if let Some(n) = indent {
+        newline(out, n, level + 1);
+    }
+}
+
 fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: usize) {
     match value {
         Value::Null => out.push_str("null"),
@@ -73,15 +84,7 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
             }
             out.push('[');
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    if indent.is_none() {
-                        out.push(' ');
-                    }
-                }
-                if let Some(n) = indent {
-                    newline(out, n, level + 1);
-                }
+                item_start(out, i, indent, level);
                 write_value(out, item, indent, level + 1);
             }
             if let Some(n) = indent {
@@ -96,15 +99,7 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
             }
             out.push('{');
             for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    if indent.is_none() {
-                        out.push(' ');
-                    }
-                }
-                if let Some(n) = indent {
-                    newline(out, n, level + 1);
-                }
+                item_start(out, i, indent, level);
                 write_str(out, k);
                 out.push_str(": ");
                 write_value(out, v, indent, level + 1);
@@ -147,26 +142,28 @@ pub fn write_str(out: &mut String, s: &str) {
 pub fn reorder_like(value: &mut Value, original: &Value) {
     match (value, original) {
         (Value::Object(map), Value::Object(orig)) => {
-            // Already in order (most objects): only the children may need work.
-            if map.len() == orig.len() && map.keys().zip(orig.keys()).all(|(a, b)| a == b) {
-                for ((_, v), ov) in map.iter_mut().zip(orig.values()) {
-                    reorder_like(v, ov);
-                }
-                return;
-            }
-            // A stable sort by position in `original` (new keys last, in their own order).
-            // Not `shift_remove` per key: that is O(n) each, quadratic on 10,000 components.
-            let pos: HashMap<&str, usize> = orig
-                .keys()
+            // Linear time: index the new entries once instead of shift-removing each key.
+            let mut slots: Vec<Option<(String, Value)>> =
+                std::mem::take(map).into_iter().map(Some).collect();
+            let index: std::collections::HashMap<&str, usize> = slots
+                .iter()
                 .enumerate()
-                .map(|(i, k)| (k.as_str(), i))
+                .filter_map(|(i, s)| s.as_ref().map(|(k, _)| (k.as_str(), i)))
                 .collect();
-            let mut items: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
-            items.sort_by_key(|(k, _)| pos.get(k.as_str()).copied().unwrap_or(usize::MAX));
-            for (k, mut v) in items {
-                if let Some(ov) = orig.get(&k) {
-                    reorder_like(&mut v, ov);
+            let order: Vec<usize> = orig
+                .keys()
+                .filter_map(|k| index.get(k.as_str()).copied())
+                .collect();
+            drop(index);
+            for i in order {
+                if let Some((k, mut v)) = slots[i].take() {
+                    if let Some(ov) = orig.get(&k) {
+                        reorder_like(&mut v, ov);
+                    }
+                    map.insert(k, v);
                 }
+            }
+            for (k, v) in slots.into_iter().flatten() {
                 map.insert(k, v);
             }
         }

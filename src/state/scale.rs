@@ -97,6 +97,7 @@ impl Summary {
 /// Groups the components by type, in first-seen order; instances sorted by suffix.
 pub fn summarize(state: &State) -> Summary {
     let mut types: Vec<TypeSummary> = Vec::new();
+    let mut type_index: HashMap<String, usize> = HashMap::new();
     for (key, comp) in &state.components {
         let e = parse_entry(&state.namespace, key);
         let inst = Instance {
@@ -106,17 +107,15 @@ pub fn summarize(state: &State) -> Summary {
             gpus: comp.gpus().iter().map(|g| g.to_string()).collect(),
             parked: comp.is_parked(),
         };
-        let t = match types.iter_mut().position(|t| t.ty == e.ty) {
-            Some(i) => &mut types[i],
-            None => {
-                types.push(TypeSummary {
-                    ty: e.ty.clone(),
-                    running: 0,
-                    instances: vec![],
-                });
-                types.last_mut().unwrap()
-            }
-        };
+        let i = *type_index.entry(e.ty.clone()).or_insert_with(|| {
+            types.push(TypeSummary {
+                ty: e.ty.clone(),
+                running: 0,
+                instances: vec![],
+            });
+            types.len() - 1
+        });
+        let t = &mut types[i];
         if !inst.parked {
             t.running += 1;
         }
@@ -131,7 +130,7 @@ pub fn summarize(state: &State) -> Summary {
         .iter()
         .map(|g| GpuSlot {
             id: g.to_string(),
-            holder: held.get(&g.key()).map(|w| w.to_string()),
+            holder: held.get(&g.key()).cloned(),
         })
         .collect();
     let free_gpus = gpu_map
@@ -150,14 +149,13 @@ pub fn summarize(state: &State) -> Summary {
     }
 }
 
-/// gpu key -> the first watcher (in file order) holding it. A map, not a list: looking up
-/// every GPU of a large host in a list was quadratic (seconds under the lock at 10,000
-/// components).
-fn holders(state: &State) -> HashMap<String, &str> {
+/// gpu key -> watcher, for every allocated GPU.
+fn holders(state: &State) -> HashMap<String, String> {
     let mut held = HashMap::new();
     for c in state.components.values() {
         for g in c.gpus() {
-            held.entry(g.key()).or_insert(c.watcher_name.as_str());
+            held.entry(g.key())
+                .or_insert_with(|| c.watcher_name.clone());
         }
     }
     held
@@ -307,14 +305,20 @@ pub fn shell_quote(s: &str) -> String {
     out
 }
 
-/// Adds one instance of `ty`, as the planner's `add_component` does.
-pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+/// The entries of a valid, existing type, or why there are none.
+fn entries_checked(state: &State, ty: &str) -> Result<Vec<(String, EntryName)>, RuleError> {
     check_type(ty)?;
     let entries: Vec<(String, EntryName)> =
         entries_of(state, ty).map(|(k, e)| (k.clone(), e)).collect();
     if entries.is_empty() {
         return Err(unknown_type(state, ty));
     }
+    Ok(entries)
+}
+
+/// Adds one instance of `ty`, as the planner's `add_component` does.
+pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+    let entries = entries_checked(state, ty)?;
     // The template: the base entry, else the lowest-numbered one (older layout).
     let template_key = entries
         .iter()
@@ -469,12 +473,7 @@ fn worker_env_is_object(cmd: &str) -> bool {
 /// does: a numbered entry is deleted; the base entry (or the type's last entry, in the older
 /// layout without a base) is parked so it stays the template.
 pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
-    check_type(ty)?;
-    let entries: Vec<(String, EntryName)> =
-        entries_of(state, ty).map(|(k, e)| (k.clone(), e)).collect();
-    if entries.is_empty() {
-        return Err(unknown_type(state, ty));
-    }
+    let entries = entries_checked(state, ty)?;
     let target = entries
         .iter()
         .filter(|(k, _)| !state.components[k].is_parked())
@@ -510,10 +509,7 @@ pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
 
 /// Adds or removes instances until `replicas` run.
 pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>, RuleError> {
-    check_type(ty)?;
-    if entries_of(state, ty).next().is_none() {
-        return Err(unknown_type(state, ty));
-    }
+    entries_checked(state, ty)?;
     let mut changes = Vec::new();
     loop {
         let running = summarize(state).running(ty);
