@@ -40,29 +40,31 @@ struct Holder {
 }
 
 const HOLDER: &str = r#"
-import fcntl, os, sys, time
-path, hold, marker, unlink = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4] == "unlink"
+import fcntl, os, shutil, sys, time
+path, hold, marker, mode = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX)
 print("locked", flush=True)
 time.sleep(hold)
 open(marker, "w").write("released")
-if unlink:
+if mode == "unlink":
     os.unlink(path)
+elif mode == "rmtree":  # `dynamo serve` exits: the whole state directory goes
+    shutil.rmtree(os.path.dirname(path))
 fcntl.flock(fd, fcntl.LOCK_UN)
 os.close(fd)
 print("released", flush=True)
 "#;
 
 impl Holder {
-    fn start(lock: &Path, hold_secs: f64, marker: &Path, unlink: bool) -> Holder {
+    fn start(lock: &Path, hold_secs: f64, marker: &Path, mode: &str) -> Holder {
         let mut child = Command::new("python3")
             .arg("-c")
             .arg(HOLDER)
             .arg(lock)
             .arg(hold_secs.to_string())
             .arg(marker)
-            .arg(if unlink { "unlink" } else { "keep" })
+            .arg(mode)
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");
@@ -118,7 +120,7 @@ fn waits_for_a_python_flock_holder_then_succeeds() {
     let (d, file) = dir_with("reference/serve-initial.json", "dynamo");
     let marker = d.path().join("released-marker");
     let lock = d.path().join("dynamo.lock");
-    let holder = Holder::start(&lock, 1.5, &marker, false);
+    let holder = Holder::start(&lock, 1.5, &marker, "keep");
     assert!(!python_can_lock(&lock), "the holder must hold the lock");
     let store = Store::new(d.path());
     let (c, doc) = store
@@ -149,7 +151,7 @@ fn times_out_while_python_holds_the_lock_and_leaves_the_file_alone() {
     let (d, file) = dir_with("reference/serve-initial.json", "dynamo");
     let before = std::fs::read(&file).unwrap();
     let marker = d.path().join("m");
-    let holder = Holder::start(&d.path().join("dynamo.lock"), 60.0, &marker, false);
+    let holder = Holder::start(&d.path().join("dynamo.lock"), 60.0, &marker, "keep");
     let store = Store::new(d.path()).with_lock_timeout(Duration::from_millis(300));
     let mut called = false;
     let e = store
@@ -181,7 +183,7 @@ fn unlink_on_release_still_serializes() {
     let lock = d.path().join("dynamo.lock");
     for round in 0..3 {
         let marker = d.path().join(format!("released-{round}"));
-        let holder = Holder::start(&lock, 0.3, &marker, true);
+        let holder = Holder::start(&lock, 0.3, &marker, "unlink");
         store
             .transact("dynamo", false, |s| {
                 assert!(
@@ -556,4 +558,26 @@ fn stale_temp_files_of_a_killed_writer_are_removed_under_the_lock() {
             .unwrap()
             .contains("dynamo_VllmWorker_1")
     );
+}
+
+/// The deployment stops (its directory is deleted) while we wait for the lock: we report the
+/// vanished directory, and recreate neither it nor the lock file.
+#[test]
+fn directory_vanishing_while_waiting_for_the_lock_is_dir_missing() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("state");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(
+        fixture_path("reference/serve-initial.json"),
+        dir.join("dynamo.json"),
+    )
+    .unwrap();
+    let marker = root.path().join("released");
+    let holder = Holder::start(&dir.join("dynamo.lock"), 0.5, &marker, "rmtree");
+    let e = Store::new(&dir)
+        .transact("dynamo", false, |s| scale::add(s, "VllmWorker"))
+        .unwrap_err();
+    holder.finish();
+    assert!(matches!(e, StateError::DirMissing { .. }), "{e:?}");
+    assert!(!dir.exists(), "the state directory was recreated");
 }
