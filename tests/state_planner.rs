@@ -218,3 +218,26 @@ fn non_ascii_survives_and_is_escaped_like_python() {
     assert!(cmd.contains(r"\ud83d\ude80"), "{cmd}");
     assert!(out.contains(r"caf\\u00e9"));
 }
+
+/// Other indents Python may write (indent=4, indent=1) are kept byte for byte as well.
+#[test]
+fn other_python_indents_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.json");
+    for indent in [1, 4] {
+        std::fs::copy(fixture_path("rules/unicode-planner.json"), &file).unwrap();
+        let original = python_redump(&file, Some(indent));
+        assert!(original.contains(&format!("\n{}\"namespace\"", " ".repeat(indent))));
+        let mut d = Document::parse(&original).unwrap();
+        assert_eq!(d.style.indent, Some(indent));
+        assert_eq!(d.render().unwrap(), original);
+        scale::add(&mut d.state, "PrefillWorker").unwrap();
+        let rendered = d.render().unwrap();
+        std::fs::write(&file, &rendered).unwrap();
+        assert_eq!(
+            python_redump(&file, Some(indent)),
+            rendered,
+            "indent={indent}"
+        );
+    }
+}

@@ -320,6 +320,18 @@ fn dry_run_and_refused_changes_write_nothing() {
     assert_eq!(c.name(), "full_PrefillWorker_2");
     assert!(!doc.state.components.contains_key("full_PrefillWorker_2"));
     assert_eq!(std::fs::read(&file).unwrap(), before);
+    // A scale that fails half-way (the first add worked, the second found no GPU) writes
+    // nothing: the transaction is all or nothing.
+    let (d2, file2) = dir_with("rules/multi-gpu.json", "mg");
+    let before2 = std::fs::read(&file2).unwrap();
+    let e = Store::new(d2.path())
+        .transact("mg", false, |s| scale::scale(s, "VllmWorker", 4))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "VllmWorker needs 2 GPU(s) but only 1 of 8 are free"
+    );
+    assert_eq!(std::fs::read(&file2).unwrap(), before2);
     // A transaction that changes nothing does not rewrite the file.
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
     store
