@@ -176,6 +176,32 @@ pub fn reorder_like(value: &mut Value, original: &Value) {
     }
 }
 
+/// Puts back `"key": null` entries of `original` that typed serialization dropped (an
+/// optional field read from `null` is written as absent), at the same place in key order.
+/// The model never deletes a key whose value was `null`, so every such key was lost, not
+/// removed on purpose.
+pub fn restore_nulls(value: &mut Value, original: &Value) {
+    match (value, original) {
+        (Value::Object(map), Value::Object(orig)) => {
+            for (i, (k, ov)) in orig.iter().enumerate() {
+                match map.get_mut(k) {
+                    Some(v) => restore_nulls(v, ov),
+                    None if ov.is_null() => {
+                        map.shift_insert(i.min(map.len()), k.clone(), Value::Null);
+                    }
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(items), Value::Array(orig)) => {
+            for (v, ov) in items.iter_mut().zip(orig) {
+                restore_nulls(v, ov);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Finds `NaN`, `Infinity` or `-Infinity` outside strings: Python writes them, JSON has none.
 pub fn has_non_finite_literal(text: &str) -> bool {
     let bytes = text.as_bytes();

@@ -172,8 +172,11 @@ impl Document {
                 "the top level is not a JSON object".into(),
             ));
         }
-        let state =
-            State::deserialize(&original).map_err(|e| ParseProblem::Invalid(e.to_string()))?;
+        // From the text, not from `original`: a `Value` hands integers beyond 64 bits to
+        // serde's buffering (flattened `extra` maps, untagged `GpuId`) as u128/i128, which it
+        // rejects; the text parser passes them on as exact number strings.
+        let state: State =
+            serde_json::from_str(text).map_err(|e| ParseProblem::Invalid(e.to_string()))?;
         Ok(Document {
             state,
             original,
@@ -185,6 +188,7 @@ impl Document {
     pub fn to_value(&self) -> Result<Value, serde_json::Error> {
         let mut v = serde_json::to_value(&self.state)?;
         json::reorder_like(&mut v, &self.original);
+        json::restore_nulls(&mut v, &self.original);
         Ok(v)
     }
 

@@ -324,8 +324,10 @@ impl Store {
     {
         let path = self.path_for(ns)?;
         self.check_exists(ns, &path)?;
-        let _guard = lock(&self.lock_path(ns)?, self.lock_timeout)?;
-        // The deployment may have stopped while we waited.
+        // The deployment may have stopped while we waited: if its directory went away, the
+        // lock file cannot be reopened (ENOENT); say so rather than report an I/O error.
+        let _guard = lock(&self.lock_path(ns)?, self.lock_timeout)
+            .or_else(|e| self.check_exists(ns, &path).and(Err(e)))?;
         self.check_exists(ns, &path)?;
         let before = fs::read(&path).map_err(io(&path))?;
         let text = String::from_utf8(before.clone()).map_err(|e| StateError::Parse {
