@@ -41,7 +41,12 @@ impl JsonStyle {
 
 /// Renders `value` exactly as Python's `json.dumps` would with this style.
 pub fn to_python_string(value: &Value, style: JsonStyle) -> String {
-    let mut out = String::with_capacity(4096);
+    to_python_string_sized(value, style, 4096)
+}
+
+/// `to_python_string` into a buffer of `capacity` bytes to start with.
+pub fn to_python_string_sized(value: &Value, style: JsonStyle, capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
     write_value(&mut out, value, style.indent, 0);
     if style.trailing_newline {
         out.push('\n');
@@ -115,7 +120,19 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
 /// Python's `ensure_ascii` string encoder.
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
+    let mut rest = s;
+    while !rest.is_empty() {
+        // Copy the longest run that needs no escaping in one go.
+        let plain = rest
+            .bytes()
+            .position(|b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..plain]);
+        rest = &rest[plain..];
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        rest = &rest[c.len_utf8()..];
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -124,7 +141,6 @@ pub fn write_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
             _ => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
@@ -136,12 +152,21 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Re-orders every object in `value` so that keys that also exist in `original` (at the
-/// same path) come first, in the original's order; keys new to `value` follow in their own
-/// order. This is how typed serialization keeps the file's key order.
-pub fn reorder_like(value: &mut Value, original: &Value) {
+/// Gives `value` (the typed model, serialized) the layout of `original` (the file as read):
+/// every object's keys that also exist in `original` at the same path come first, in the
+/// original's order, and keys new to `value` follow in their own order; a key that held
+/// `null` in the original and that the typed model dropped (an `Option` field) is put back
+/// as `null` at its place. This is how a save keeps the file's key order.
+pub fn restore_layout(value: &mut Value, original: &Value) {
     match (value, original) {
         (Value::Object(map), Value::Object(orig)) => {
+            // Fast path, and the common case: the same keys in the same order.
+            if map.len() == orig.len() && map.keys().zip(orig.keys()).all(|(a, b)| a == b) {
+                for ((_, v), (_, ov)) in map.iter_mut().zip(orig) {
+                    restore_layout(v, ov);
+                }
+                return;
+            }
             // Linear time: index the new entries once instead of shift-removing each key.
             let mut slots: Vec<Option<(String, Value)>> =
                 std::mem::take(map).into_iter().map(Some).collect();
@@ -150,17 +175,21 @@ pub fn reorder_like(value: &mut Value, original: &Value) {
                 .enumerate()
                 .filter_map(|(i, s)| s.as_ref().map(|(k, _)| (k.as_str(), i)))
                 .collect();
-            let order: Vec<usize> = orig
-                .keys()
-                .filter_map(|k| index.get(k.as_str()).copied())
+            let order: Vec<(&String, &Value, Option<usize>)> = orig
+                .iter()
+                .map(|(k, ov)| (k, ov, index.get(k.as_str()).copied()))
                 .collect();
             drop(index);
-            for i in order {
-                if let Some((k, mut v)) = slots[i].take() {
-                    if let Some(ov) = orig.get(&k) {
-                        reorder_like(&mut v, ov);
+            for (k, ov, slot) in order {
+                match slot.and_then(|i| slots[i].take()) {
+                    Some((k, mut v)) => {
+                        restore_layout(&mut v, ov);
+                        map.insert(k, v);
                     }
-                    map.insert(k, v);
+                    None if ov.is_null() => {
+                        map.insert(k.clone(), Value::Null);
+                    }
+                    None => {}
                 }
             }
             for (k, v) in slots.into_iter().flatten() {
@@ -169,33 +198,7 @@ pub fn reorder_like(value: &mut Value, original: &Value) {
         }
         (Value::Array(items), Value::Array(orig)) => {
             for (v, ov) in items.iter_mut().zip(orig) {
-                reorder_like(v, ov);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Puts back `"key": null` entries of `original` that typed serialization dropped (an
-/// optional field read from `null` is written as absent), at the same place in key order.
-/// The model never deletes a key whose value was `null`, so every such key was lost, not
-/// removed on purpose.
-pub fn restore_nulls(value: &mut Value, original: &Value) {
-    match (value, original) {
-        (Value::Object(map), Value::Object(orig)) => {
-            for (i, (k, ov)) in orig.iter().enumerate() {
-                match map.get_mut(k) {
-                    Some(v) => restore_nulls(v, ov),
-                    None if ov.is_null() => {
-                        map.shift_insert(i.min(map.len()), k.clone(), Value::Null);
-                    }
-                    None => {}
-                }
-            }
-        }
-        (Value::Array(items), Value::Array(orig)) => {
-            for (v, ov) in items.iter_mut().zip(orig) {
-                restore_nulls(v, ov);
+                restore_layout(v, ov);
             }
         }
         _ => {}

@@ -147,6 +147,8 @@ pub struct Document {
     pub state: State,
     original: Value,
     pub style: JsonStyle,
+    /// The length of the text read, to size the text written.
+    size_hint: usize,
 }
 
 /// Why a text is not a usable state file.
@@ -172,28 +174,36 @@ impl Document {
                 "the top level is not a JSON object".into(),
             ));
         }
-        // From the text, not from `original`: a `Value` hands integers beyond 64 bits to
-        // serde's buffering (flattened `extra` maps, untagged `GpuId`) as u128/i128, which it
-        // rejects; the text parser passes them on as exact number strings.
-        let state: State =
-            serde_json::from_str(text).map_err(|e| ParseProblem::Invalid(e.to_string()))?;
+        // From the parsed tree; from the text only when that fails: a `Value` hands integers
+        // beyond 64 bits to serde's buffering (flattened `extra` maps, untagged `GpuId`) as
+        // u128/i128, which it rejects, while the text parser passes them on as exact strings.
+        let state = match State::deserialize(&original) {
+            Ok(s) => s,
+            Err(_) => {
+                serde_json::from_str(text).map_err(|e| ParseProblem::Invalid(e.to_string()))?
+            }
+        };
         Ok(Document {
             state,
             original,
             style: JsonStyle::detect(text),
+            size_hint: text.len(),
         })
     }
 
     /// The state as a JSON value, in the original key order.
     pub fn to_value(&self) -> Result<Value, serde_json::Error> {
         let mut v = serde_json::to_value(&self.state)?;
-        json::reorder_like(&mut v, &self.original);
-        json::restore_nulls(&mut v, &self.original);
+        json::restore_layout(&mut v, &self.original);
         Ok(v)
     }
 
     /// The text to write: byte-identical to the input when nothing changed.
     pub fn render(&self) -> Result<String, serde_json::Error> {
-        Ok(json::to_python_string(&self.to_value()?, self.style))
+        Ok(json::to_python_string_sized(
+            &self.to_value()?,
+            self.style,
+            self.size_hint + 1024,
+        ))
     }
 }

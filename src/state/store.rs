@@ -330,11 +330,11 @@ impl Store {
             .or_else(|e| self.check_exists(ns, &path).and(Err(e)))?;
         self.check_exists(ns, &path)?;
         let before = fs::read(&path).map_err(io(&path))?;
-        let text = String::from_utf8(before.clone()).map_err(|e| StateError::Parse {
+        let text = std::str::from_utf8(&before).map_err(|e| StateError::Parse {
             path: path.clone(),
             message: format!("not UTF-8 text ({e})"),
         })?;
-        let mut doc = parse_text(&path, &text)?;
+        let mut doc = parse_text(&path, text)?;
         let out = f(&mut doc.state)?;
         let rendered = doc
             .render()
