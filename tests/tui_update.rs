@@ -695,3 +695,24 @@ fn ages_are_computed_from_the_injected_now() {
     assert_eq!(age(n, Some(n + Duration::from_secs(5))), "just now");
     assert_eq!(age(n, None), "age unknown");
 }
+
+#[test]
+fn namespace_flag_with_a_bad_name_stays_on_the_picker_and_says_why() {
+    let d = demo_copy();
+    for (ns, why) in [
+        ("ghost", "cannot open ghost: there is no "),
+        (
+            "../x",
+            "cannot open ../x: invalid namespace name \"../x\": it contains a path separator",
+        ),
+        ("broken", "cannot open broken: "),
+    ] {
+        let (app, _store) = app_on(d.path(), Some(ns), false);
+        assert!(app.current.is_none(), "{ns}");
+        assert_eq!(app.scope(), Scope::Picker, "{ns}");
+        let (sev, text) = status(&app);
+        assert_eq!(sev, Severity::Error, "{ns}");
+        assert!(text.contains(why), "{ns}: {text}");
+    }
+    assert!(!d.path().join("ghost.json").exists());
+}

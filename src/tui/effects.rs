@@ -19,7 +19,7 @@ pub fn refresh_blocking(store: &Store, ns: Option<&str>) -> Refresh {
         let outcome = match store.load(name) {
             Ok(doc) => LoadOutcome::Loaded(Box::new(doc), modified(store, name)),
             Err(StateError::NotFound { path, .. }) => {
-                LoadOutcome::Gone(format!("{} was removed", path.display()))
+                LoadOutcome::Gone(format!("there is no {}", path.display()))
             }
             Err(StateError::DirMissing { dir }) => {
                 LoadOutcome::Gone(format!("the state directory {} is gone", dir.display()))
