@@ -2,6 +2,7 @@
 //! (unique names, each GPU held once and only from gpu_info, numeric GPU order), refused
 //! changes change nothing, and add^k followed by remove^k restores the exact text.
 
+use dynamo_ctl::state::json::to_python_string;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -121,7 +122,11 @@ proptest! {
             let text = d.render().unwrap();
             let again = Document::parse(&text).unwrap();
             prop_assert_eq!(&again.state, &d.state);
-            prop_assert_eq!(again.render().unwrap(), text);
+            prop_assert_eq!(&again.render().unwrap(), &text);
+            // render() re-serializes only the touched components; it must equal the
+            // full serialization of the whole typed model.
+            let full = to_python_string(&d.to_value().unwrap(), d.style);
+            prop_assert_eq!(&text, &full, "render() and to_value() disagree");
         }
     }
 

@@ -44,6 +44,59 @@ pub fn to_python_string(value: &Value, style: JsonStyle) -> String {
     to_python_string_sized(value, style, 4096)
 }
 
+/// `to_python_string` of the object `top`, except that the top-level key `key` is written
+/// with `entries` (an object, in that order) as its value.
+pub fn to_python_string_with(
+    top: &Value,
+    style: JsonStyle,
+    capacity: usize,
+    key: &str,
+    entries: &[(&str, &Value)],
+) -> String {
+    let Value::Object(map) = top else {
+        return to_python_string_sized(top, style, capacity);
+    };
+    let mut out = String::with_capacity(capacity);
+    let indent = style.indent;
+    if map.is_empty() {
+        out.push_str("{}");
+    } else {
+        out.push('{');
+        for (i, (k, v)) in map.iter().enumerate() {
+            item_start(&mut out, i, indent, 0);
+            write_str(&mut out, k);
+            out.push_str(": ");
+            if k == key {
+                if entries.is_empty() {
+                    out.push_str("{}");
+                    continue;
+                }
+                out.push('{');
+                for (j, (ek, ev)) in entries.iter().enumerate() {
+                    item_start(&mut out, j, indent, 1);
+                    write_str(&mut out, ek);
+                    out.push_str(": ");
+                    write_value(&mut out, ev, indent, 2);
+                }
+                if let Some(n) = indent {
+                    newline(&mut out, n, 1);
+                }
+                out.push('}');
+            } else {
+                write_value(&mut out, v, indent, 1);
+            }
+        }
+        if let Some(n) = indent {
+            newline(&mut out, n, 0);
+        }
+        out.push('}');
+    }
+    if style.trailing_newline {
+        out.push('\n');
+    }
+    out
+}
+
 /// `to_python_string` into a buffer of `capacity` bytes to start with.
 pub fn to_python_string_sized(value: &Value, style: JsonStyle, capacity: usize) -> String {
     let mut out = String::with_capacity(capacity);
@@ -55,9 +108,13 @@ pub fn to_python_string_sized(value: &Value, style: JsonStyle, capacity: usize) 
 }
 
 fn newline(out: &mut String, indent: usize, level: usize) {
+    const SPACES: &str = "                                                                ";
     out.push('\n');
-    for _ in 0..indent * level {
-        out.push(' ');
+    let mut n = indent * level;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
     }
 }
 
@@ -80,7 +137,7 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
         // With `arbitrary_precision` a number keeps the exact text it was read from.
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => out.push_str(n.as_str()),
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
             if items.is_empty() {

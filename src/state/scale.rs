@@ -24,6 +24,15 @@ pub struct EntryName {
 
 /// Splits a component key into its type and numeric suffix.
 pub fn parse_entry(namespace: &str, key: &str) -> EntryName {
+    let (ty, suffix) = split_entry(namespace, key);
+    EntryName {
+        ty: ty.to_string(),
+        suffix,
+    }
+}
+
+/// `parse_entry` without allocating: the type as a slice of `key`.
+fn split_entry<'a>(namespace: &str, key: &'a str) -> (&'a str, Option<u64>) {
     let rest = key
         .strip_prefix(namespace)
         .and_then(|r| r.strip_prefix('_'))
@@ -35,15 +44,9 @@ pub fn parse_entry(namespace: &str, key: &str) -> EntryName {
         && n.bytes().all(|b| b.is_ascii_digit())
         && let Ok(n) = n.parse::<u64>()
     {
-        return EntryName {
-            ty: ty.to_string(),
-            suffix: Some(n),
-        };
+        return (ty, Some(n));
     }
-    EntryName {
-        ty: rest.to_string(),
-        suffix: None,
-    }
+    (rest, None)
 }
 
 /// One entry of a type, as shown to the user.
@@ -250,8 +253,8 @@ fn entries_of<'a>(state: &'a State, ty: &'a str) -> impl Iterator<Item = (&'a St
     state
         .components
         .keys()
+        .filter(move |k| split_entry(&state.namespace, k).0 == ty)
         .map(|k| (k, parse_entry(&state.namespace, k)))
-        .filter(move |(_, e)| e.ty == ty)
 }
 
 fn unknown_type(state: &State, ty: &str) -> RuleError {
