@@ -297,3 +297,54 @@ fn help_exists_for_every_command() {
         );
     }
 }
+
+#[test]
+fn default_state_dir_is_under_home() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(".dynamo").join("state");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture("demo/full.json"), dir.join("full.json")).unwrap();
+    let r = to_run(
+        std::process::Command::new(BIN)
+            .args(["list", "-o", "json"])
+            .env("HOME", home.path())
+            .env_remove("DYN_LOCAL_STATE_DIR")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["state_dir"].as_str().unwrap(), dir.to_str().unwrap());
+    assert_eq!(v["namespaces"][0]["name"], "full");
+}
+
+/// `dynamo-ctl list` on a real terminal (a pty from util-linux `script`).
+fn list_on_a_terminal(dir: &std::path::Path, no_color: bool) -> String {
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec"])
+        .arg(format!("{BIN} --state-dir {} list", dir.display()))
+        .arg("/dev/null")
+        .env_remove("NO_COLOR");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let out = cmd
+        .output()
+        .expect("`script` (util-linux, Debian bsdutils) is needed for this test");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tables_are_coloured_on_a_terminal_unless_no_color() {
+    let d = state_dir(&["demo/dynamo.json", "demo/broken.json"]);
+    let coloured = list_on_a_terminal(d.path(), false);
+    assert!(coloured.contains("\x1b[31merror:"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[1mNAMESPACE"), "{coloured:?}");
+    let plain = list_on_a_terminal(d.path(), true);
+    assert!(
+        plain.contains("NAMESPACE") && plain.contains("error:"),
+        "{plain:?}"
+    );
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+}
