@@ -208,11 +208,12 @@ impl Change {
     }
 }
 
-fn gpu_phrase(gpus: &[String]) -> String {
+/// "GPU 3" / "GPUs 3, 4"; `None` for no GPU.
+pub fn gpu_phrase(gpus: &[String]) -> Option<String> {
     match gpus.len() {
-        0 => String::new(),
-        1 => format!("GPU {}", gpus[0]),
-        _ => format!("GPUs {}", gpus.join(", ")),
+        0 => None,
+        1 => Some(format!("GPU {}", gpus[0])),
+        _ => Some(format!("GPUs {}", gpus.join(", "))),
     }
 }
 
@@ -221,8 +222,8 @@ impl std::fmt::Display for Change {
         match self {
             Change::Added { name, gpus, .. } => {
                 write!(f, "added {name}")?;
-                if !gpus.is_empty() {
-                    write!(f, " on {}", gpu_phrase(gpus))?;
+                if let Some(g) = gpu_phrase(gpus) {
+                    write!(f, " on {g}")?;
                 }
                 Ok(())
             }
@@ -237,8 +238,8 @@ impl std::fmt::Display for Change {
                 if *parked {
                     write!(f, " (parked as template)")?;
                 }
-                if !gpus.is_empty() {
-                    write!(f, ", freed {}", gpu_phrase(gpus))?;
+                if let Some(g) = gpu_phrase(gpus) {
+                    write!(f, ", freed {g}")?;
                 }
                 if *remaining == 0 {
                     write!(f, "; no {ty} is running now")?;

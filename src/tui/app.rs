@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Cmd, Scope};
-use crate::state::scale::{self, Change, Summary};
+use crate::state::scale::{self, Change, Summary, gpu_phrase};
 use crate::state::{Document, NamespaceEntry};
 
 /// Something that happened: a key, a finished effect, a change on disk, a timer.
@@ -771,14 +771,6 @@ fn op_verb(op: Op) -> &'static str {
     match op {
         Op::Add => "add",
         Op::Remove => "remove",
-    }
-}
-
-fn gpu_phrase(gpus: &[String]) -> Option<String> {
-    match gpus.len() {
-        0 => None,
-        1 => Some(format!("GPU {}", gpus[0])),
-        _ => Some(format!("GPUs {}", gpus.join(", "))),
     }
 }
 
