@@ -54,6 +54,8 @@ pub enum RuleError {
         "{ty} needs GPUs but the state file lists none (environment.SYSTEM_RESOURCES.gpu_info is missing)"
     )]
     NoGpuInfo { ty: String },
+    #[error("no suffix left for a new {ty}: the highest one is already the largest number")]
+    SuffixExhausted { ty: String },
     #[error("no running instance of {ty} to remove")]
     NothingRunning { ty: String },
     #[error("cannot serialize the state: {0}")]

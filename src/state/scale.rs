@@ -125,7 +125,7 @@ pub fn summarize(state: &State) -> Summary {
         t.instances.push(inst);
     }
     for t in &mut types {
-        t.instances.sort_by_key(|i| i.suffix.map_or(0, |s| s + 1));
+        t.instances.sort_by_key(|i| i.suffix);
     }
     let held = holders(state);
     let gpu_info = state.gpu_info().unwrap_or(&[]);
@@ -167,11 +167,13 @@ fn holders(state: &State) -> HashMap<String, String> {
 /// Free GPUs in numeric order (ids that are not numbers last, in file order).
 pub fn free_gpus(state: &State) -> Vec<GpuId> {
     let held = holders(state);
+    let mut seen = std::collections::HashSet::new();
+    // An id listed twice in gpu_info is still one GPU.
     let mut free: Vec<GpuId> = state
         .gpu_info()
         .unwrap_or(&[])
         .iter()
-        .filter(|g| !held.contains_key(&g.key()))
+        .filter(|g| !held.contains_key(&g.key()) && seen.insert(g.key()))
         .cloned()
         .collect();
     free.sort_by_key(|g| g.numeric().unwrap_or(u64::MAX));
@@ -326,17 +328,18 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
     // The template: the base entry, else the lowest-numbered one (older layout).
     let template_key = entries
         .iter()
-        .min_by_key(|(_, e)| e.suffix.map_or(0, |s| s + 1))
+        .min_by_key(|(_, e)| e.suffix)
         .map(|(k, _)| k.clone())
         .unwrap();
     let template = &state.components[&template_key];
     let max_suffix = entries.iter().filter_map(|(_, e)| e.suffix).max();
-    let name = format!(
-        "{}_{}_{}",
-        state.namespace,
-        ty,
-        max_suffix.map_or(1, |m| m + 1)
-    );
+    let next = match max_suffix {
+        None => 1,
+        Some(m) => m
+            .checked_add(1)
+            .ok_or_else(|| RuleError::SuffixExhausted { ty: ty.to_string() })?,
+    };
+    let name = format!("{}_{}_{}", state.namespace, ty, next);
 
     // GPUs: as many as the template holds; else as many as a running instance holds; at
     // least one for the planner's two GPU worker types.
@@ -481,7 +484,7 @@ pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
     let target = entries
         .iter()
         .filter(|(k, _)| !state.components[k].is_parked())
-        .max_by_key(|(_, e)| e.suffix.map_or(0, |s| s + 1))
+        .max_by_key(|(_, e)| e.suffix)
         .map(|(k, e)| (k.clone(), e.suffix))
         .ok_or_else(|| RuleError::NothingRunning { ty: ty.to_string() })?;
     let (key, suffix) = target;
@@ -526,5 +529,46 @@ pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>
             remove(state, ty)?
         };
         changes.push(change);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Document;
+
+    fn doc(components: &str, gpu_info: &str) -> Document {
+        Document::parse(&format!(
+            r#"{{"namespace": "n", "components": {{{components}}}, "environment": {{"SYSTEM_RESOURCES": {{"gpu_info": [{gpu_info}]}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_largest_suffix_is_refused_not_wrapped() {
+        let mut d = doc(
+            r#""n_W": {"watcher_name": "n_W", "cmd": "w"}, "n_W_18446744073709551615": {"watcher_name": "n_W_18446744073709551615", "cmd": "w"}"#,
+            "",
+        );
+        let before = d.render().unwrap();
+        let e = add(&mut d.state, "W").unwrap_err();
+        assert!(e.to_string().contains("no suffix left"), "{e}");
+        assert_eq!(d.render().unwrap(), before);
+    }
+
+    #[test]
+    fn an_id_listed_twice_is_one_gpu() {
+        let mut d = doc(
+            r#""n_VllmWorker": {"watcher_name": "n_VllmWorker", "cmd": "w", "resources": {"allocated_gpus": [0, 1]}}"#,
+            r#""0", "1", "2", "2", 2, "3""#,
+        );
+        assert_eq!(free_gpus(&d.state).len(), 2);
+        let c = add(&mut d.state, "VllmWorker").unwrap();
+        assert_eq!(c.to_string(), "added n_VllmWorker_1 on GPUs 2, 3");
+        let e = add(&mut d.state, "VllmWorker").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "VllmWorker needs 2 GPU(s) but only 0 of 6 are free"
+        );
     }
 }
