@@ -173,7 +173,10 @@ pub fn free_gpus(state: &State) -> Vec<GpuId> {
         .gpu_info()
         .unwrap_or(&[])
         .iter()
-        .filter(|g| !held.contains_key(&g.key()) && seen.insert(g.key()))
+        .filter(|g| {
+            let k = g.key();
+            !held.contains_key(&k) && seen.insert(k)
+        })
         .cloned()
         .collect();
     free.sort_by_key(|g| g.numeric().unwrap_or(u64::MAX));
