@@ -1,21 +1,14 @@
 //! Compatibility with the reference planner: it must read and change what we write (and we
 //! what it writes), and our text must be what Python's `json.dump` writes, byte for byte.
 
-use std::path::{Path, PathBuf};
+mod state_support;
+use state_support::*;
+
+use std::path::Path;
 use std::process::Command;
 
 use dynamo_ctl::state::{Change, Document, Store, scale};
 use serde_json::Value;
-
-fn fixture_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
-}
-
-fn text(rel: &str) -> String {
-    std::fs::read_to_string(fixture_path(rel)).unwrap()
-}
 
 /// Runs the re-implemented planner with a small fixed environment (it dumps its whole
 /// environment into the file, as the real one does).

@@ -1,23 +1,15 @@
 //! The planner's scaling rules (with its flaws fixed), checked against the real reference
 //! files, the demo data and hand-made fixtures under `fixtures/rules/`.
 
-use std::path::{Path, PathBuf};
+mod state_support;
+use state_support::*;
+
 use std::process::Command;
 
 use dynamo_ctl::state::json::JsonStyle;
 use dynamo_ctl::state::model::GpuId;
 use dynamo_ctl::state::{Change, Document, RuleError, State, scale};
 use serde_json::{Value, json};
-
-fn fixture_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
-}
-
-fn text(rel: &str) -> String {
-    std::fs::read_to_string(fixture_path(rel)).unwrap()
-}
 
 fn doc(rel: &str) -> Document {
     Document::parse(&text(rel)).unwrap_or_else(|e| panic!("{rel}: {e:?}"))

@@ -2,6 +2,9 @@
 //! saves (mode, symlinks, no temp files), refusal to write broken files, hostile namespace
 //! names, listing, and a vanished directory.
 
+mod state_support;
+use state_support::*;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -9,12 +12,6 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use dynamo_ctl::state::{RuleError, StateError, Store, scale};
-
-fn fixture_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
-}
 
 /// A temp state dir holding `fixture` as `<ns>.json`.
 fn dir_with(fixture: &str, ns: &str) -> (tempfile::TempDir, PathBuf) {

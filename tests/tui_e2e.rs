@@ -230,14 +230,7 @@ fn resizing_re_lays_out_down_to_too_small_and_back() {
 #[test]
 fn quit_restores_the_terminal() {
     let dir = demo_copy();
-    let stty = dir.path().join("stty.txt");
-    let t = Tmux::start();
-    t.type_line(&format!(
-        "{}; code=$?; stty -a > {}; echo AFTER-$code-EXIT",
-        tui_cmd(dir.path(), "-n dynamo"),
-        sh_quote(&stty)
-    ));
-    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    let (t, stty) = dashboard_with_exit_probe(dir.path(), "");
     assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "1");
     t.keys(&["?"]); // quit from inside a popup
     t.wait_for("the help", START, |s| s.contains("Help: keys"));
@@ -252,6 +245,20 @@ fn quit_restores_the_terminal() {
     assert_sane_tty(&stty);
 }
 
+/// Starts the TUI on namespace `dynamo` from a shell (with `env` before the command) that
+/// afterwards saves `stty -a` and echoes `AFTER-<exit code>-EXIT`; waits for the dashboard.
+fn dashboard_with_exit_probe(dir: &Path, env: &str) -> (Tmux, std::path::PathBuf) {
+    let stty = dir.join("stty.txt");
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "{env}{}; code=$?; stty -a > {}; echo AFTER-$code-EXIT",
+        tui_cmd(dir, "-n dynamo"),
+        sh_quote(&stty)
+    ));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    (t, stty)
+}
+
 fn assert_sane_tty(stty: &Path) {
     let modes = std::fs::read_to_string(stty).unwrap();
     let words: Vec<&str> = modes.split_whitespace().collect();
@@ -263,14 +270,7 @@ fn assert_sane_tty(stty: &Path) {
 #[test]
 fn sigterm_restores_the_terminal_too() {
     let dir = demo_copy();
-    let stty = dir.path().join("stty.txt");
-    let t = Tmux::start();
-    t.type_line(&format!(
-        "{}; code=$?; stty -a > {}; echo AFTER-$code-EXIT",
-        tui_cmd(dir.path(), "-n dynamo"),
-        sh_quote(&stty)
-    ));
-    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    let (t, stty) = dashboard_with_exit_probe(dir.path(), "");
     let shell = t.tmux(&["display", "-p", "#{pane_pid}"]);
     let children =
         std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).unwrap();
@@ -289,14 +289,10 @@ fn sigterm_restores_the_terminal_too() {
 fn a_panic_on_any_thread_restores_the_terminal() {
     for spec in ["X", "thread:X"] {
         let dir = demo_copy();
-        let stty = dir.path().join("stty.txt");
-        let t = Tmux::start();
-        t.type_line(&format!(
-            "DYNAMO_CTL_PANIC_ON_KEY={spec} RUST_BACKTRACE=0 {}; code=$?; stty -a > {}; echo AFTER-$code-EXIT",
-            tui_cmd(dir.path(), "-n dynamo"),
-            sh_quote(&stty)
-        ));
-        t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+        let (t, stty) = dashboard_with_exit_probe(
+            dir.path(),
+            &format!("DYNAMO_CTL_PANIC_ON_KEY={spec} RUST_BACKTRACE=0 "),
+        );
         t.keys(&["X"]);
         let s = t.wait_for("the shell after the panic", START, |s| {
             s.contains("AFTER-101-EXIT")

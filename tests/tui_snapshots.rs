@@ -35,18 +35,6 @@ fn press(app: &mut App, keys: &[crossterm::event::KeyCode]) {
     }
 }
 
-fn select(app: &mut App, ty: &str) {
-    app.table_selected = app
-        .current
-        .as_ref()
-        .unwrap()
-        .summary
-        .types
-        .iter()
-        .position(|t| t.ty == ty)
-        .unwrap();
-}
-
 #[test]
 fn picker_with_a_broken_file() {
     let mut app = picker();
@@ -119,7 +107,7 @@ fn missing_directory_is_named() {
 #[test]
 fn dashboard_on_the_reference_file() {
     let mut app = reference_app(false);
-    select(&mut app, "VllmWorker");
+    select_type(&mut app, "VllmWorker");
     let buf = render(&app, 120, 40);
     insta::assert_snapshot!("dashboard", text(&buf));
     let t = text(&buf);
@@ -167,7 +155,7 @@ fn dashboard_tab_moves_the_bright_border() {
 #[test]
 fn add_type_chooser_dims_what_is_behind() {
     let mut app = reference_app(false);
-    select(&mut app, "PrefillWorker");
+    select_type(&mut app, "PrefillWorker");
     app.update(key('a'));
     let buf = render(&app, 120, 40);
     insta::assert_snapshot!("add_chooser", text(&buf));
@@ -184,7 +172,7 @@ fn add_type_chooser_dims_what_is_behind() {
 #[test]
 fn confirm_add_popup() {
     let mut app = reference_app(false);
-    select(&mut app, "PrefillWorker");
+    select_type(&mut app, "PrefillWorker");
     app.update(key('a'));
     press(&mut app, &[KeyCode::Enter]);
     let buf = render(&app, 120, 40);
@@ -201,7 +189,7 @@ fn confirm_add_popup() {
 #[test]
 fn confirm_remove_popup_last_instance_in_red() {
     let mut app = reference_app(false);
-    select(&mut app, "PrefillWorker");
+    select_type(&mut app, "PrefillWorker");
     app.update(key('r'));
     press(&mut app, &[KeyCode::Enter]);
     let buf = render(&app, 120, 40);
@@ -277,7 +265,7 @@ fn readonly_has_no_add_remove_anywhere() {
 fn status_messages_are_time_stamped_and_coloured_by_severity() {
     let dir = demo_copy();
     let (mut app, store) = app_on(dir.path(), Some("full"), false);
-    select(&mut app, "VllmWorker");
+    select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter)); // no free GPU: an error
     let buf = render(&app, 120, 40);
@@ -292,7 +280,7 @@ fn status_messages_are_time_stamped_and_coloured_by_severity() {
 fn spinner_shows_while_a_change_runs() {
     let dir = demo_copy();
     let (mut app, store) = app_on(dir.path(), Some("dynamo"), false);
-    select(&mut app, "VllmWorker");
+    select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
     let idle = text(&render(&app, 120, 40));
@@ -308,7 +296,7 @@ fn spinner_shows_while_a_change_runs() {
 #[test]
 fn ansi256_twin_and_no_color() {
     let mut app = reference_app(false);
-    select(&mut app, "VllmWorker");
+    select_type(&mut app, "VllmWorker");
     let buf = render_with(&app, 120, 40, ColorMode::Ansi256);
     let (x, y) = at(&buf, "▶ VllmWorker");
     assert_eq!(buf[(x + 3, y)].bg, Color::Indexed(51));

@@ -36,19 +36,6 @@ fn dashboard() -> (App, dynamo_ctl::state::Store, tempfile::TempDir) {
     (app, store, dir)
 }
 
-fn select_type(app: &mut App, ty: &str) {
-    let i = app
-        .current
-        .as_ref()
-        .unwrap()
-        .summary
-        .types
-        .iter()
-        .position(|t| t.ty == ty)
-        .unwrap();
-    app.table_selected = i;
-}
-
 // ------------------------------------------------------------------ picker
 
 #[test]

@@ -163,3 +163,16 @@ pub fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
     }
     None
 }
+
+/// Selects the table row of component type `ty` on the dashboard.
+pub fn select_type(app: &mut App, ty: &str) {
+    app.table_selected = app
+        .current
+        .as_ref()
+        .unwrap()
+        .summary
+        .types
+        .iter()
+        .position(|t| t.ty == ty)
+        .unwrap();
+}
