@@ -294,6 +294,11 @@ impl Document {
     /// `to_python_string(&self.to_value()?)`, but only the components changed since the file
     /// was read are serialized again; the others are written from the tree as read.
     pub fn render(&self) -> Result<String, serde_json::Error> {
+        self.render_as(self.style)
+    }
+
+    /// `render` in another layout, e.g. `JsonStyle::PLANNER` for an indented view.
+    pub fn render_as(&self, style: JsonStyle) -> Result<String, serde_json::Error> {
         let s = &self.state;
         // Everything but the components goes through serde; it is small.
         let head = State {
@@ -343,7 +348,7 @@ impl Document {
             .collect();
         Ok(json::to_python_string_with(
             &top,
-            self.style,
+            style,
             self.size_hint + 1024,
             "components",
             &components,

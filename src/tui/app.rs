@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Cmd, Scope};
+use crate::state::json::JsonStyle;
 use crate::state::scale::{self, Change, Summary, gpu_phrase};
 use crate::state::{Document, NamespaceEntry};
 
@@ -137,10 +138,8 @@ impl Current {
     pub fn new(name: String, path: PathBuf, doc: Document, modified: Option<SystemTime>) -> Self {
         let summary = scale::summarize(&doc.state);
         let json = doc
-            .to_value()
-            .ok()
-            .and_then(|v| serde_json::to_string_pretty(&v).ok())
-            .unwrap_or_else(|| "(cannot render the state as JSON)".into())
+            .render_as(JsonStyle::PLANNER)
+            .unwrap_or_else(|_| "(cannot render the state as JSON)".into())
             .lines()
             .map(str::to_string)
             .collect();
