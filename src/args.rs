@@ -26,6 +26,18 @@ pub struct Global {
     /// Seconds to wait for the state file's lock (held by the planner or another dynamo-ctl)
     #[arg(long, global = true, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
     pub lock_timeout: f64,
+    /// Change only the state file: start and stop no process, even when the arbiter answers
+    #[arg(long, global = true)]
+    pub state_only: bool,
+    /// Seconds to wait for each answer from the circus arbiter
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    pub arbiter_timeout: f64,
+    /// Seconds to wait for a new worker's process to run
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 120.0, value_parser = parse_secs)]
+    pub start_timeout: f64,
+    /// Seconds a worker may take to exit after SIGTERM (the planner waits 600)
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 600.0, value_parser = parse_secs)]
+    pub stop_timeout: f64,
     /// Output format for data on stdout
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -41,6 +53,45 @@ impl Global {
     pub fn lock_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.lock_timeout)
     }
+
+    pub fn arbiter_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.arbiter_timeout)
+    }
+
+    /// The arbiter options these flags ask for (`wait` and `kill` come from the subcommand).
+    pub fn scale_options(&self) -> crate::arbiter::Options {
+        crate::arbiter::Options {
+            start_timeout: Duration::from_secs_f64(self.start_timeout),
+            stop_timeout: Duration::from_secs_f64(self.stop_timeout),
+            ..Default::default()
+        }
+    }
+
+    /// Why no process may be started or stopped, whatever the file says: `--demo` (its files
+    /// name arbiters that do not exist) or `--state-only`.
+    pub fn file_only_reason(&self) -> Option<&'static str> {
+        if self.demo {
+            Some("demo: the state file only, no process starts or stops")
+        } else if self.state_only {
+            Some("--state-only: the state file only, no process starts or stops")
+        } else {
+            None
+        }
+    }
+}
+
+/// Flags shared by add, remove and scale.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct ChangeFlags {
+    /// Show the change without writing it or touching any process
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Return once the arbiter accepted, without waiting for the process to run or exit
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Scale a type that is not a worker (Frontend, Processor, Planner, ...)
+    #[arg(long)]
+    pub allow_infra: bool,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -68,26 +119,33 @@ pub enum Command {
         /// Namespace (the state file's name without .json)
         namespace: String,
     },
-    /// Add one instance of a component type
+    /// Add one instance of a component type: the entry, and its process via the arbiter
     Add {
         namespace: String,
         /// Component type, e.g. VllmWorker or PrefillWorker
         #[arg(value_name = "TYPE")]
         ty: String,
-        /// Show the change without writing it
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        flags: ChangeFlags,
+        /// Add only if the new entry is NAME (else nothing is done)
+        #[arg(long, value_name = "NAME")]
+        expect: Option<String>,
     },
-    /// Remove the highest-numbered running instance of a component type
+    /// Stop and remove the highest-numbered running instance of a component type
     Remove {
         namespace: String,
         #[arg(value_name = "TYPE")]
         ty: String,
-        /// Show the change without writing it
+        #[command(flatten)]
+        flags: ChangeFlags,
+        /// Remove only if the target is NAME (else nothing is done)
+        #[arg(long, value_name = "NAME")]
+        expect: Option<String>,
+        /// Send SIGKILL when the worker is still running after --stop-timeout
         #[arg(long)]
-        dry_run: bool,
+        force: bool,
     },
-    /// Add or remove instances until N run, in one transaction
+    /// Add or remove instances until N run, one at a time, stopping at the first failure
     Scale {
         namespace: String,
         #[arg(value_name = "TYPE")]
@@ -95,8 +153,10 @@ pub enum Command {
         /// Number of running instances wanted
         #[arg(long, value_name = "N")]
         replicas: usize,
-        /// Show the changes without writing them
+        #[command(flatten)]
+        flags: ChangeFlags,
+        /// Send SIGKILL to workers still running after --stop-timeout
         #[arg(long)]
-        dry_run: bool,
+        force: bool,
     },
 }

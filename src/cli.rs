@@ -7,8 +7,9 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::args::{Command, Global, Output};
-use crate::state::scale::{self, Change, Summary};
+use crate::arbiter::{Client, Expect, Kill, Mode, Process, Watcher, ops};
+use crate::args::{ChangeFlags, Command, Global, Output};
+use crate::state::scale::{self, Summary};
 use crate::state::{RuleError, StateError, Store};
 
 /// ANSI styling for tables, off unless stdout is a terminal and `NO_COLOR` is unset.
@@ -61,6 +62,10 @@ fn print_json(v: &Value) {
 /// Exit code for an error: names a user typed that we refuse are usage errors.
 fn fail(e: &StateError) -> i32 {
     eprintln!("dynamo-ctl: error: {e}");
+    fail_code(e)
+}
+
+fn fail_code(e: &StateError) -> i32 {
     match e {
         StateError::BadNamespace { .. } | StateError::Rule(RuleError::BadType { .. }) => 2,
         _ => 1,
@@ -75,25 +80,32 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
         Command::Add {
             namespace,
             ty,
-            dry_run,
-        } => change(g, store, &namespace, dry_run, |s| {
-            scale::add(s, &ty).map(|c| vec![c])
-        }),
+            flags,
+            expect,
+        } => {
+            let op = ChangeOp::Add { expect };
+            return change(g, store, &namespace, &ty, &flags, op);
+        }
         Command::Remove {
             namespace,
             ty,
-            dry_run,
-        } => change(g, store, &namespace, dry_run, |s| {
-            scale::remove(s, &ty).map(|c| vec![c])
-        }),
+            flags,
+            expect,
+            force,
+        } => {
+            let op = ChangeOp::Remove { expect, force };
+            return change(g, store, &namespace, &ty, &flags, op);
+        }
         Command::Scale {
             namespace,
             ty,
             replicas,
-            dry_run,
-        } => change(g, store, &namespace, dry_run, |s| {
-            scale::scale(s, &ty, replicas)
-        }),
+            flags,
+            force,
+        } => {
+            let op = ChangeOp::Scale { replicas, force };
+            return change(g, store, &namespace, &ty, &flags, op);
+        }
     };
     match result {
         Ok(()) => 0,
@@ -255,13 +267,105 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
     Ok(())
 }
 
+/// What the arbiter says about one namespace, for `show`.
+#[derive(Debug, serde::Serialize)]
+pub struct ArbiterView {
+    pub endpoint: Option<String>,
+    /// null when not asked (`--state-only`, `--demo`).
+    pub reachable: Option<bool>,
+    pub error: Option<String>,
+    /// The namespace's watchers (`<ns>_*`) with their pids; null when unknown.
+    pub watchers: Option<Vec<Watcher>>,
+}
+
+impl ArbiterView {
+    pub fn ask(g: &Global, ns: &str, endpoint: Option<&str>) -> ArbiterView {
+        let mut v = ArbiterView {
+            endpoint: endpoint.map(str::to_string),
+            reachable: None,
+            error: None,
+            watchers: None,
+        };
+        if let Some(reason) = g.file_only_reason() {
+            v.error = Some(format!("not asked ({reason})"));
+            return v;
+        }
+        let Some(endpoint) = endpoint else {
+            v.reachable = Some(false);
+            v.error = Some("the state file names no circus endpoint".into());
+            return v;
+        };
+        match Client::new(endpoint, g.arbiter_timeout()).and_then(|mut c| c.watchers_of(ns)) {
+            Ok(w) => {
+                v.reachable = Some(true);
+                v.watchers = Some(w);
+            }
+            Err(e) => {
+                v.reachable = Some(!e.is_unreachable());
+                v.error = Some(e.to_string());
+            }
+        }
+        v
+    }
+
+    /// The pids of a watcher named in the file; None when the arbiter was not heard.
+    pub fn pids_of(&self, watcher: &str) -> Option<Vec<u32>> {
+        let lower = watcher.to_lowercase();
+        self.watchers.as_ref().map(|ws| {
+            ws.iter()
+                .find(|w| w.name.to_lowercase() == lower)
+                .map(|w| w.pids.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Watchers the arbiter runs for this namespace that the file does not name.
+    pub fn unmanaged(&self, s: &Summary) -> Vec<Watcher> {
+        let known: std::collections::HashSet<String> = s
+            .types
+            .iter()
+            .flat_map(|t| t.instances.iter().map(|i| i.watcher_name.to_lowercase()))
+            .collect();
+        self.watchers
+            .iter()
+            .flatten()
+            .filter(|w| !known.contains(&w.name.to_lowercase()))
+            .cloned()
+            .collect()
+    }
+}
+
+/// "running (pid 4121)", "not running", "parked", "?".
+fn process_text(parked: bool, pids: Option<&[u32]>) -> String {
+    match (parked, pids) {
+        (true, Some(p)) if !p.is_empty() => format!("parked, yet running ({})", ops::pids(p)),
+        (true, _) => "parked".into(),
+        (false, None) => "?".into(),
+        (false, Some([])) => "in the file, not running".into(),
+        (false, Some(p)) => format!("running ({})", ops::pids(p)),
+    }
+}
+
 fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateError> {
     let path = store.path_for(ns)?;
     let doc = store.load(ns)?;
     let s = scale::summarize(&doc.state);
+    let arb = ArbiterView::ask(g, ns, s.circus_endpoint.as_deref());
+    let unmanaged = arb.unmanaged(&s);
     if g.output == Output::Json {
         let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
         v["path"] = json!(path);
+        if let Some(types) = v["types"].as_array_mut() {
+            for (t, ts) in types.iter_mut().zip(&s.types) {
+                if let Some(insts) = t["instances"].as_array_mut() {
+                    for (i, is) in insts.iter_mut().zip(&ts.instances) {
+                        i["pids"] = json!(arb.pids_of(&is.watcher_name));
+                    }
+                }
+            }
+        }
+        v["arbiter"] = json!(arb);
+        v["unmanaged_watchers"] = json!(unmanaged);
         print_json(&v);
         return Ok(());
     }
@@ -276,49 +380,87 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
         paint.bold("file"),
         path.display()
     ));
-    text.push_str(&format!(
-        "{}     {}\n\n",
-        paint.bold("circus"),
-        s.circus_endpoint.as_deref().unwrap_or("-")
-    ));
+    let circus = match (&arb.endpoint, arb.reachable, &arb.error) {
+        (None, _, _) => "none (no circus_endpoint in the file)".to_string(),
+        (Some(e), Some(true), _) => format!(
+            "{e}, {} ({} watchers of {ns})",
+            paint.green("online"),
+            arb.watchers.as_ref().map_or(0, Vec::len)
+        ),
+        (Some(e), None, Some(why)) => format!("{e}, {why}"),
+        (Some(e), _, why) => format!(
+            "{e}, {}",
+            paint.red(&format!("offline: {}", why.as_deref().unwrap_or("?")))
+        ),
+    };
+    text.push_str(&format!("{}     {}\n\n", paint.bold("circus"), circus));
     let rows: Vec<Vec<String>> = s
         .types
         .iter()
         .map(|t| {
             let running: Vec<_> = t.instances.iter().filter(|i| !i.parked).collect();
-            let parked: Vec<_> = t.instances.iter().filter(|i| i.parked).collect();
-            let mut watchers = running
-                .iter()
-                .map(|i| i.watcher_name.clone())
-                .collect::<Vec<_>>()
-                .join(", ");
-            if !parked.is_empty() {
-                let p = parked
-                    .iter()
-                    .map(|i| format!("{} (parked)", i.watcher_name))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                watchers = if watchers.is_empty() {
-                    p
-                } else {
-                    format!("{watchers}, {p}")
-                };
-            }
             let gpus = running
                 .iter()
                 .flat_map(|i| i.gpus.iter().cloned())
                 .collect::<Vec<_>>()
                 .join(", ");
+            let procs = match &arb.watchers {
+                None => "?".to_string(),
+                Some(_) => running
+                    .iter()
+                    .filter(|i| arb.pids_of(&i.watcher_name).is_some_and(|p| !p.is_empty()))
+                    .count()
+                    .to_string(),
+            };
             vec![
                 t.ty.clone(),
                 t.running.to_string(),
+                procs,
                 if gpus.is_empty() { "-".into() } else { gpus },
-                watchers,
             ]
         })
         .collect();
     text.push_str(&table(
-        &["TYPE", "RUNNING", "GPUS", "WATCHERS"],
+        &["TYPE", "RUNNING", "PROCESSES", "GPUS"],
+        &rows,
+        paint,
+    ));
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for t in &s.types {
+        for i in &t.instances {
+            let pids = arb.pids_of(&i.watcher_name);
+            let state = process_text(i.parked, pids.as_deref());
+            let state = match (i.parked, pids.as_deref()) {
+                (false, Some([])) => paint.red(&state),
+                (false, Some(_)) => paint.green(&state),
+                _ => state,
+            };
+            rows.push(vec![
+                i.watcher_name.clone(),
+                t.ty.clone(),
+                if i.gpus.is_empty() {
+                    "-".into()
+                } else {
+                    i.gpus.join(", ")
+                },
+                state,
+            ]);
+        }
+    }
+    for w in &unmanaged {
+        rows.push(vec![
+            w.name.clone(),
+            "?".into(),
+            "-".into(),
+            paint.red(&format!(
+                "running, not in the file ({})",
+                ops::pids(&w.pids)
+            )),
+        ]);
+    }
+    text.push('\n');
+    text.push_str(&table(
+        &["WATCHER", "TYPE", "GPUS", "PROCESS"],
         &rows,
         paint,
     ));
@@ -336,26 +478,206 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
     Ok(())
 }
 
-fn change(
-    g: &Global,
-    store: &Store,
-    ns: &str,
-    dry_run: bool,
-    f: impl FnOnce(&mut crate::state::State) -> Result<Vec<Change>, RuleError>,
-) -> Result<(), StateError> {
-    let (changes, doc) = store.transact(ns, dry_run, f)?;
+enum ChangeOp {
+    Add { expect: Option<String> },
+    Remove { expect: Option<String>, force: bool },
+    Scale { replicas: usize, force: bool },
+}
+
+/// add / remove / scale: the file, and the processes through the arbiter unless
+/// `--state-only` or `--demo`. Returns the exit code.
+fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op: ChangeOp) -> i32 {
+    if flags.dry_run {
+        return match dry_run(g, store, ns, ty, &op) {
+            Ok(()) => 0,
+            Err(e) => fail(&e),
+        };
+    }
+    // Read once (no lock) for the endpoint and the type check; every change re-reads under
+    // the lock.
+    let doc = match store.load(ns) {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = scale::check_type(ty) {
+        return fail(&e.into());
+    }
+    let known = doc
+        .state
+        .components
+        .keys()
+        .any(|k| scale::parse_entry(&doc.state.namespace, k).ty == ty);
+    if known && !flags.allow_infra && !scale::is_worker_type(&doc.state, ty) {
+        eprintln!(
+            "dynamo-ctl: error: {ty} is not a worker type (it holds no GPUs): another {ty} would run beside the first (a second Frontend fights the first for its port) and removing one takes that service away; pass --allow-infra if that is what you mean"
+        );
+        return 2;
+    }
+    let mut client = None;
+    if let Some(reason) = g.file_only_reason() {
+        eprintln!("dynamo-ctl: warning: {reason}");
+    } else {
+        let endpoint = match &doc.state.circus_endpoint {
+            Some(e) => e.clone(),
+            None => {
+                eprintln!(
+                    "dynamo-ctl: error: {} names no circus endpoint, so no process would start or stop; the state file is unchanged (--state-only changes only the file)",
+                    store
+                        .path_for(ns)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                );
+                return 1;
+            }
+        };
+        match Client::new(&endpoint, g.arbiter_timeout()) {
+            Ok(c) => client = Some(c),
+            Err(e) => {
+                eprintln!("dynamo-ctl: error: {e}; the state file is unchanged");
+                return 1;
+            }
+        }
+    }
+    let mut opts = g.scale_options();
+    opts.wait = !flags.no_wait;
+    let mut progress = |line: &str| eprintln!("dynamo-ctl: {line}");
+    let (steps, error) = match op {
+        ChangeOp::Add { expect } => {
+            let expect = Expect::name(expect);
+            match ops::add(
+                store,
+                ns,
+                ty,
+                mode_of(&mut client),
+                &opts,
+                &expect,
+                &mut progress,
+            ) {
+                Ok((step, _)) => (vec![step], None),
+                Err(e) => (vec![], Some(e)),
+            }
+        }
+        ChangeOp::Remove { expect, force } => {
+            if force {
+                opts.kill = Kill::AfterTimeout;
+            }
+            let expect = Expect::name(expect);
+            match ops::remove(
+                store,
+                ns,
+                ty,
+                None,
+                mode_of(&mut client),
+                &opts,
+                &expect,
+                &mut progress,
+            ) {
+                Ok((step, _)) => (vec![step], None),
+                Err(e) => (vec![], Some(e)),
+            }
+        }
+        ChangeOp::Scale { replicas, force } => {
+            if force {
+                opts.kill = Kill::AfterTimeout;
+            }
+            ops::scale(
+                store,
+                ns,
+                ty,
+                replicas,
+                mode_of(&mut client),
+                &opts,
+                &mut progress,
+            )
+        }
+    };
+    let timed_out = steps.iter().any(|s| s.process == Process::Timeout);
+    let running = store
+        .load(ns)
+        .ok()
+        .map(|d| running_counts(&scale::summarize(&d.state)));
     if g.output == Output::Json {
-        let running: Value = scale::summarize(&doc.state)
-            .types
-            .iter()
-            .map(|t| (t.ty.clone(), json!(t.running)))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
         print_json(&json!({
             "namespace": ns,
-            "dry_run": dry_run,
-            "changes": changes,
+            "dry_run": false,
+            "changes": steps,
             "running": running,
+            "error": error.as_ref().map(|e| e.to_string()),
+        }));
+    } else if steps.is_empty() && error.is_none() {
+        out("no change: already at the requested count\n");
+    } else {
+        let text: String = steps.iter().map(|s| format!("{s}\n")).collect();
+        out(&text);
+    }
+    match error {
+        Some(e) => {
+            let done = if steps.is_empty() {
+                String::new()
+            } else {
+                format!("after {} change(s): ", steps.len())
+            };
+            eprintln!("dynamo-ctl: error: {done}{e}");
+            match e {
+                ops::OpError::State(ref se) => fail_code(se),
+                _ => 1,
+            }
+        }
+        None if timed_out => {
+            eprintln!(
+                "dynamo-ctl: error: the new worker did not start within --start-timeout; its watcher and entry stay"
+            );
+            1
+        }
+        None => 0,
+    }
+}
+
+fn mode_of(client: &mut Option<Client>) -> Mode<'_> {
+    match client.as_mut() {
+        Some(c) => Mode::Arbiter(c),
+        None => Mode::StateOnly,
+    }
+}
+
+fn running_counts(s: &Summary) -> Value {
+    s.types
+        .iter()
+        .map(|t| (t.ty.clone(), json!(t.running)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// `--dry-run`: the changes on a copy, under the lock, nothing written, no process touched.
+fn dry_run(g: &Global, store: &Store, ns: &str, ty: &str, op: &ChangeOp) -> Result<(), StateError> {
+    let (changes, doc) = store.transact(ns, true, |s| match op {
+        ChangeOp::Add { expect } => {
+            let c = scale::add(s, ty)?;
+            Expect::name(expect.clone()).check(&c)?;
+            Ok(vec![c])
+        }
+        ChangeOp::Remove { expect, .. } => {
+            let c = scale::remove(s, ty)?;
+            Expect::name(expect.clone()).check(&c)?;
+            Ok(vec![c])
+        }
+        ChangeOp::Scale { replicas, .. } => scale::scale(s, ty, *replicas),
+    })?;
+    if g.output == Output::Json {
+        let changes: Vec<Value> = changes
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+                v["process"] = Value::Null;
+                v["pids"] = Value::Null;
+                v
+            })
+            .collect();
+        print_json(&json!({
+            "namespace": ns,
+            "dry_run": true,
+            "changes": changes,
+            "running": running_counts(&scale::summarize(&doc.state)),
         }));
         return Ok(());
     }
@@ -363,17 +685,11 @@ fn change(
         out("no change: already at the requested count\n");
         return Ok(());
     }
-    let prefix = if dry_run { "dry run: " } else { "" };
-    let mut text = String::new();
-    for c in &changes {
-        text.push_str(&format!("{prefix}{c}\n"));
-    }
+    let text: String = changes.iter().map(|c| format!("dry run: {c}\n")).collect();
     out(&text);
-    if dry_run {
-        eprintln!(
-            "dynamo-ctl: dry run: {} left unchanged",
-            store.path_for(ns)?.display()
-        );
-    }
+    eprintln!(
+        "dynamo-ctl: dry run: {} left unchanged, no process started or stopped",
+        store.path_for(ns)?.display()
+    );
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! dynamo-ctl: inspect and scale NVIDIA Dynamo deployments from the terminal.
 
+pub mod arbiter;
 pub mod args;
 pub mod cli;
 pub mod demo;

@@ -60,6 +60,16 @@ pub enum RuleError {
     NothingRunning { ty: String },
     #[error("cannot serialize the state: {0}")]
     Serialize(String),
+    #[error("no running entry {name} in the state file")]
+    NoSuchEntry { name: String },
+    /// The file moved on since the change was planned: it would now do something else.
+    #[error(
+        "the state file changed meanwhile: the change would now be \"{actual}\", not the expected \"{expected}\"; nothing done"
+    )]
+    Moved {
+        expected: String,
+        actual: Box<super::scale::Change>,
+    },
 }
 
 pub type Result<T, E = StateError> = std::result::Result<T, E>;

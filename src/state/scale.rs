@@ -211,6 +211,51 @@ impl Change {
             Change::Added { name, .. } | Change::Removed { name, .. } => name,
         }
     }
+
+    pub fn gpus(&self) -> &[String] {
+        match self {
+            Change::Added { gpus, .. } | Change::Removed { gpus, .. } => gpus,
+        }
+    }
+
+    /// Whether two changes have the same effect as a confirm popup states it: the same
+    /// entry, the same GPUs, parked or deleted alike, and "the last one" alike. (How many
+    /// others remain may move on without changing what this change does.)
+    pub fn same_effect(&self, other: &Change) -> bool {
+        match (self, other) {
+            (
+                Change::Added { ty, name, gpus },
+                Change::Added {
+                    ty: t2,
+                    name: n2,
+                    gpus: g2,
+                },
+            ) => ty == t2 && name == n2 && gpus == g2,
+            (
+                Change::Removed {
+                    ty,
+                    name,
+                    gpus,
+                    parked,
+                    remaining,
+                },
+                Change::Removed {
+                    ty: t2,
+                    name: n2,
+                    gpus: g2,
+                    parked: p2,
+                    remaining: r2,
+                },
+            ) => {
+                ty == t2
+                    && name == n2
+                    && gpus == g2
+                    && parked == p2
+                    && (*remaining == 0) == (*r2 == 0)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// "GPU 3" / "GPUs 3, 4"; `None` for no GPU.
@@ -282,7 +327,7 @@ fn unknown_type(state: &State, ty: &str) -> RuleError {
     }
 }
 
-fn check_type(ty: &str) -> Result<(), RuleError> {
+pub fn check_type(ty: &str) -> Result<(), RuleError> {
     let reason = if ty.is_empty() {
         "it is empty"
     } else if !ty
@@ -390,17 +435,8 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
         .unwrap_or("")
         .trim();
     let env_as_object = worker_env_is_object(&template.cmd);
-    let mut env = Map::new();
-    if !gpus.is_empty() {
-        let ids: Vec<String> = gpus.iter().map(|g| g.to_string()).collect();
-        env.insert("CUDA_VISIBLE_DEVICES".into(), Value::String(ids.join(",")));
-    }
-    if let Some(cfg) = state.service_config() {
-        env.insert(
-            "DYNAMO_SERVICE_CONFIG".into(),
-            Value::String(cfg.to_string()),
-        );
-    }
+    let ids: Vec<String> = gpus.iter().map(|g| g.to_string()).collect();
+    let env = worker_env(state, &ids);
     let env_value = if env_as_object {
         Value::Object(env)
     } else {
@@ -437,6 +473,41 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
         name,
         gpus: gpus.iter().map(|g| g.to_string()).collect(),
     })
+}
+
+/// The environment a new worker gets: `CUDA_VISIBLE_DEVICES` for its GPUs and the
+/// deployment's `DYNAMO_SERVICE_CONFIG`, nothing else (never the caller's environment). It
+/// goes into the entry's `--worker-env` and, as the watcher's `env`, to the arbiter.
+pub fn worker_env(state: &State, gpus: &[String]) -> Map<String, Value> {
+    let mut env = Map::new();
+    if !gpus.is_empty() {
+        env.insert("CUDA_VISIBLE_DEVICES".into(), Value::String(gpus.join(",")));
+    }
+    if let Some(cfg) = state.service_config() {
+        env.insert(
+            "DYNAMO_SERVICE_CONFIG".into(),
+            Value::String(cfg.to_string()),
+        );
+    }
+    env
+}
+
+/// Whether `ty` is a worker (what scaling is for): the planner's two worker types, or any
+/// type one of whose entries holds or asks for GPUs. Frontend, Processor, Planner and other
+/// infrastructure are not: a second Frontend fights the first for its port.
+pub fn is_worker_type(state: &State, ty: &str) -> bool {
+    if GPU_TYPES.contains(&ty) {
+        return true;
+    }
+    let mut any = false;
+    for (k, _) in entries_of(state, ty) {
+        any = true;
+        let c = &state.components[k];
+        if !c.gpus().is_empty() || cuda_devices_in_cmd(&c.cmd).is_some() {
+            return true;
+        }
+    }
+    any && configured_gpus(state, ty).is_some()
 }
 
 /// How many ids a command's `--worker-env` sets in `CUDA_VISIBLE_DEVICES`, if any.
@@ -511,6 +582,46 @@ pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
     Ok(Change::Removed {
         ty: ty.to_string(),
         name: key,
+        gpus,
+        parked: park,
+        remaining: running_before - 1,
+    })
+}
+
+/// Removes one named entry by the planner's rules: a numbered entry is deleted; the base
+/// entry (or a type's only entry, in the older layout) is parked so it stays the template.
+/// Used once a specific worker has been stopped, whatever the highest suffix is now.
+pub fn remove_entry(state: &mut State, key: &str) -> Result<Change, RuleError> {
+    let Some(comp) = state.components.get(key) else {
+        return Err(RuleError::NoSuchEntry {
+            name: key.to_string(),
+        });
+    };
+    if comp.is_parked() {
+        return Err(RuleError::NoSuchEntry {
+            name: key.to_string(),
+        });
+    }
+    let ty = parse_entry(&state.namespace, key);
+    let entries: Vec<(String, EntryName)> = entries_of(state, &ty.ty)
+        .map(|(k, e)| (k.clone(), e))
+        .collect();
+    let running_before = entries
+        .iter()
+        .filter(|(k, _)| !state.components[k].is_parked())
+        .count();
+    let park = ty.suffix.is_none() || entries.len() == 1;
+    let gpus: Vec<String> = comp.gpus().iter().map(|g| g.to_string()).collect();
+    if park {
+        let c = state.components.get_mut(key).unwrap();
+        c.resources = Some(Resources::default());
+        c.lease = Some(None);
+    } else {
+        state.components.shift_remove(key);
+    }
+    Ok(Change::Removed {
+        ty: ty.ty,
+        name: key.to_string(),
         gpus,
         parked: park,
         remaining: running_before - 1,

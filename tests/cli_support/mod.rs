@@ -28,10 +28,13 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Runs the CLI on `dir` with `--state-only`: these tests are about the state file, and
+/// their fixtures name arbiters that do not run (tests/arbiter.rs runs a real one).
 pub fn run_in(dir: &Path, args: &[&str]) -> Run {
     let mut cmd = Command::new(BIN);
     cmd.arg("--state-dir")
         .arg(dir)
+        .arg("--state-only")
         .args(args)
         .env_remove("NO_COLOR");
     to_run(cmd.output().unwrap())
