@@ -115,6 +115,7 @@ pub struct Client {
     ctx: zmq::Context,
     socket: Option<zmq::Socket>,
     probed: bool,
+    busy_retries: u64,
 }
 
 impl std::fmt::Debug for Client {
@@ -143,6 +144,7 @@ impl Client {
             ctx: zmq::Context::new(),
             socket: None,
             probed: false,
+            busy_retries: 0,
         })
     }
 
@@ -152,6 +154,11 @@ impl Client {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How many times a call was retried because the arbiter was busy.
+    pub fn busy_retries(&self) -> u64 {
+        self.busy_retries
     }
 
     fn unreachable(&self, reason: impl Into<String>) -> ArbiterError {
@@ -324,6 +331,7 @@ impl Client {
                             reason,
                         });
                     }
+                    self.busy_retries += 1;
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(500));
                 }

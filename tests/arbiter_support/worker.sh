@@ -14,6 +14,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+echo "$$" > "$out/$name.pid.$$" && mv "$out/$name.pid.$$" "$out/$$.pid"
 env > "$out/$name.env.tmp" && mv "$out/$name.env.tmp" "$out/$name.env"
 if [ -n "$ignore" ]; then
   trap '' TERM
