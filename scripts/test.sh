@@ -16,6 +16,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
+# Python packages the tests run for real, in one venv reused between runs: circus (the
+# arbiter of Dynamo 0.3.x deployments, tests/arbiter.rs).
+if ! .venv/bin/python3 -c "import circus, sys; sys.exit(circus.__version__ != '0.19.0')" 2>/dev/null; then
+  echo "test.sh: installing circus==0.19.0 into .venv"
+  command -v python3 >/dev/null
+  python3 -m venv .venv 2>/dev/null || {
+    # Debian's python3 needs python3-venv for that.
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+    python3 -m venv .venv
+  }
+  .venv/bin/pip install -q --disable-pip-version-check circus==0.19.0
+fi
+
 # Snapshots must match what is committed; never write new ones here.
 export INSTA_UPDATE=no
 export CI="${CI:-true}"

@@ -214,8 +214,14 @@ impl Circus {
     }
 
     /// The environment a worker recorded (`NAME.env`), as KEY=VALUE lines.
+    /// The worker writes it just after it starts: wait for it (at most 10 s).
     pub fn worker_env(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.out_dir().join(format!("{name}.env"))).ok()
+        let path = self.out_dir().join(format!("{name}.env"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !path.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::read_to_string(path).ok()
     }
 
     /// Whether the worker wrote that it got SIGTERM.
@@ -241,9 +247,24 @@ pub fn alive(pid: u32) -> bool {
 
 impl Drop for Circus {
     fn drop(&mut self) {
+        // Every worker is a session leader (circus setsid()s them): kill each group, those
+        // circusd runs now (one may not have written its pid file yet) and those it lost
+        // in a restart (they wrote NAME.pid).
+        let mut groups: Vec<i32> = Vec::new();
+        if self.child.is_some()
+            && let Ok(mut c) = Client::new(&self.endpoint, Duration::from_secs(2))
+            && let Ok(names) = c.list()
+        {
+            for n in names {
+                groups.extend(c.pids(&n).unwrap_or_default().iter().map(|p| *p as i32));
+            }
+        }
         self.kill();
-        // Every worker is a session leader (circus setsid()s them) and wrote NAME.pid: kill
-        // each group, whether or not circusd still runs.
+        for pid in groups {
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
         if let Ok(rd) = std::fs::read_dir(self.out_dir()) {
             for e in rd.flatten() {
                 if e.path().extension().is_some_and(|x| x == "pid")
