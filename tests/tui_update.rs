@@ -327,6 +327,7 @@ fn choose_j_k_enter_opens_an_add_confirm_with_ok_focused() {
             ok_focused,
             warning,
             intent,
+            ..
         }) => {
             assert_eq!(question, "Add dynamo_VllmWorker_2 on GPU 4?");
             assert!(*ok_focused, "OK has focus for adds");
@@ -625,24 +626,256 @@ fn a_broken_write_keeps_the_last_good_state() {
     assert!(text.contains("last good state"), "{text}");
 }
 
+fn confirm_question(app: &App) -> String {
+    match app.popups.last() {
+        Some(Popup::Confirm { question, .. }) => question.clone(),
+        other => panic!("expected a confirm, got {other:?}"),
+    }
+}
+
 #[test]
-fn a_change_that_raced_says_what_really_happened() {
-    let (mut app, store, _d) = dashboard();
+fn a_confirmed_change_that_raced_is_not_applied_and_the_confirm_reopens() {
+    let (mut app, store, d) = dashboard();
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(confirm_question(&app), "Add dynamo_VllmWorker_2 on GPU 4?");
     let effects = drive(&mut app, &store, key('y'));
-    // Meanwhile the planner adds a VllmWorker.
+    // Meanwhile the planner adds a VllmWorker: it takes _2 and GPU 4.
     store
         .transact("dynamo", false, |s| scale::add(s, "VllmWorker"))
         .unwrap();
+    let raced = std::fs::read(d.path().join("dynamo.json")).unwrap();
     let done = effects::run_blocking(&store, effects[0].clone());
     drive(&mut app, &store, done);
+    // Nothing applied: not a different add than the one confirmed.
+    assert_eq!(std::fs::read(d.path().join("dynamo.json")).unwrap(), raced);
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Warn);
     assert!(text.contains("changed meanwhile"), "{text}");
-    assert!(text.contains("added dynamo_VllmWorker_3"), "{text}");
-    assert!(text.contains("dynamo_VllmWorker_2"), "{text}");
+    assert!(
+        text.contains("added dynamo_VllmWorker_3 on GPU 5"),
+        "{text}"
+    );
+    // The confirm is back with the new effect; confirming that one applies it.
+    assert_eq!(confirm_question(&app), "Add dynamo_VllmWorker_3 on GPU 5?");
+    let effects = drive(&mut app, &store, key('y'));
+    let done = effects::run_blocking(&store, effects[0].clone());
+    drive(&mut app, &store, done);
+    assert_eq!(status(&app).0, Severity::Ok);
+    assert!(
+        app.current
+            .as_ref()
+            .unwrap()
+            .doc
+            .state
+            .components
+            .get("dynamo_VllmWorker_3")
+            .is_some()
+    );
+}
+
+#[test]
+fn a_confirmed_removal_never_removes_another_instance() {
+    let (mut app, store, d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('r'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(
+        confirm_question(&app),
+        "Remove dynamo_VllmWorker_1 and free GPU 2?"
+    );
+    let effects = drive(&mut app, &store, key('y'));
+    // Someone else removes _1 first: the rule would now park the base entry instead.
+    store
+        .transact("dynamo", false, |s| scale::remove(s, "VllmWorker"))
+        .unwrap();
+    let raced = std::fs::read(d.path().join("dynamo.json")).unwrap();
+    let done = effects::run_blocking(&store, effects[0].clone());
+    drive(&mut app, &store, done);
+    assert_eq!(std::fs::read(d.path().join("dynamo.json")).unwrap(), raced);
+    assert!(confirm_question(&app).starts_with("Remove dynamo_VllmWorker and free GPU 0?"));
+}
+
+#[test]
+fn an_open_confirm_follows_the_file() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('r'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(
+        confirm_question(&app),
+        "Remove dynamo_VllmWorker_1 and free GPU 2?"
+    );
+    store
+        .transact("dynamo", false, |s| scale::remove(s, "VllmWorker"))
+        .unwrap();
+    drive(&mut app, &store, Action::FsChanged);
+    assert!(
+        confirm_question(&app).starts_with("Remove dynamo_VllmWorker and free GPU 0?"),
+        "{}",
+        confirm_question(&app)
+    );
+    let Some(Popup::Confirm { warning, .. }) = app.popups.last() else {
+        unreachable!()
+    };
+    assert!(
+        warning
+            .as_deref()
+            .unwrap()
+            .contains("last running VllmWorker")
+    );
+    assert_eq!(status(&app).0, Severity::Warn);
+    // And when nothing is left to remove, the confirm closes and says why.
+    store
+        .transact("dynamo", false, |s| scale::remove(s, "VllmWorker"))
+        .unwrap();
+    drive(&mut app, &store, Action::FsChanged);
+    assert!(app.popups.is_empty(), "{:?}", app.popups);
+    assert!(
+        status(&app).1.contains("cannot remove now"),
+        "{}",
+        status(&app).1
+    );
+}
+
+#[test]
+fn infrastructure_is_never_preselected_and_needs_a_second_confirmation() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "Frontend");
+    drive(&mut app, &store, key('a'));
+    let Some(Popup::Choose {
+        types, selected, ..
+    }) = app.popups.last()
+    else {
+        panic!("no chooser");
+    };
+    assert_eq!(
+        &types[..2],
+        ["VllmWorker", "PrefillWorker"],
+        "workers first"
+    );
+    assert_eq!(
+        types[*selected], "VllmWorker",
+        "the Frontend row does not preselect Frontend"
+    );
+    let at = types.iter().position(|t| t == "Frontend").unwrap();
+    for _ in 0..at {
+        drive(&mut app, &store, code(KeyCode::Down));
+    }
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let q = confirm_question(&app);
+    assert_eq!(q, "Frontend is not a worker. Run a second Frontend?");
+    let Some(Popup::Confirm { ok_focused, .. }) = app.popups.last() else {
+        unreachable!()
+    };
+    assert!(!ok_focused, "Cancel has focus");
+    let effects = drive(&mut app, &store, key('y'));
+    assert!(effects.is_empty(), "step 1 of 2 changes nothing");
+    assert_eq!(confirm_question(&app), "Add dynamo_Frontend_1?");
+    let effects = drive(&mut app, &store, key('y'));
+    assert!(matches!(&effects[..], [Effect::Scale(_)]));
+}
+
+#[test]
+fn the_arbiter_is_polled_only_with_a_namespace_open_and_routes_the_change() {
+    use dynamo_ctl::arbiter::Watcher;
+    use dynamo_ctl::tui::app::{ArbiterStatus, Route};
+    let (mut picker, _) = picker_app();
+    assert!(!picker.wants_arbiter());
+    assert!(picker.update(Action::ArbiterTick).is_empty());
+    let (mut app, store, _d) = dashboard();
+    assert!(app.wants_arbiter());
+    let polls = app.update(Action::ArbiterTick);
+    let [Effect::ArbiterPoll { ns, endpoint }] = &polls[..] else {
+        panic!("{polls:?}");
+    };
+    assert_eq!(ns, "dynamo");
+    assert!(
+        app.update(Action::ArbiterTick).is_empty(),
+        "one poll at a time"
+    );
+    // Offline: the confirm says only the file changes, and the intent routes there.
+    app.update(Action::ArbiterSeen {
+        ns: ns.clone(),
+        endpoint: endpoint.clone(),
+        result: Err("connection refused".into()),
+    });
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let Some(Popup::Confirm { note, intent, .. }) = app.popups.last() else {
+        panic!()
+    };
+    assert!(note.as_deref().unwrap().contains(
+        "Circus is offline (connection refused): only the state file changes, no process will start"
+    ));
+    assert!(matches!(intent.route, Route::FileOnly(_)));
+    drive(&mut app, &store, key('n'));
+    // Online: the change goes through the arbiter.
+    app.update(Action::ArbiterTick);
+    app.update(Action::ArbiterSeen {
+        ns: ns.clone(),
+        endpoint: endpoint.clone(),
+        result: Ok(vec![Watcher {
+            name: "dynamo_vllmworker".into(),
+            pids: vec![41],
+        }]),
+    });
+    assert!(matches!(app.arbiter, ArbiterStatus::Online { .. }));
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    let [Effect::Scale(intent)] = &effects[..] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(
+        intent.route,
+        Route::Arbiter {
+            endpoint: endpoint.clone()
+        }
+    );
+}
+
+#[test]
+fn a_stop_timeout_offers_a_kill_with_cancel_focused() {
+    use dynamo_ctl::arbiter::Kill;
+    use dynamo_ctl::tui::app::{ConfirmKind, ScaleFailure};
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('r'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    let [Effect::Scale(intent)] = &effects[..] else {
+        panic!()
+    };
+    app.update(Action::ScaleDone {
+        intent: intent.clone(),
+        result: Err(ScaleFailure {
+            message: "dynamo_VllmWorker_1 is still running 600 s after SIGTERM".into(),
+            moved: None,
+            stop_timeout: true,
+        }),
+    });
+    let Some(Popup::Confirm {
+        question,
+        ok_focused,
+        kind,
+        intent,
+        ..
+    }) = app.popups.last()
+    else {
+        panic!("{:?}", app.popups)
+    };
+    assert_eq!(*kind, ConfirmKind::Kill);
+    assert!(!ok_focused);
+    assert!(question.contains("Kill it (SIGKILL)?"), "{question}");
+    assert_eq!(intent.opts.kill, Kill::Now);
+    let effects = drive(&mut app, &store, key('y'));
+    let [Effect::Scale(k)] = &effects[..] else {
+        panic!()
+    };
+    assert_eq!(k.opts.kill, Kill::Now);
 }
 
 #[test]

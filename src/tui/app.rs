@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Cmd, Scope};
+use crate::arbiter::{Kill, Options, Process, Step, Watcher};
 use crate::state::json::JsonStyle;
 use crate::state::scale::{self, Change, Summary, gpu_phrase};
 use crate::state::{Document, NamespaceEntry};
@@ -26,12 +27,22 @@ pub enum Action {
     /// A [`Effect::Scale`] finished.
     ScaleDone {
         intent: Intent,
-        result: Result<(Change, Document, Option<SystemTime>), String>,
+        result: Result<(Step, Document, Option<SystemTime>), ScaleFailure>,
     },
     /// Advance the spinner (only sent while work runs).
     SpinnerTick,
     /// The slow timer that refreshes the "modified 3m ago" ages.
     AgeTick,
+    /// Time to ask the arbiter again (every 2 s while a namespace with an arbiter is open).
+    ArbiterTick,
+    /// An [`Effect::ArbiterPoll`] finished: the namespace's watchers with their pids.
+    ArbiterSeen {
+        ns: String,
+        endpoint: String,
+        result: Result<Vec<Watcher>, String>,
+    },
+    /// A line of progress from a running [`Effect::Scale`].
+    ScaleProgress(String),
 }
 
 /// Work for the event loop; each runs as a tokio task and comes back as an [`Action`].
@@ -39,8 +50,82 @@ pub enum Action {
 pub enum Effect {
     /// List the directory and, if given, read that namespace.
     Refresh { ns: Option<String> },
-    /// Lock, re-read, apply, save.
+    /// Lock, re-read, apply, save; start or stop the process through the arbiter.
     Scale(Intent),
+    /// Ask the arbiter for the namespace's watchers.
+    ArbiterPoll { ns: String, endpoint: String },
+}
+
+/// Why a scale effect did nothing (or stopped part-way), as the UI needs to know it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScaleFailure {
+    pub message: String,
+    /// The file moved on: this is what the change would do now.
+    pub moved: Option<Change>,
+    /// The worker did not exit after SIGTERM (a kill can be offered).
+    pub stop_timeout: bool,
+}
+
+/// Where a confirmed change goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Route {
+    /// Through the arbiter at this endpoint: processes start and stop.
+    Arbiter { endpoint: String },
+    /// The state file only; the reason is shown in the confirm.
+    FileOnly(String),
+}
+
+/// What the arbiter said last about the open namespace.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArbiterStatus {
+    /// Not asked yet.
+    Unknown,
+    /// The state file names no circus endpoint.
+    NoEndpoint,
+    /// `--demo` or `--state-only`: never asked.
+    FileOnly(&'static str),
+    Online {
+        endpoint: String,
+        /// The namespace's watchers (circus lists names lower-cased) with their pids.
+        watchers: Vec<Watcher>,
+    },
+    Offline {
+        endpoint: String,
+        reason: String,
+    },
+}
+
+impl ArbiterStatus {
+    /// Live pids of a watcher named in the file; None when the arbiter was not heard.
+    pub fn pids(&self, watcher: &str) -> Option<Vec<u32>> {
+        match self {
+            ArbiterStatus::Online { watchers, .. } => Some(
+                watchers
+                    .iter()
+                    .find(|w| w.name.eq_ignore_ascii_case(watcher))
+                    .map(|w| w.pids.clone())
+                    .unwrap_or_default(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Watchers of the namespace that the file does not name.
+    pub fn unmanaged(&self, s: &Summary) -> Vec<&Watcher> {
+        match self {
+            ArbiterStatus::Online { watchers, .. } => watchers
+                .iter()
+                .filter(|w| {
+                    !s.types.iter().any(|t| {
+                        t.instances
+                            .iter()
+                            .any(|i| i.watcher_name.eq_ignore_ascii_case(&w.name))
+                    })
+                })
+                .collect(),
+            _ => vec![],
+        }
+    }
 }
 
 /// What the operator confirmed: the effect re-applies it under the lock and compares.
@@ -51,6 +136,9 @@ pub struct Intent {
     pub op: Op,
     /// What the change did on the state the operator was looking at.
     pub expected: Change,
+    pub route: Route,
+    /// Timeouts, and how a stubborn worker is ended.
+    pub opts: Options,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,11 +276,24 @@ pub enum Popup {
         question: String,
         /// Shown in red: removing the last running instance.
         warning: Option<String>,
+        /// What happens to processes (or why nothing does), shown under the question.
+        note: Option<String>,
         ok_focused: bool,
+        kind: ConfirmKind,
     },
     Help {
         scroll: u16,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfirmKind {
+    /// The change itself.
+    Change,
+    /// First of two: the type is not a worker (Frontend, Planner, ...).
+    Infra,
+    /// After a stop timeout: kill the worker with SIGKILL.
+    Kill,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,6 +338,16 @@ pub struct App {
     /// Effects started and not yet finished (the spinner shows while > 0).
     pub pending: usize,
     pub quit: bool,
+    pub arbiter: ArbiterStatus,
+    /// An arbiter poll is in flight.
+    pub polling: bool,
+    /// `--demo` / `--state-only`: why no process is ever started or stopped.
+    pub file_only: Option<&'static str>,
+    /// Timeouts for changes through the arbiter.
+    pub scale_opts: Options,
+    /// The next reload of the open namespace is expected to differ (a change raced): keep
+    /// the status line that explains it instead of "changed on disk".
+    hold_status: bool,
 }
 
 impl App {
@@ -258,6 +369,64 @@ impl App {
             status: None,
             pending: 0,
             quit: false,
+            arbiter: ArbiterStatus::Unknown,
+            polling: false,
+            file_only: None,
+            scale_opts: Options::default(),
+            hold_status: false,
+        }
+    }
+
+    /// `--demo` / `--state-only` (file only, never ask the arbiter) and the timeouts.
+    pub fn with_arbiter(mut self, file_only: Option<&'static str>, opts: Options) -> App {
+        self.file_only = file_only;
+        self.scale_opts = opts;
+        self
+    }
+
+    /// Whether the arbiter should be polled now: a namespace with an endpoint is open.
+    pub fn wants_arbiter(&self) -> bool {
+        self.file_only.is_none()
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|c| c.summary.circus_endpoint.is_some())
+    }
+
+    /// Where a change confirmed now would go, and the line the confirm shows about it.
+    fn route(&self, op: Op) -> (Route, String) {
+        let (start, nothing) = match op {
+            Op::Add => ("circus starts its process", "no process will start"),
+            Op::Remove => (
+                "circus stops its process (SIGTERM) first",
+                "no process will stop",
+            ),
+        };
+        match &self.arbiter {
+            ArbiterStatus::Online { endpoint, .. } => (
+                Route::Arbiter {
+                    endpoint: endpoint.clone(),
+                },
+                format!("{start}."),
+            ),
+            ArbiterStatus::FileOnly(why) => (
+                Route::FileOnly(why.to_string()),
+                format!("{why}: only the state file changes, {nothing}."),
+            ),
+            ArbiterStatus::NoEndpoint => (
+                Route::FileOnly("no circus endpoint".into()),
+                format!(
+                    "The file names no circus endpoint: only the state file changes, {nothing}."
+                ),
+            ),
+            ArbiterStatus::Offline { reason, .. } => (
+                Route::FileOnly(format!("circus offline: {reason}")),
+                format!("Circus is offline ({reason}): only the state file changes, {nothing}."),
+            ),
+            ArbiterStatus::Unknown => (
+                Route::FileOnly("circus not heard yet".into()),
+                format!("Circus has not answered yet: only the state file changes, {nothing}."),
+            ),
         }
     }
 
@@ -320,6 +489,38 @@ impl App {
         match action {
             Action::Key(key) => self.on_key(key),
             Action::Resize | Action::AgeTick | Action::SpinnerTick => Vec::new(),
+            Action::ArbiterTick => {
+                if !self.wants_arbiter() || self.polling {
+                    return Vec::new();
+                }
+                let cur = self.current.as_ref().expect("wants_arbiter");
+                self.polling = true;
+                vec![Effect::ArbiterPoll {
+                    ns: cur.name.clone(),
+                    endpoint: cur.summary.circus_endpoint.clone().unwrap_or_default(),
+                }]
+            }
+            Action::ArbiterSeen {
+                ns,
+                endpoint,
+                result,
+            } => {
+                self.polling = false;
+                let same = self.current.as_ref().is_some_and(|c| {
+                    c.name == ns && c.summary.circus_endpoint.as_deref() == Some(&endpoint)
+                });
+                if same {
+                    self.arbiter = match result {
+                        Ok(watchers) => ArbiterStatus::Online { endpoint, watchers },
+                        Err(reason) => ArbiterStatus::Offline { endpoint, reason },
+                    };
+                }
+                Vec::new()
+            }
+            Action::ScaleProgress(line) => {
+                self.say(Severity::Info, line);
+                Vec::new()
+            }
             Action::FsChanged => vec![self.refresh()],
             Action::Refreshed(r) => {
                 self.pending = self.pending.saturating_sub(1);
@@ -350,7 +551,7 @@ impl App {
                 let path = self.dir.join(format!("{name}.json"));
                 match &self.current {
                     Some(cur) if cur.name == name => {
-                        if cur.doc.state != doc.state {
+                        if cur.doc.state != doc.state && !std::mem::take(&mut self.hold_status) {
                             self.say(
                                 Severity::Info,
                                 format!("{name}.json changed on disk; showing the new state"),
@@ -367,6 +568,8 @@ impl App {
                 }
                 self.current = Some(Current::new(name, path, *doc, modified));
                 self.clamp_selection();
+                self.settle_arbiter();
+                self.follow_confirm();
             }
             LoadOutcome::Gone(msg) => {
                 let was_open = self.current.as_ref().is_some_and(|c| c.name == name);
@@ -398,23 +601,88 @@ impl App {
         }
     }
 
+    /// After a (re)load: what is known of the arbiter for this file.
+    fn settle_arbiter(&mut self) {
+        let Some(cur) = &self.current else { return };
+        let endpoint = cur.summary.circus_endpoint.clone();
+        self.arbiter = match (self.file_only, endpoint) {
+            (Some(why), _) => ArbiterStatus::FileOnly(why),
+            (None, None) => ArbiterStatus::NoEndpoint,
+            (None, Some(e)) => match &self.arbiter {
+                ArbiterStatus::Online { endpoint, .. }
+                | ArbiterStatus::Offline { endpoint, .. }
+                    if *endpoint == e =>
+                {
+                    return;
+                }
+                _ => ArbiterStatus::Unknown,
+            },
+        };
+    }
+
+    /// An open confirm follows the file: it always states what confirming would do now.
+    fn follow_confirm(&mut self) {
+        let Some(cur) = &self.current else { return };
+        let Some(Popup::Confirm {
+            intent,
+            kind: ConfirmKind::Change,
+            ..
+        }) = self.popups.last()
+        else {
+            return;
+        };
+        if intent.ns != cur.name {
+            return;
+        }
+        let (op, ty, old) = (intent.op, intent.ty.clone(), intent.expected.clone());
+        let mut copy = cur.doc.state.clone();
+        match apply(op, &mut copy, &ty) {
+            Ok(now) if now.same_effect(&old) => {}
+            Ok(now) => {
+                self.popups.pop();
+                self.push_confirm(op, ty, now);
+                self.say(
+                    Severity::Warn,
+                    "the state file changed: the confirm now states the new effect",
+                );
+            }
+            Err(e) => {
+                self.popups.pop();
+                if matches!(self.popups.last(), Some(Popup::Choose { .. })) {
+                    self.popups.pop();
+                }
+                self.say(
+                    Severity::Warn,
+                    format!("the state file changed: cannot {} now: {e}", op_verb(op)),
+                );
+            }
+        }
+    }
+
     fn on_scaled(
         &mut self,
         intent: Intent,
-        result: Result<(Change, Document, Option<SystemTime>), String>,
+        result: Result<(Step, Document, Option<SystemTime>), ScaleFailure>,
     ) -> Vec<Effect> {
         match result {
-            Ok((change, doc, modified)) => {
-                if change == intent.expected {
-                    self.say(Severity::Ok, capitalize(&change.to_string()));
+            Ok((step, doc, modified)) => {
+                let last = matches!(step.change, Change::Removed { remaining: 0, .. });
+                let severity = if step.process == Process::Timeout || last {
+                    Severity::Warn
                 } else {
-                    self.say(
-                        Severity::Warn,
-                        format!(
-                            "{}.json changed meanwhile: {} (you confirmed: {})",
-                            intent.ns, change, intent.expected
-                        ),
-                    );
+                    Severity::Ok
+                };
+                self.say(severity, capitalize(&step.to_string()));
+                // What the arbiter now runs, without waiting for the next poll.
+                if let ArbiterStatus::Online { watchers, .. } = &mut self.arbiter {
+                    let name = step.change.name().to_lowercase();
+                    watchers.retain(|w| w.name != name);
+                    if step.process == Process::Started {
+                        watchers.push(Watcher {
+                            name,
+                            pids: step.pids.clone().unwrap_or_default(),
+                        });
+                    }
                 }
                 if self.want.as_deref() == Some(intent.ns.as_str()) {
                     let path = self.dir.join(format!("{}.json", intent.ns));
@@ -422,15 +690,41 @@ impl App {
                     self.clamp_selection();
                 }
             }
-            Err(msg) => {
-                let verb = match intent.op {
-                    Op::Add => "add",
-                    Op::Remove => "remove",
-                };
-                self.say(
-                    Severity::Error,
-                    format!("could not {verb} {} in {}: {msg}", intent.ty, intent.ns),
-                );
+            Err(f) => {
+                if let Some(now) = f.moved {
+                    // Not what was confirmed: nothing done; ask again with the new effect.
+                    self.say(Severity::Warn, f.message);
+                    self.hold_status = true;
+                    if self.want.as_deref() == Some(intent.ns.as_str()) {
+                        self.push_confirm(intent.op, intent.ty.clone(), now);
+                    }
+                } else if f.stop_timeout {
+                    self.say(Severity::Error, f.message.clone());
+                    let name = intent.expected.name().to_string();
+                    let mut kill = intent.clone();
+                    kill.opts.kill = Kill::Now;
+                    self.popups.push(Popup::Confirm {
+                        question: format!("{name} did not exit after SIGTERM. Kill it (SIGKILL)?"),
+                        warning: Some(
+                            "SIGKILL ends it at once: requests in flight on it are lost.".into(),
+                        ),
+                        note: Some(f.message),
+                        ok_focused: false,
+                        kind: ConfirmKind::Kill,
+                        intent: kill,
+                    });
+                } else {
+                    self.say(
+                        Severity::Error,
+                        format!(
+                            "could not {} {} in {}: {}",
+                            op_verb(intent.op),
+                            intent.ty,
+                            intent.ns,
+                            f.message
+                        ),
+                    );
+                }
             }
         }
         // The listing (counts, ages) follows the file.
@@ -607,25 +901,37 @@ impl App {
             }
             Cmd::Add | Cmd::Remove => {
                 let op = if cmd == Cmd::Add { Op::Add } else { Op::Remove };
-                let types: Vec<String> = cur
+                // Workers first (what scaling is for), then infrastructure.
+                let state = &cur.doc.state;
+                let mut types: Vec<(bool, String)> = cur
                     .summary
                     .types
                     .iter()
                     .filter(|t| op == Op::Add || t.running > 0)
-                    .map(|t| t.ty.clone())
+                    .map(|t| (scale::is_worker_type(state, &t.ty), t.ty.clone()))
                     .collect();
+                types.sort_by_key(|(worker, _)| !worker);
                 if types.is_empty() {
-                    self.say(Severity::Warn, "nothing is running, nothing to remove");
+                    self.say(
+                        Severity::Warn,
+                        match op {
+                            Op::Add => "this namespace has no components to add to",
+                            Op::Remove => "nothing is running, nothing to remove",
+                        },
+                    );
                     return Vec::new();
                 }
+                // Preselect the selected row's type when it is a worker, else the first
+                // worker: infrastructure is never preselected.
                 let sel_ty = cur
                     .summary
                     .types
                     .get(self.table_selected)
                     .map(|t| t.ty.clone());
                 let selected = sel_ty
-                    .and_then(|ty| types.iter().position(|t| *t == ty))
+                    .and_then(|ty| types.iter().position(|(w, t)| *w && *t == ty))
                     .unwrap_or(0);
+                let types: Vec<String> = types.into_iter().map(|(_, t)| t).collect();
                 self.popups.push(Popup::Choose {
                     op,
                     types,
@@ -661,22 +967,58 @@ impl App {
         Vec::new()
     }
 
-    /// Applies the change to a copy of the state to say exactly what it will do.
+    /// Applies the change to a copy of the state to say exactly what it will do; a type
+    /// that is not a worker first gets a confirmation that says what scaling it means.
     fn open_confirm(&mut self, op: Op, ty: String) {
         let Some(cur) = &self.current else {
             return;
         };
         let mut copy = cur.doc.state.clone();
-        let res = match op {
-            Op::Add => scale::add(&mut copy, &ty),
-            Op::Remove => scale::remove(&mut copy, &ty),
-        };
-        let change = match res {
+        let change = match apply(op, &mut copy, &ty) {
             Ok(c) => c,
             Err(e) => {
                 self.say(Severity::Error, format!("cannot {}: {e}", op_verb(op)));
                 return;
             }
+        };
+        if !scale::is_worker_type(&cur.doc.state, &ty) {
+            let (route, _) = self.route(op);
+            let (question, warning) = match op {
+                Op::Add => (
+                    format!("{ty} is not a worker. Run a second {ty}?"),
+                    format!(
+                        "Another {ty} runs beside the first: a second Frontend fights the first for its port (8000)."
+                    ),
+                ),
+                Op::Remove => (
+                    format!("{ty} is not a worker. Stop a {ty}?"),
+                    format!("Removing it takes the {ty} service away from the deployment."),
+                ),
+            };
+            self.popups.push(Popup::Confirm {
+                intent: Intent {
+                    ns: cur.name.clone(),
+                    ty,
+                    op,
+                    expected: change,
+                    route,
+                    opts: self.scale_opts.clone(),
+                },
+                question,
+                warning: Some(warning),
+                note: Some("Step 1 of 2: the exact change comes next.".into()),
+                ok_focused: false,
+                kind: ConfirmKind::Infra,
+            });
+            return;
+        }
+        self.push_confirm(op, ty, change);
+    }
+
+    /// The confirm for `change`, with its exact wording and where it goes.
+    fn push_confirm(&mut self, op: Op, ty: String, change: Change) {
+        let Some(cur) = &self.current else {
+            return;
         };
         let (question, warning) = match &change {
             Change::Added { name, gpus, .. } => {
@@ -705,26 +1047,35 @@ impl App {
                 (q, w)
             }
         };
+        let (route, note) = self.route(op);
         self.popups.push(Popup::Confirm {
             intent: Intent {
                 ns: cur.name.clone(),
                 ty,
                 op,
                 expected: change,
+                route,
+                opts: self.scale_opts.clone(),
             },
             question,
             warning,
+            note: Some(note),
             ok_focused: op == Op::Add,
+            kind: ConfirmKind::Change,
         });
     }
 
     fn confirm_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
         let Some(Popup::Confirm {
-            intent, ok_focused, ..
+            intent,
+            ok_focused,
+            kind,
+            ..
         }) = self.popups.last_mut()
         else {
             return Vec::new();
         };
+        let kind = *kind;
         let go = match cmd {
             Cmd::SwitchButton => {
                 *ok_focused = !*ok_focused;
@@ -739,7 +1090,17 @@ impl App {
             Cmd::Open => *ok_focused,
             _ => return Vec::new(),
         };
-        let intent = intent.clone();
+        let mut intent = intent.clone();
+        if go && kind == ConfirmKind::Infra {
+            // Step 2 of 2: the exact change.
+            self.popups.pop();
+            self.push_confirm(intent.op, intent.ty, intent.expected);
+            return Vec::new();
+        }
+        // The route is decided now, from what the arbiter said last.
+        if kind != ConfirmKind::Kill {
+            intent.route = self.route(intent.op).0;
+        }
         // Close the whole add/remove flow: the confirm and the chooser under it.
         self.popups.pop();
         if matches!(self.popups.last(), Some(Popup::Choose { .. })) {
@@ -763,6 +1124,18 @@ impl App {
             ),
         );
         vec![Effect::Scale(intent)]
+    }
+}
+
+/// The planner's rule for `op` on a copy of the state.
+fn apply(
+    op: Op,
+    state: &mut crate::state::State,
+    ty: &str,
+) -> Result<Change, crate::state::RuleError> {
+    match op {
+        Op::Add => scale::add(state, ty),
+        Op::Remove => scale::remove(state, ty),
     }
 }
 

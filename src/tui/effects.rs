@@ -5,8 +5,15 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::app::{Action, Effect, Intent, Listing, LoadOutcome, NsInfo, Op, Refresh};
-use crate::state::{Change, Document, StateError, Store, scale};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use super::app::{
+    Action, Effect, Intent, Listing, LoadOutcome, NsInfo, Op, Refresh, Route, ScaleFailure,
+};
+use crate::arbiter::{ArbiterError, Client, Expect, Mode, OpError, Step, Watcher, ops};
+use crate::state::{Document, StateError, Store};
 
 /// Lists the directory and reads `ns` (if any).
 pub fn refresh_blocking(store: &Store, ns: Option<&str>) -> Refresh {
@@ -36,37 +43,111 @@ fn modified(store: &Store, ns: &str) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Lock, re-read, apply the intent's operation, save: one transaction.
+/// The confirmed change, exactly: through the arbiter when the intent routes there (the
+/// process starts or stops), else in the file only. Checked under the lock against what was
+/// confirmed; `progress` gets a line per step.
 pub fn scale_blocking(
     store: &Store,
     intent: &Intent,
-) -> Result<(Change, Document, Option<SystemTime>), String> {
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Step, Document, Option<SystemTime>), ScaleFailure> {
+    let fail = |message: String| ScaleFailure {
+        message,
+        moved: None,
+        stop_timeout: false,
+    };
+    let mut client = match &intent.route {
+        Route::Arbiter { endpoint } => {
+            Some(Client::new(endpoint, ARBITER_TIMEOUT).map_err(|e| fail(e.to_string()))?)
+        }
+        Route::FileOnly(_) => None,
+    };
+    let mode = match client.as_mut() {
+        Some(c) => Mode::Arbiter(c),
+        None => Mode::StateOnly,
+    };
+    let expect = Expect::Exactly(intent.expected.clone());
     let ty = intent.ty.as_str();
-    let (change, doc) = store
-        .transact(&intent.ns, false, |state| match intent.op {
-            Op::Add => scale::add(state, ty),
-            Op::Remove => scale::remove(state, ty),
-        })
-        .map_err(|e| e.to_string())?;
-    Ok((change, doc, modified(store, &intent.ns)))
+    let res = match intent.op {
+        Op::Add => ops::add(store, &intent.ns, ty, mode, &intent.opts, &expect, progress),
+        // The rule's choice, checked against what was confirmed (a different target is
+        // `Moved`, and the confirm reopens with it).
+        Op::Remove => ops::remove(
+            store,
+            &intent.ns,
+            ty,
+            None,
+            mode,
+            &intent.opts,
+            &expect,
+            progress,
+        ),
+    };
+    match res {
+        Ok((step, doc)) => Ok((step, doc, modified(store, &intent.ns))),
+        Err(e) => Err(ScaleFailure {
+            message: e.to_string(),
+            moved: e.moved().cloned(),
+            stop_timeout: matches!(e, OpError::StopTimeout { .. }),
+        }),
+    }
+}
+
+/// How long the TUI waits for each arbiter answer.
+pub const ARBITER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One client per endpoint for the 2 s polls, kept between them (changes use their own, so
+/// a long stop never delays a poll).
+fn poll_arbiter(ns: &str, endpoint: &str) -> Result<Vec<Watcher>, String> {
+    static POOL: OnceLock<Mutex<HashMap<String, Client>>> = OnceLock::new();
+    let mut pool = POOL
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if !pool.contains_key(endpoint) {
+        let c = Client::new(endpoint, ARBITER_TIMEOUT).map_err(|e| e.to_string())?;
+        pool.insert(endpoint.to_string(), c);
+    }
+    let c = pool.get_mut(endpoint).expect("just inserted");
+    c.watchers_of(ns).map_err(|e| match e {
+        ArbiterError::Unreachable { reason, .. } => reason,
+        e => e.to_string(),
+    })
 }
 
 pub fn run_blocking(store: &Store, effect: Effect) -> Action {
+    run_blocking_with(store, effect, &mut |_| {})
+}
+
+/// Runs `effect`; a scale reports its progress lines to `progress`.
+pub fn run_blocking_with(store: &Store, effect: Effect, progress: &mut dyn FnMut(&str)) -> Action {
     match effect {
         Effect::Refresh { ns } => Action::Refreshed(refresh_blocking(store, ns.as_deref())),
         Effect::Scale(intent) => {
-            let result = scale_blocking(store, &intent);
+            let result = scale_blocking(store, &intent, progress);
             Action::ScaleDone { intent, result }
+        }
+        Effect::ArbiterPoll { ns, endpoint } => {
+            let result = poll_arbiter(&ns, &endpoint);
+            Action::ArbiterSeen {
+                ns,
+                endpoint,
+                result,
+            }
         }
     }
 }
 
-/// Starts `effect` on the blocking pool; its result comes back on `tx`.
+/// Starts `effect` on the blocking pool; its result (and a scale's progress) comes back on
+/// `tx`.
 pub fn spawn(effect: Effect, store: &Store, tx: &UnboundedSender<Action>) {
     let store = store.clone();
     let tx = tx.clone();
     tokio::task::spawn_blocking(move || {
-        let action = run_blocking(&store, effect);
+        let ptx = tx.clone();
+        let action = run_blocking_with(&store, effect, &mut |line| {
+            let _ = ptx.send(Action::ScaleProgress(line.to_string()));
+        });
         let _ = tx.send(action);
     });
 }

@@ -29,6 +29,8 @@ use theme::{ColorMode, Theme};
 
 const SPIN_EVERY: Duration = Duration::from_millis(80);
 const AGE_EVERY: Duration = Duration::from_secs(30);
+/// How often the arbiter is asked while a namespace with one is open (never otherwise).
+const ARBITER_EVERY: Duration = Duration::from_secs(2);
 
 /// The message printed instead of drawing when stdout is not a terminal.
 pub const NOT_A_TTY: &str = "dynamo-ctl: the terminal UI needs a terminal (stdout is not a TTY).
@@ -59,7 +61,10 @@ pub fn run(g: &Global, store: Store) -> i32 {
         }
     };
     let theme = Theme::new(ColorMode::from_env());
-    let mut app = App::new(store.dir().to_path_buf(), g.readonly, g.namespace.clone());
+    let mut opts = g.scale_options();
+    opts.wait = true;
+    let mut app = App::new(store.dir().to_path_buf(), g.readonly, g.namespace.clone())
+        .with_arbiter(g.file_only_reason(), opts);
     // ratatui's init installs a panic hook that restores the terminal first.
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
@@ -126,6 +131,8 @@ async fn event_loop(
     ages.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut first = true;
     let mut signals = QuitSignals::new();
+    // The next arbiter poll; None while no namespace with an arbiter is open.
+    let mut next_arbiter: Option<Instant> = None;
     loop {
         let view = ui::View {
             theme,
@@ -162,6 +169,10 @@ async fn event_loop(
                 Action::SpinnerTick
             }
             _ = ages.tick() => Action::AgeTick,
+            _ = tokio::time::sleep_until(next_arbiter.unwrap_or_else(Instant::now)), if next_arbiter.is_some() => {
+                next_arbiter = Some(Instant::now() + ARBITER_EVERY);
+                Action::ArbiterTick
+            }
             code = signals.recv() => return code,
         };
         if !busy {
@@ -181,6 +192,12 @@ async fn event_loop(
         }
         if app.quit {
             return 0;
+        }
+        // Ask at once when a namespace with an arbiter opens, then every 2 s.
+        match (app.wants_arbiter(), next_arbiter) {
+            (true, None) => next_arbiter = Some(Instant::now()),
+            (false, Some(_)) => next_arbiter = None,
+            _ => {}
         }
     }
 }

@@ -9,7 +9,9 @@ use ratatui::widgets::{
     Paragraph, Row, Table, TableState, Wrap,
 };
 
-use super::app::{App, Listing, NsInfo, Op, Panel, Popup, Severity, age};
+use super::app::{
+    App, ArbiterStatus, ConfirmKind, Listing, NsInfo, Op, Panel, Popup, Route, Severity, age,
+};
 use super::keys::{self, Scope};
 use super::theme::Theme;
 
@@ -93,14 +95,18 @@ pub fn draw(frame: &mut Frame, app: &App, v: &View) {
                 intent,
                 question,
                 warning,
+                note,
                 ok_focused,
+                kind,
             } => draw_confirm(
                 frame,
                 v,
                 body,
-                intent.op,
+                intent.op == Op::Remove || *kind != ConfirmKind::Change,
                 question,
                 warning.as_deref(),
+                note.as_deref(),
+                matches!(intent.route, Route::FileOnly(_)) && *kind == ConfirmKind::Change,
                 *ok_focused,
             ),
             Popup::Help { scroll } => draw_help(frame, app, v, body, *scroll),
@@ -354,6 +360,16 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let hi = hb.inner(header);
     frame.render_widget(hb, header);
     let endpoint = s.circus_endpoint.clone().unwrap_or_else(|| "none".into());
+    let (arb_text, arb_style) = match &app.arbiter {
+        ArbiterStatus::Unknown => ("asking…".to_string(), t.muted()),
+        ArbiterStatus::NoEndpoint => ("none: file only".to_string(), t.fg(t.orange)),
+        ArbiterStatus::FileOnly(why) => (why.to_string(), t.fg(t.orange)),
+        ArbiterStatus::Online { watchers, .. } => (
+            format!("online ({} watchers)", watchers.len()),
+            t.fg(t.green),
+        ),
+        ArbiterStatus::Offline { reason, .. } => (format!("offline: {reason}"), t.error()),
+    };
     let readonly = if app.readonly {
         Span::styled("  [read-only]", t.fg(t.orange))
     } else {
@@ -371,6 +387,8 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             Line::from(vec![
                 Span::styled("circus ", t.muted()),
                 Span::styled(endpoint, t.fg(t.magenta)),
+                Span::raw(" "),
+                Span::styled(arb_text, arb_style),
                 Span::styled("   last change ", t.muted()),
                 Span::styled(age(app.now, cur.modified), t.fg(t.text)),
                 Span::styled("   GPUs ", t.muted()),
@@ -421,10 +439,22 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                 .instances
                 .iter()
                 .map(|i| {
-                    if i.parked {
-                        Line::styled(format!("{} (parked)", i.watcher_name), t.muted())
-                    } else {
-                        Line::raw(i.watcher_name.clone())
+                    let pids = app.arbiter.pids(&i.watcher_name);
+                    match (i.parked, pids.as_deref()) {
+                        (true, _) => {
+                            Line::styled(format!("{} (parked)", i.watcher_name), t.muted())
+                        }
+                        (false, None) => Line::raw(i.watcher_name.clone()),
+                        (false, Some([])) => Line::from(vec![
+                            Span::styled("✗ ", t.error()),
+                            Span::raw(i.watcher_name.clone()),
+                            Span::styled(" not running", t.error()),
+                        ]),
+                        (false, Some(p)) => Line::from(vec![
+                            Span::styled("● ", t.fg(t.green)),
+                            Span::raw(i.watcher_name.clone()),
+                            Span::styled(format!(" {}", crate::arbiter::ops::pids(p)), t.muted()),
+                        ]),
                     }
                 })
                 .collect();
@@ -454,6 +484,36 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             .height(ty.instances.len().max(1) as u16)
         })
         .collect();
+    let unmanaged = app.arbiter.unmanaged(s);
+    let mut rows = rows;
+    if !unmanaged.is_empty() {
+        let names: Vec<Line> = unmanaged
+            .iter()
+            .map(|w| {
+                Line::from(vec![
+                    Span::styled("! ", t.error()),
+                    Span::raw(w.name.clone()),
+                    Span::styled(
+                        format!(
+                            " running, not in the file ({})",
+                            crate::arbiter::ops::pids(&w.pids)
+                        ),
+                        t.error(),
+                    ),
+                ])
+            })
+            .collect();
+        let n = names.len() as u16;
+        rows.push(
+            Row::new(vec![
+                Cell::from(Span::styled("unmanaged", t.error())),
+                Cell::from(Span::styled(format!("! {}", unmanaged.len()), t.error())),
+                Cell::from(Text::from(names)),
+                Cell::from(""),
+            ])
+            .height(n),
+        );
+    }
     let table = Table::new(
         rows,
         [
@@ -700,17 +760,19 @@ fn draw_choose(
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn draw_confirm(
     frame: &mut Frame,
     v: &View,
     area: Rect,
-    op: Op,
+    danger: bool,
     question: &str,
     warning: Option<&str>,
+    note: Option<&str>,
+    file_only: bool,
     ok_focused: bool,
 ) {
     let t = v.theme;
-    let danger = op == Op::Remove;
     let title = if danger {
         " Confirm removal "
     } else {
@@ -720,7 +782,8 @@ fn draw_confirm(
     let text_w = w.saturating_sub(4).max(1) as usize;
     let q_lines = question.chars().count().div_ceil(text_w) as u16;
     let w_lines = warning.map_or(0, |s| s.chars().count().div_ceil(text_w) as u16 + 1);
-    let r = centered(area, w, q_lines + w_lines + 6);
+    let n_lines = note.map_or(0, |s| s.chars().count().div_ceil(text_w) as u16 + 1);
+    let r = centered(area, w, q_lines + w_lines + n_lines + 6);
     frame.render_widget(Clear, r);
     let block = popup_block(t, title, danger);
     let inner = block.inner(r);
@@ -732,6 +795,15 @@ fn draw_confirm(
     if let Some(w) = warning {
         lines.push(Line::raw(""));
         lines.push(Line::styled(w.to_string(), t.error()));
+    }
+    if let Some(n) = note {
+        lines.push(Line::raw(""));
+        let style = if file_only {
+            t.fg(t.orange)
+        } else {
+            t.fg(t.cyan)
+        };
+        lines.push(Line::styled(n.to_string(), style));
     }
     let [text_a, buttons_a] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
