@@ -366,3 +366,78 @@ fn infrastructure_types_need_allow_infra() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(has(&c.watchers(), "t_Frontend_1"));
 }
+
+#[test]
+fn the_tui_effects_start_and_stop_real_workers() {
+    use dynamo_ctl::tui::app::{Action, App, ArbiterStatus, Effect, Popup};
+    use dynamo_ctl::tui::effects::run_blocking;
+    let c = Circus::start("t", false);
+    let store = Store::new(c.state_dir());
+    let mut app =
+        App::new(c.state_dir(), false, Some("t".into())).with_arbiter(None, Options::default());
+    let run = |app: &mut App, effects: Vec<Effect>| {
+        let mut queue = effects;
+        while let Some(e) = queue.pop() {
+            let a = run_blocking(&store, e);
+            queue.extend(app.update(a));
+        }
+    };
+    let start = app.start();
+    run(&mut app, start);
+    let poll = app.update(Action::ArbiterTick);
+    run(&mut app, poll);
+    match &app.arbiter {
+        ArbiterStatus::Online { watchers, .. } => {
+            assert!(
+                watchers
+                    .iter()
+                    .any(|w| w.name == "t_vllmworker" && w.pids.len() == 1)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let key = |ch| {
+        Action::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(ch),
+        ))
+    };
+    let enter = Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Enter,
+    ));
+    // a, Enter on the preselected worker type, y.
+    let e = app.update(key('a'));
+    run(&mut app, e);
+    let e = app.update(enter);
+    run(&mut app, e);
+    let Some(Popup::Confirm { question, note, .. }) = app.popups.last() else {
+        panic!("{:?}", app.popups)
+    };
+    assert_eq!(question, "Add t_VllmWorker_1 on GPU 1?");
+    assert_eq!(note.as_deref(), Some("circus starts its process."));
+    let e = app.update(key('y'));
+    run(&mut app, e);
+    let pid = c.pids("t_VllmWorker_1")[0];
+    assert!(alive(pid));
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.text.starts_with(&format!(
+            "Added t_VllmWorker_1 on GPU 1, running (pid {pid})"
+        )),
+        "{status:?}"
+    );
+    let env = c.worker_env("t_VllmWorker_1").unwrap();
+    assert!(env.lines().any(|l| l == "CUDA_VISIBLE_DEVICES=1"), "{env}");
+    // r, Enter, y: the same worker stops.
+    let e = app.update(key('r'));
+    run(&mut app, e);
+    let e = app.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Enter,
+    )));
+    run(&mut app, e);
+    let e = app.update(key('y'));
+    run(&mut app, e);
+    assert!(c.got_term("t_VllmWorker_1"));
+    assert!(!alive(pid));
+    assert!(!has(&c.watchers(), "t_VllmWorker_1"));
+    assert!(c.state()["components"].get("t_VllmWorker_1").is_none());
+}

@@ -45,6 +45,7 @@ fn sigkill_at_random_moments_never_corrupts() {
             .args([
                 "--state-dir",
                 d.path().to_str().unwrap(),
+                "--state-only",
                 op,
                 "crash",
                 "VllmWorker",

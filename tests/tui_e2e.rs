@@ -126,8 +126,8 @@ fn pick_namespace_add_prefill_worker_and_confirm() {
     t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
     t.keys(&["a"]);
     t.wait_for("the type chooser", START, |s| s.contains("Add which type?"));
-    // PrefillWorker is the last type in dynamo.json; j stops at the last entry.
-    t.keys(&["j", "j", "j", "j", "j", "j"]);
+    // Workers come first: VllmWorker (preselected), then PrefillWorker.
+    t.keys(&["j"]);
     t.wait_for("PrefillWorker selected", START, |s| {
         s.contains("▶ PrefillWorker")
     });
@@ -151,6 +151,64 @@ fn pick_namespace_add_prefill_worker_and_confirm() {
 }
 
 #[test]
+fn an_open_confirm_follows_the_file_and_does_what_it_says() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(dir.path(), "-n dynamo"));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    // The demo's arbiter does not exist: the header says so once it has been asked.
+    t.wait_for("circus offline in the header", START, |s| {
+        s.contains("offline:")
+    });
+    t.keys(&["r"]);
+    t.wait_for("the type chooser", START, |s| {
+        s.contains("Remove which type?")
+    });
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the confirm", START, |s| {
+        s.contains("Remove dynamo_VllmWorker_1 and free GPU 2?")
+    });
+    assert!(s.contains("no process will stop."), "{s}");
+    // Another writer removes that very instance while the confirm is open.
+    let out = Command::new(BIN)
+        .args([
+            "remove",
+            "dynamo",
+            "VllmWorker",
+            "--state-only",
+            "--state-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = t.wait_for(
+        "the confirm with the new effect",
+        Duration::from_secs(5),
+        |s| s.contains("Remove dynamo_VllmWorker and free GPU 0?"),
+    );
+    assert!(s.contains("last running VllmWorker"), "{s}");
+    assert!(!s.contains("dynamo_VllmWorker_1 and free"), "{s}");
+    t.keys(&["y"]);
+    t.wait_for("the result", START, |s| {
+        s.contains("Removed dynamo_VllmWorker (parked as template)")
+    });
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dynamo.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        v["components"]["dynamo_VllmWorker"]["lease"],
+        serde_json::Value::Null
+    );
+    assert!(v["components"].get("dynamo_VllmWorker_1").is_none());
+    t.keys(&["q"]);
+}
+
+#[test]
 fn a_second_writer_shows_up_without_a_key_press() {
     let dir = demo_copy();
     let t = Tmux::start();
@@ -158,7 +216,7 @@ fn a_second_writer_shows_up_without_a_key_press() {
     let s = t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
     assert!(!s.contains("dynamo_VllmWorker_2"));
     let out = Command::new(BIN)
-        .args(["add", "dynamo", "VllmWorker", "--state-dir"])
+        .args(["add", "dynamo", "VllmWorker", "--state-only", "--state-dir"])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -197,7 +255,13 @@ fn polling_fallback_follows_changes_too() {
     ));
     t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
     let out = Command::new(BIN)
-        .args(["remove", "dynamo", "PrefillWorker", "--state-dir"])
+        .args([
+            "remove",
+            "dynamo",
+            "PrefillWorker",
+            "--state-only",
+            "--state-dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();

@@ -343,3 +343,50 @@ fn color_mode_detection() {
     assert_eq!(ColorMode::detect(None, Some("yes")), ColorMode::Ansi256);
     assert_eq!(Theme::new(ColorMode::TrueColor).cyan, CYAN);
 }
+
+#[test]
+fn dashboard_with_the_arbiter_shows_processes_and_mismatches() {
+    use dynamo_ctl::arbiter::Watcher;
+    use dynamo_ctl::tui::app::Action;
+    let mut app = reference_app(false);
+    let w = |name: &str, pids: &[u32]| Watcher {
+        name: name.into(),
+        pids: pids.to_vec(),
+    };
+    // dynamo_VllmWorker_1 is in the file but circus does not run it; dynamo_vllmworker_7
+    // runs but the file does not name it.
+    app.update(Action::ArbiterSeen {
+        ns: "dynamo".into(),
+        endpoint: "tcp://127.0.0.1:48615".into(),
+        result: Ok(vec![
+            w("dynamo_frontend", &[4101]),
+            w("dynamo_planner", &[4102]),
+            w("dynamo_prefillworker", &[4103]),
+            w("dynamo_vllmworker", &[4104]),
+            w("dynamo_vllmworker_7", &[4999]),
+        ]),
+    });
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("dashboard_arbiter", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("online (5 watchers)"), "{t}");
+    assert!(t.contains("● dynamo_VllmWorker pid 4104"), "{t}");
+    assert!(t.contains("✗ dynamo_VllmWorker_1 not running"), "{t}");
+    assert!(
+        t.contains("not in file    ! 1   ! dynamo_vllmworker_7 pid 4999"),
+        "{t}"
+    );
+    let (x, y) = at(&buf, "✗ dynamo_VllmWorker_1");
+    assert_eq!(buf[(x, y)].fg, RED);
+    // Offline is said in the header.
+    app.update(Action::ArbiterSeen {
+        ns: "dynamo".into(),
+        endpoint: "tcp://127.0.0.1:48615".into(),
+        result: Err("Connection refused (os error 111)".into()),
+    });
+    let t = text(&render(&app, 120, 40));
+    assert!(
+        t.contains("offline: Connection refused (os error 111)"),
+        "{t}"
+    );
+}

@@ -263,6 +263,7 @@ impl Panel {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a handful on a stack, at a key press's pace
 pub enum Popup {
     /// The namespace picker over the dashboard.
     Picker,

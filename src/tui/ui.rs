@@ -469,7 +469,15 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                     })
                 })
                 .collect();
-            let run_style = if ty.running == 0 {
+            // Orange when nothing should run, or when circus runs fewer than the file wants.
+            let live = ty
+                .instances
+                .iter()
+                .filter(|i| !i.parked)
+                .map(|i| app.arbiter.pids(&i.watcher_name).map(|p| !p.is_empty()))
+                .collect::<Option<Vec<bool>>>()
+                .map(|v| v.into_iter().filter(|b| *b).count());
+            let run_style = if ty.running == 0 || live.is_some_and(|l| l < ty.running) {
                 t.fg(t.orange)
             } else {
                 t.fg(t.green)
@@ -494,11 +502,8 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                     Span::styled("! ", t.error()),
                     Span::raw(w.name.clone()),
                     Span::styled(
-                        format!(
-                            " running, not in the file ({})",
-                            crate::arbiter::ops::pids(&w.pids)
-                        ),
-                        t.error(),
+                        format!(" {}", crate::arbiter::ops::pids(&w.pids)),
+                        t.muted(),
                     ),
                 ])
             })
@@ -506,7 +511,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         let n = names.len() as u16;
         rows.push(
             Row::new(vec![
-                Cell::from(Span::styled("unmanaged", t.error())),
+                Cell::from(Span::styled("not in file", t.error())),
                 Cell::from(Span::styled(format!("! {}", unmanaged.len()), t.error())),
                 Cell::from(Text::from(names)),
                 Cell::from(""),
