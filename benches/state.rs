@@ -138,7 +138,7 @@ fn cli(c: &mut Criterion) {
             let op = if add { "add" } else { "remove" };
             add = !add;
             let out = Command::new(bin)
-                .args([op, "dynamo", "VllmWorker", "--state-dir"])
+                .args([op, "dynamo", "VllmWorker", "--state-only", "--state-dir"])
                 .arg(dir.path())
                 .output()
                 .unwrap();

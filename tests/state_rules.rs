@@ -514,7 +514,7 @@ fn callers_environment_never_lands_in_the_file() {
     let path = dir.path().join("dynamo.json");
     std::fs::copy(fixture_path("reference/serve-initial.json"), &path).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_dynamo-ctl"))
-        .args(["add", "dynamo", "VllmWorker", "--state-dir"])
+        .args(["add", "dynamo", "VllmWorker", "--state-only", "--state-dir"])
         .arg(dir.path())
         .env("HF_TOKEN", "sentinel-hf-token-4711")
         .env("CUDA_VISIBLE_DEVICES", "sentinel-cvd")
