@@ -72,6 +72,7 @@ fn remove_sends_sigterm_then_deletes_or_parks_the_entry() {
     let c = Circus::start("t", false);
     assert_eq!(c.run(&["add", "t", "VllmWorker"]).code, 0);
     let pid = c.pids("t_VllmWorker_1")[0];
+    c.wait_ready(pid);
     let r = c.run(&["remove", "t", "VllmWorker"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -311,15 +312,20 @@ fn a_busy_arbiter_is_retried() {
     // A watcher that ignores SIGTERM with a 2 s graceful timeout: `rm` with `waiting` holds
     // the arbiter for those 2 s.
     let opts = serde_json::json!({"graceful_timeout": 2, "respawn": false});
+    let cmd = format!("{} --custom-component-name t_slow", c.base_cmd(true));
     slow.call(
         "add",
-        serde_json::json!({"name": "t_slow", "cmd": c.base_cmd(true), "args": [], "options": opts, "start": true}),
+        serde_json::json!({"name": "t_slow", "cmd": cmd, "args": [], "options": opts, "start": true}),
     )
     .unwrap();
     let mut probe = c.client();
-    while probe.pids("t_slow").map(|p| p.is_empty()).unwrap_or(true) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pid = loop {
+        match probe.pids("t_slow") {
+            Ok(p) if !p.is_empty() => break p[0],
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    c.wait_ready(pid);
     let rm = std::thread::spawn(move || slow.rm("t_slow"));
     // rm first unlists the watcher, then stops it: once it is unlisted, rm is in flight.
     while has(&probe.list().unwrap(), "t_slow") {
@@ -427,6 +433,7 @@ fn the_tui_effects_start_and_stop_real_workers() {
     );
     let env = c.worker_env("t_VllmWorker_1").unwrap();
     assert!(env.lines().any(|l| l == "CUDA_VISIBLE_DEVICES=1"), "{env}");
+    c.wait_ready(pid);
     // r, Enter, y: the same worker stops.
     let e = app.update(key('r'));
     run(&mut app, e);

@@ -157,9 +157,11 @@ impl Circus {
         loop {
             if let Ok(ws) = client.list()
                 && !ws.is_empty()
-                && ws
-                    .iter()
-                    .all(|w| client.pids(w).is_ok_and(|p| !p.is_empty()))
+                && ws.iter().all(|w| {
+                    client
+                        .pids(w)
+                        .is_ok_and(|p| !p.is_empty() && p.iter().all(|p| self.is_ready(*p)))
+                })
             {
                 return;
             }
@@ -169,6 +171,20 @@ impl Circus {
                 std::fs::read_to_string(self.root.path().join("circusd.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether worker `pid` is set up (its signal handling in place): it wrote `<pid>.pid`.
+    pub fn is_ready(&self, pid: u32) -> bool {
+        self.out_dir().join(format!("{pid}.pid")).exists()
+    }
+
+    /// Waits (at most 10 s) until worker `pid` is set up.
+    pub fn wait_ready(&self, pid: u32) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.is_ready(pid) {
+            assert!(Instant::now() < deadline, "worker {pid} never got ready");
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
