@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::args::{Command, Global, Output};
 use crate::state::scale::{self, Change, Summary};
 use crate::state::{RuleError, StateError, Store};
+use crate::text::safe;
 
 /// ANSI styling for tables, off unless stdout is a terminal and `NO_COLOR` is unset.
 struct Paint {
@@ -44,23 +45,26 @@ impl Paint {
     }
 }
 
-/// Writes to stdout, ignoring a closed pipe (`dynamo-ctl list | head`).
-fn out(text: &str) {
+/// Writes to stdout. A closed pipe (`dynamo-ctl list | head`) is not an error; any other
+/// failure (`> /dev/full`) is.
+fn out(text: &str) -> Result<(), StateError> {
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(text.as_bytes());
-    let _ = o.flush();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(StateError::Stdout(e)),
+        _ => Ok(()),
+    }
 }
 
-fn print_json(v: &Value) {
+fn print_json(v: &Value) -> Result<(), StateError> {
     out(&format!(
         "{}\n",
         serde_json::to_string_pretty(v).unwrap_or_default()
-    ));
+    ))
 }
 
 /// Exit code for an error: names a user typed that we refuse are usage errors.
 fn fail(e: &StateError) -> i32 {
-    eprintln!("dynamo-ctl: error: {e}");
+    eprintln!("dynamo-ctl: error: {}", safe(&e.to_string()));
     match e {
         StateError::BadNamespace { .. } | StateError::Rule(RuleError::BadType { .. }) => 2,
         _ => 1,
@@ -128,7 +132,7 @@ fn rfc3339(t: Option<SystemTime>) -> Value {
 fn counts_text(s: &Summary) -> String {
     s.types
         .iter()
-        .map(|t| format!("{} {}", t.ty, t.running))
+        .map(|t| format!("{} {}", safe(&t.ty), t.running))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -215,13 +219,12 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
                 o
             })
             .collect();
-        print_json(&json!({"state_dir": store.dir(), "namespaces": items}));
-        return Ok(());
+        return print_json(&json!({"state_dir": store.dir(), "namespaces": items}));
     }
     if entries.is_empty() {
         eprintln!(
             "dynamo-ctl: no namespaces in {} (`dynamo serve` with a local planner writes them; try --demo)",
-            store.dir().display()
+            safe(&store.dir().display().to_string())
         );
         return Ok(());
     }
@@ -231,7 +234,7 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
             Ok(doc) => {
                 let s = scale::summarize(&doc.state);
                 vec![
-                    paint.cyan(&e.name),
+                    paint.cyan(&safe(&e.name)),
                     counts_text(&s),
                     format!("{}/{}", s.gpus_used, s.gpus_total),
                     age(e.modified, now),
@@ -239,11 +242,11 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
                 ]
             }
             Err(err) => vec![
-                paint.cyan(&e.name),
+                paint.cyan(&safe(&e.name)),
                 "-".into(),
                 "-".into(),
                 age(e.modified, now),
-                paint.red(&format!("error: {err}")),
+                paint.red(&format!("error: {}", safe(&err.to_string()))),
             ],
         })
         .collect();
@@ -251,8 +254,7 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
         &["NAMESPACE", "RUNNING", "GPUS", "MODIFIED", "STATUS"],
         &rows,
         paint,
-    ));
-    Ok(())
+    ))
 }
 
 fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateError> {
@@ -262,24 +264,23 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
     if g.output == Output::Json {
         let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
         v["path"] = json!(path);
-        print_json(&v);
-        return Ok(());
+        return print_json(&v);
     }
     let mut text = String::new();
     text.push_str(&format!(
         "{}  {}\n",
         paint.bold("namespace"),
-        paint.cyan(&s.namespace)
+        paint.cyan(&safe(&s.namespace))
     ));
     text.push_str(&format!(
         "{}       {}\n",
         paint.bold("file"),
-        path.display()
+        safe(&path.display().to_string())
     ));
     text.push_str(&format!(
         "{}     {}\n\n",
         paint.bold("circus"),
-        s.circus_endpoint.as_deref().unwrap_or("-")
+        safe(s.circus_endpoint.as_deref().unwrap_or("-"))
     ));
     let rows: Vec<Vec<String>> = s
         .types
@@ -289,13 +290,13 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
             let parked: Vec<_> = t.instances.iter().filter(|i| i.parked).collect();
             let mut watchers = running
                 .iter()
-                .map(|i| i.watcher_name.clone())
+                .map(|i| safe(&i.watcher_name).into_owned())
                 .collect::<Vec<_>>()
                 .join(", ");
             if !parked.is_empty() {
                 let p = parked
                     .iter()
-                    .map(|i| format!("{} (parked)", i.watcher_name))
+                    .map(|i| format!("{} (parked)", safe(&i.watcher_name)))
                     .collect::<Vec<_>>()
                     .join(", ");
                 watchers = if watchers.is_empty() {
@@ -306,11 +307,11 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
             }
             let gpus = running
                 .iter()
-                .flat_map(|i| i.gpus.iter().cloned())
+                .flat_map(|i| i.gpus.iter().map(|g| safe(g).into_owned()))
                 .collect::<Vec<_>>()
                 .join(", ");
             vec![
-                t.ty.clone(),
+                safe(&t.ty).into_owned(),
                 t.running.to_string(),
                 if gpus.is_empty() { "-".into() } else { gpus },
                 watchers,
@@ -329,11 +330,10 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
         if s.free_gpus.is_empty() {
             "none".to_string()
         } else {
-            s.free_gpus.join(", ")
+            safe(&s.free_gpus.join(", ")).into_owned()
         }
     ));
-    out(&text);
-    Ok(())
+    out(&text)
 }
 
 fn change(
@@ -351,28 +351,26 @@ fn change(
             .map(|t| (t.ty.clone(), json!(t.running)))
             .collect::<serde_json::Map<_, _>>()
             .into();
-        print_json(&json!({
+        return print_json(&json!({
             "namespace": ns,
             "dry_run": dry_run,
             "changes": changes,
             "running": running,
         }));
-        return Ok(());
     }
     if changes.is_empty() {
-        out("no change: already at the requested count\n");
-        return Ok(());
+        return out("no change: already at the requested count\n");
     }
     let prefix = if dry_run { "dry run: " } else { "" };
     let mut text = String::new();
     for c in &changes {
-        text.push_str(&format!("{prefix}{c}\n"));
+        text.push_str(&format!("{prefix}{}\n", safe(&c.to_string())));
     }
-    out(&text);
+    out(&text)?;
     if dry_run {
         eprintln!(
             "dynamo-ctl: dry run: {} left unchanged",
-            store.path_for(ns)?.display()
+            safe(&store.path_for(ns)?.display().to_string())
         );
     }
     Ok(())
