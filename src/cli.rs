@@ -95,8 +95,10 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
             ty,
             replicas,
             dry_run,
-        } => change(g, store, &namespace, dry_run, |s| {
-            scale::scale(s, &ty, replicas)
+        } => check_target(store, &namespace, &ty, replicas).and_then(|()| {
+            change(g, store, &namespace, dry_run, |s| {
+                scale::scale(s, &ty, replicas)
+            })
         }),
     };
     match result {
@@ -336,6 +338,13 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
     out(&text)
 }
 
+/// Refuses an unreachable `scale` target on an unlocked read, before waiting for the lock
+/// (the transaction checks again under it).
+fn check_target(store: &Store, ns: &str, ty: &str, replicas: usize) -> Result<(), StateError> {
+    let doc = store.load(ns)?;
+    Ok(scale::check_scale(&doc.state, ty, replicas)?)
+}
+
 fn change(
     g: &Global,
     store: &Store,
@@ -344,6 +353,9 @@ fn change(
     f: impl FnOnce(&mut crate::state::State) -> Result<Vec<Change>, RuleError>,
 ) -> Result<(), StateError> {
     let (changes, doc) = store.transact(ns, dry_run, f)?;
+    if let Some(note) = doc.layout_note() {
+        eprintln!("dynamo-ctl: note: {}", safe(note));
+    }
     if g.output == Output::Json {
         let running: Value = scale::summarize(&doc.state)
             .types

@@ -68,6 +68,27 @@ pub enum RuleError {
         total: usize,
     },
     #[error(
+        "{ty}: {} need{} {} GPU{}; only {free} of {total} are free",
+        plural(*instances, "more instance"),
+        if *instances == 1 { "s" } else { "" },
+        need,
+        if *need == 1 { "" } else { "s" }
+    )]
+    NotEnoughGpusFor {
+        ty: String,
+        /// New instances wanted.
+        instances: usize,
+        /// GPUs they need together.
+        need: usize,
+        free: usize,
+        total: usize,
+    },
+    #[error(
+        "{ty}: {replicas} instances is more than the {} a scale may aim for",
+        super::scale::MAX_REPLICAS
+    )]
+    TooManyReplicas { ty: String, replicas: usize },
+    #[error(
         "{ty} needs GPUs but the state file lists none (environment.SYSTEM_RESOURCES.gpu_info is missing)"
     )]
     NoGpuInfo { ty: String },
@@ -77,6 +98,15 @@ pub enum RuleError {
     NothingRunning { ty: String },
     #[error("cannot serialize the state: {0}")]
     Serialize(String),
+}
+
+/// "1 more instance", "7 more instances".
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 pub type Result<T, E = StateError> = std::result::Result<T, E>;

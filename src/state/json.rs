@@ -44,9 +44,9 @@ impl JsonStyle {
 /// beyond [`JsonStyle`]: `separators`, `ensure_ascii`, line endings, the indent character.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dialect {
-    /// Whether a space follows the item separator `,` (Python: yes when compact, no when
-    /// indented; `separators=(',', ':')` turns it off).
-    pub item_space: bool,
+    /// Whether a space follows the item separator `,`, when that differs from Python's
+    /// default for the style (yes when compact, no when indented); `None`: the default.
+    pub item_space: Option<bool>,
     /// Whether a space follows the key separator `:` (Python's default: yes).
     pub key_space: bool,
     /// Non-ASCII characters written as `\uXXXX` (Python's default) or as they are.
@@ -61,7 +61,7 @@ impl Dialect {
     /// What Python's `json.dump` writes by default with this style.
     pub fn python(style: JsonStyle) -> Dialect {
         Dialect {
-            item_space: style.indent.is_none(),
+            item_space: None,
             key_space: true,
             ensure_ascii: true,
             crlf: false,
@@ -102,9 +102,7 @@ impl Dialect {
         if let Some(k) = key {
             d.key_space = k;
         }
-        if let Some(it) = item {
-            d.item_space = it;
-        }
+        d.item_space = item.filter(|it| *it != style.indent.is_none());
         d
     }
 }
@@ -124,7 +122,11 @@ impl Fmt {
         Fmt {
             indent: style.indent,
             unit: if d.tabs { "\t" } else { " " },
-            item_sep: if d.item_space { ", " } else { "," },
+            item_sep: if d.item_space.unwrap_or(style.indent.is_none()) {
+                ", "
+            } else {
+                ","
+            },
             key_sep: if d.key_space { ": " } else { ":" },
             ensure_ascii: d.ensure_ascii,
             newline: if d.crlf { "\r\n" } else { "\n" },

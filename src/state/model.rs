@@ -84,6 +84,15 @@ impl Components {
         self.map.shift_remove(key)
     }
 
+    /// Removes every entry in `keys` in one pass, keeping the order of the others.
+    pub fn remove_all(&mut self, keys: &HashSet<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        self.map.retain(|k, _| !keys.contains(k));
+        self.touched.retain(|k| !keys.contains(k));
+    }
+
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Component> {
         let c = self.map.get_mut(key)?;
         self.touched.insert(key.to_string());
