@@ -50,6 +50,9 @@ mod tests {
         );
         assert_eq!(safe("x\ny\tz\u{7f}\u{9b}"), "x\\u{a}y\\u{9}z\\u{7f}\\u{9b}");
         assert_eq!(safe("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
-        assert_eq!(safe("\u{2066}\u{2069}\u{200f}"), "\\u{2066}\\u{2069}\\u{200f}");
+        assert_eq!(
+            safe("\u{2066}\u{2069}\u{200f}"),
+            "\\u{2066}\\u{2069}\\u{200f}"
+        );
     }
 }

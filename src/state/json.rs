@@ -58,20 +58,18 @@ pub struct Dialect {
 }
 
 impl Dialect {
-    /// What Python's `json.dump` writes by default with this style.
-    pub fn python(style: JsonStyle) -> Dialect {
-        Dialect {
-            item_space: None,
-            key_space: true,
-            ensure_ascii: true,
-            crlf: false,
-            tabs: false,
-        }
-    }
+    /// What Python's `json.dump` writes by default.
+    pub const PYTHON: Dialect = Dialect {
+        item_space: None,
+        key_space: true,
+        ensure_ascii: true,
+        crlf: false,
+        tabs: false,
+    };
 
     /// Detects the dialect of an existing document's text (with its detected style).
     pub fn detect(text: &str, style: JsonStyle) -> Dialect {
-        let mut d = Dialect::python(style);
+        let mut d = Dialect::PYTHON;
         let bytes = text.as_bytes();
         d.ensure_ascii = text.is_ascii();
         if let Some(i) = text.find('\n') {
@@ -148,7 +146,7 @@ pub fn to_python_string_with(
     key: &str,
     entries: &[(&str, &Value)],
 ) -> String {
-    to_python_string_in(top, style, Dialect::python(style), capacity, key, entries)
+    to_python_string_in(top, style, Dialect::PYTHON, capacity, key, entries)
 }
 
 /// `to_python_string_with` in a [`Dialect`].
@@ -210,7 +208,7 @@ pub fn to_python_string_in(
 
 /// `to_python_string` into a buffer of `capacity` bytes to start with.
 pub fn to_python_string_sized(value: &Value, style: JsonStyle, capacity: usize) -> String {
-    let f = &Fmt::new(style, Dialect::python(style));
+    let f = &Fmt::new(style, Dialect::PYTHON);
     let mut out = String::with_capacity(capacity);
     write_value(&mut out, value, f, 0);
     if style.trailing_newline {
@@ -524,7 +522,10 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_found_with_their_place() {
-        assert_eq!(find_duplicate_key(r#"{"a": 1, "b": [{"a": 1}], "c": {"d": 1}}"#), None);
+        assert_eq!(
+            find_duplicate_key(r#"{"a": 1, "b": [{"a": 1}], "c": {"d": 1}}"#),
+            None
+        );
         assert_eq!(
             find_duplicate_key(r#"{"a": 1, "b": 2, "a": 3}"#),
             Some((String::new(), "a".into()))

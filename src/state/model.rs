@@ -328,7 +328,7 @@ impl Document {
     /// `render` in another layout, e.g. `JsonStyle::PLANNER` for an indented view (with
     /// Python's default separators and ASCII escapes).
     pub fn render_as(&self, style: JsonStyle) -> Result<String, serde_json::Error> {
-        self.render_in(style, Dialect::python(style))
+        self.render_in(style, Dialect::PYTHON)
     }
 
     /// Why the last save re-laid out the whole file (its layout is not one the writer

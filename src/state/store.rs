@@ -18,11 +18,18 @@ const LOCK_POLL: Duration = Duration::from_millis(20);
 /// hundreds of thousands of components). Anything bigger is reported, never read whole.
 pub const MAX_STATE_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// The planner rewrites its file in place (`open('w')`, then `json.dump`), so a reader can
-/// catch it half-written: a file that does not parse and changed within
-/// [`MID_WRITE_WINDOW`] is read again after each of these pauses before it is reported.
-const REREAD_PAUSES: [Duration; 3] = [
+/// catch it half-written. A file that does not parse is read again after these pauses
+/// while it keeps changing; a file modified within [`MID_WRITE_WINDOW`] (its writer may be
+/// descheduled mid-write) for the first four pauses, or all of them if it is empty (just
+/// truncated). An old broken file is reported at once.
+const REREAD_PAUSES: [Duration; 8] = [
+    Duration::from_millis(5),
     Duration::from_millis(10),
+    Duration::from_millis(20),
     Duration::from_millis(40),
+    Duration::from_millis(80),
+    Duration::from_millis(100),
+    Duration::from_millis(100),
     Duration::from_millis(100),
 ];
 const MID_WRITE_WINDOW: Duration = Duration::from_secs(2);
@@ -138,6 +145,11 @@ fn check_regular(path: &Path, m: &fs::Metadata) -> Result<()> {
 /// `stat` before it is opened (a FIFO or device is never opened), opened non-blocking,
 /// checked again with `fstat`, and read up to the cap.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    read_bytes_meta(path).map(|(b, _)| b)
+}
+
+/// `read_bytes`, with the file's metadata as it was after reading.
+fn read_bytes_meta(path: &Path) -> Result<(Vec<u8>, fs::Metadata)> {
     check_regular(path, &fs::metadata(path).map_err(io(path))?)?;
     let file = OpenOptions::new()
         .read(true)
@@ -157,7 +169,8 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
             size: buf.len() as u64,
         });
     }
-    Ok(buf)
+    let after = file.metadata().map_err(io(path))?;
+    Ok((buf, after))
 }
 
 fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Document> {
@@ -168,34 +181,55 @@ fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Document> {
     parse_text(path, text)
 }
 
-/// Whether `path` changed so recently that a writer may still be writing it.
-fn maybe_mid_write(path: &Path) -> bool {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| {
-            SystemTime::now()
-                .duration_since(t)
-                .map_or(true, |age| age < MID_WRITE_WINDOW)
-        })
+/// Whether the file at `path` is no longer what `seen` describes (written or replaced).
+fn changed_since(path: &Path, seen: &fs::Metadata) -> bool {
+    fs::metadata(path).map_or(true, |now| {
+        (
+            now.ino(),
+            now.len(),
+            now.mtime(),
+            now.mtime_nsec(),
+            now.ctime_nsec(),
+        ) != (
+            seen.ino(),
+            seen.len(),
+            seen.mtime(),
+            seen.mtime_nsec(),
+            seen.ctime_nsec(),
+        )
+    })
 }
 
-/// Reads and parses one file, with its bytes. A file that does not parse while it may be
-/// mid-write is read again shortly after (see [`REREAD_PAUSES`]).
+/// Whether the file was modified so recently that a writer may still be at it.
+fn recently_modified(m: &fs::Metadata) -> bool {
+    m.modified().is_ok_and(|t| {
+        SystemTime::now()
+            .duration_since(t)
+            .map_or(true, |age| age < MID_WRITE_WINDOW)
+    })
+}
+
+/// Reads and parses one file, with its bytes. A file that does not parse is read again
+/// while a writer may be at it (see [`REREAD_PAUSES`]).
 fn read_parsed(path: &Path) -> Result<(Vec<u8>, Document)> {
-    let attempt = || {
-        let bytes = read_bytes(path)?;
-        let doc = parse_bytes(path, &bytes)?;
-        Ok((bytes, doc))
-    };
-    let mut result = attempt();
-    for pause in REREAD_PAUSES {
-        if !matches!(result, Err(StateError::Parse { .. })) || !maybe_mid_write(path) {
-            break;
+    let mut pauses = REREAD_PAUSES.iter().enumerate();
+    loop {
+        let (bytes, meta) = read_bytes_meta(path)?;
+        let err = match parse_bytes(path, &bytes) {
+            Ok(doc) => return Ok((bytes, doc)),
+            Err(e @ StateError::Parse { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        match pauses.next() {
+            Some((i, pause))
+                if changed_since(path, &meta)
+                    || (recently_modified(&meta) && (i < 4 || meta.len() == 0)) =>
+            {
+                std::thread::sleep(*pause)
+            }
+            _ => return Err(err),
         }
-        std::thread::sleep(pause);
-        result = attempt();
     }
-    result
 }
 
 /// Reads and parses one file (see [`read_bytes`] for what is refused, and
@@ -466,9 +500,7 @@ impl Store {
                 let path = e.path();
                 Some(NamespaceEntry {
                     name: String::from_utf8_lossy(stem).into_owned(),
-                    modified: fs::symlink_metadata(&path)
-                        .and_then(|m| m.modified())
-                        .ok(),
+                    modified: fs::symlink_metadata(&path).and_then(|m| m.modified()).ok(),
                     path,
                     doc: Err(err),
                 })
@@ -569,7 +601,9 @@ impl Store {
             // Would the file as read come out byte for byte? If not, its layout is one the
             // writer cannot reproduce, and the save re-lays out the whole file: say so.
             let changed = std::mem::replace(&mut doc.state, unchanged);
-            let same_layout = doc.render().is_ok_and(|t| t.as_bytes() == before.as_slice());
+            let same_layout = doc
+                .render()
+                .is_ok_and(|t| t.as_bytes() == before.as_slice());
             doc.state = changed;
             if !same_layout {
                 doc.set_layout_note(format!(

@@ -334,9 +334,17 @@ impl App {
     }
 
     fn on_refreshed(&mut self, r: Refresh) {
+        // The picker's cursor stays on the namespace it was on, wherever that moved.
+        let selected = self
+            .visible_namespaces()
+            .get(self.picker.selected)
+            .map(|n| n.name.clone());
         self.listing = r.listing;
-        let n = self.visible_namespaces().len();
-        if self.picker.selected >= n {
+        let visible = self.visible_namespaces();
+        let n = visible.len();
+        if let Some(i) = selected.and_then(|name| visible.iter().position(|v| v.name == name)) {
+            self.picker.selected = i;
+        } else if self.picker.selected >= n {
             self.picker.selected = n.saturating_sub(1);
         }
         let Some((name, outcome)) = r.ns else {
@@ -355,6 +363,13 @@ impl App {
                                 Severity::Info,
                                 format!("{name}.json changed on disk; showing the new state"),
                             );
+                        } else if self
+                            .status
+                            .as_ref()
+                            .is_some_and(|s| s.text.starts_with(&unreadable_now(&name)))
+                        {
+                            // A good read ends the "unreadable" warning.
+                            self.say(Severity::Info, format!("{name}.json is readable again"));
                         }
                     }
                     _ => {
@@ -387,7 +402,8 @@ impl App {
                     self.say(
                         Severity::Warn,
                         format!(
-                            "{name}.json is unreadable now, showing the last good state: {msg}"
+                            "{}, showing the last good state: {msg}",
+                            unreadable_now(&name)
                         ),
                     );
                 } else {
@@ -405,17 +421,30 @@ impl App {
     ) -> Vec<Effect> {
         match result {
             Ok((change, doc, modified)) => {
-                if change == intent.expected {
-                    self.say(Severity::Ok, capitalize(&change.to_string()));
+                // Leaving a type with no running instance is worth a warning colour.
+                let none_left = matches!(change, Change::Removed { remaining: 0, .. });
+                let (severity, mut text) = if change == intent.expected {
+                    (
+                        if none_left {
+                            Severity::Warn
+                        } else {
+                            Severity::Ok
+                        },
+                        capitalize(&change.to_string()),
+                    )
                 } else {
-                    self.say(
+                    (
                         Severity::Warn,
                         format!(
                             "{}.json changed meanwhile: {} (you confirmed: {})",
                             intent.ns, change, intent.expected
                         ),
-                    );
+                    )
+                };
+                if let Some(note) = doc.layout_note() {
+                    text.push_str(&format!("; note: {note}"));
                 }
+                self.say(severity, text);
                 if self.want.as_deref() == Some(intent.ns.as_str()) {
                     let path = self.dir.join(format!("{}.json", intent.ns));
                     self.current = Some(Current::new(intent.ns.clone(), path, doc, modified));
@@ -615,7 +644,14 @@ impl App {
                     .map(|t| t.ty.clone())
                     .collect();
                 if types.is_empty() {
-                    self.say(Severity::Warn, "nothing is running, nothing to remove");
+                    let msg = match op {
+                        Op::Add => format!(
+                            "namespace {} has no components: nothing to add (a new instance copies an existing entry)",
+                            cur.name
+                        ),
+                        Op::Remove => "nothing is running, nothing to remove".to_string(),
+                    };
+                    self.say(Severity::Warn, msg);
                     return Vec::new();
                 }
                 let sel_ty = cur
@@ -764,6 +800,11 @@ impl App {
         );
         vec![Effect::Scale(intent)]
     }
+}
+
+/// The start of the warning shown while the open namespace's file cannot be read.
+fn unreadable_now(name: &str) -> String {
+    format!("{name}.json is unreadable now")
 }
 
 fn op_verb(op: Op) -> &'static str {

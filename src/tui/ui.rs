@@ -275,25 +275,25 @@ fn draw_picker_list(frame: &mut Frame, app: &App, v: &View, area: Rect, title: &
                 ]
             } else {
                 vec![
-                first,
-                Line::raw(""),
-                Line::styled(
-                    " State files appear there while `dynamo serve` runs a graph with a local planner",
-                    t.fg(t.text),
-                ),
-                Line::styled(
-                    " (Planner environment: local); the directory is $DYN_LOCAL_STATE_DIR, else ~/.dynamo/state.",
-                    t.fg(t.text),
-                ),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled(" Try ", t.fg(t.text)),
-                    Span::styled("dynamo-ctl --demo", t.title()),
-                    Span::styled(" for sample namespaces, or ", t.fg(t.text)),
-                    Span::styled("--state-dir DIR", t.title()),
-                    Span::styled(". This screen follows the directory live.", t.fg(t.text)),
-                ]),
-            ]
+                    first,
+                    Line::raw(""),
+                    Line::styled(
+                        " State files appear there while `dynamo serve` runs a graph with a local planner",
+                        t.fg(t.text),
+                    ),
+                    Line::styled(
+                        " (Planner environment: local); the directory is $DYN_LOCAL_STATE_DIR, else ~/.dynamo/state.",
+                        t.fg(t.text),
+                    ),
+                    Line::raw(""),
+                    Line::from(vec![
+                        Span::styled(" Try ", t.fg(t.text)),
+                        Span::styled("dynamo-ctl --demo", t.title()),
+                        Span::styled(" for sample namespaces, or ", t.fg(t.text)),
+                        Span::styled("--state-dir DIR", t.title()),
+                        Span::styled(". This screen follows the directory live.", t.fg(t.text)),
+                    ]),
+                ]
             };
             frame.render_widget(empty(lines), list_area);
         }
@@ -519,8 +519,10 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         let cell = format!("{symbol}{who}");
         let pad = (col_w as usize).saturating_sub(7 + cell.chars().count());
         let line = &mut gpu_lines[i % per_col];
-        line.spans
-            .push(Span::styled(format!("GPU {:<3}", safe(&g.id)), t.fg(t.text)));
+        line.spans.push(Span::styled(
+            format!("GPU {:<3}", safe(&g.id)),
+            t.fg(t.text),
+        ));
         line.spans.push(Span::styled(cell, style));
         line.spans.push(Span::raw(" ".repeat(pad)));
     }
