@@ -609,7 +609,12 @@ fn gpu_ids_are_compared_by_number_and_cuda_gets_plain_numbers() {
         let r = run(d.path(), &["add", "g", "VllmWorker"]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         let v = json(d.path(), "g");
-        let (name, c) = v["components"].as_object().unwrap().iter().last().unwrap();
+        let (name, c) = v["components"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .next_back()
+            .unwrap();
         assert_eq!(
             c["resources"]["allocated_gpus"],
             serde_json::json!([want]),

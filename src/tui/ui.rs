@@ -693,8 +693,14 @@ fn status_rows(app: &App, v: &View, width: u16, max_rows: usize) -> Vec<Line<'st
         for c in text.chars() {
             let w = Span::raw(c.to_string()).width();
             if used + w > width && used > 0 {
-                rows.push(Vec::new());
-                used = 0;
+                // Break after the row's last space if it has one, else mid-word.
+                let row = rows.last_mut().expect("a row");
+                let carry = match row.iter().rposition(|(c, _, _)| *c == ' ') {
+                    Some(i) if i > 0 => row.split_off(i + 1),
+                    _ => Vec::new(),
+                };
+                used = carry.iter().map(|c| c.2).sum();
+                rows.push(carry);
             }
             rows.last_mut().expect("a row").push((c, *style, w));
             used += w;
