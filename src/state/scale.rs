@@ -576,45 +576,10 @@ pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
     })
 }
 
-/// Refuses a `scale` target that cannot be reached, before anything changes: above
-/// [`MAX_REPLICAS`], or more new instances than the free GPUs allow. Cheap enough to run
-/// on an unlocked read before taking the lock.
-pub fn check_scale(state: &State, ty: &str, replicas: usize) -> Result<(), RuleError> {
-    if replicas > MAX_REPLICAS {
-        return Err(RuleError::TooManyReplicas {
-            ty: ty.to_string(),
-            replicas,
-        });
-    }
-    let entries = entries_checked(state, ty)?;
-    let running = entries
-        .iter()
-        .filter(|(k, _)| !state.components[k].is_parked())
-        .count();
-    if replicas > running {
-        let plan = plan_add(state, ty, &entries)?;
-        if plan.need > 0 {
-            let total = gpu_total(state, ty)?;
-            let free = free_gpus(state).len();
-            let instances = replicas - running;
-            let need = instances.saturating_mul(plan.need);
-            if need > free {
-                return Err(RuleError::NotEnoughGpusFor {
-                    ty: ty.to_string(),
-                    instances,
-                    need,
-                    free,
-                    total,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Adds or removes instances until `replicas` run: the same changes as repeated `add` or
-/// `remove`, in time linear in the file's size plus the number of changes.
+/// Adds or removes instances until `replicas` run.
 pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>, RuleError> {
+    // The same changes as repeated `add` or `remove`, in time linear in the file's size
+    // plus the number of changes; an unreachable target changes nothing.
     check_scale(state, ty, replicas)?;
     let entries = entries_checked(state, ty)?;
     let mut running: Vec<(String, Option<u64>)> = entries
@@ -663,6 +628,42 @@ pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>
         state.components.remove_all(&deleted);
     }
     Ok(changes)
+}
+
+/// Refuses a `scale` target that cannot be reached, before anything changes: above
+/// [`MAX_REPLICAS`], or more new instances than the free GPUs allow. Cheap enough to run
+/// on an unlocked read before taking the lock.
+pub fn check_scale(state: &State, ty: &str, replicas: usize) -> Result<(), RuleError> {
+    if replicas > MAX_REPLICAS {
+        return Err(RuleError::TooManyReplicas {
+            ty: ty.to_string(),
+            replicas,
+        });
+    }
+    let entries = entries_checked(state, ty)?;
+    let running = entries
+        .iter()
+        .filter(|(k, _)| !state.components[k].is_parked())
+        .count();
+    if replicas > running {
+        let plan = plan_add(state, ty, &entries)?;
+        if plan.need > 0 {
+            let total = gpu_total(state, ty)?;
+            let free = free_gpus(state).len();
+            let instances = replicas - running;
+            let need = instances.saturating_mul(plan.need);
+            if need > free {
+                return Err(RuleError::NotEnoughGpusFor {
+                    ty: ty.to_string(),
+                    instances,
+                    need,
+                    free,
+                    total,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
