@@ -318,7 +318,7 @@ fn locked_file_times_out_with_a_clear_message() {
         1,
         // The holder is named from /proc/locks.
         &format!(
-            "locked by another process for more than 0.3s, held by pid {} (",
+            "locked by another process for more than 0.3s (held by pid {} (",
             holder.id()
         ),
     );

@@ -33,7 +33,7 @@ pub enum StateError {
     #[error("{path}: malformed state file: {message}; the file is left untouched")]
     Parse { path: PathBuf, message: String },
     #[error(
-        "{path}: locked by another process for more than {}s, {}; try again or raise --lock-timeout",
+        "{path}: locked by another process for more than {}s ({}); try again or raise --lock-timeout",
         timeout.as_secs_f64(),
         holder.as_deref().map_or_else(|| "the planner or another dynamo-ctl?".to_string(), |h| format!("held by {h}"))
     )]
