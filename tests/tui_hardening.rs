@@ -182,9 +182,9 @@ fn a_filter_that_matches_nothing_does_not_show_the_empty_directory_help() {
 #[test]
 fn removing_the_last_running_instance_is_reported_as_a_warning() {
     let dir = demo_copy();
-    let (mut app, store) = app_on(dir.path(), Some("dynamo"), false);
-    // Processor runs once: its removal leaves none.
-    select_type(&mut app, "Processor");
+    let (mut app, store) = app_on(dir.path(), Some("full"), false);
+    // One VllmWorker runs in `full`: its removal leaves none.
+    select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('r'));
     drive(&mut app, &store, code(KeyCode::Enter));
     let effects = drive(&mut app, &store, key('y'));
@@ -192,9 +192,9 @@ fn removing_the_last_running_instance_is_reported_as_a_warning() {
     drive(&mut app, &store, done);
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Warn, "{text}");
-    assert!(text.contains("no Processor is running now"), "{text}");
+    assert!(text.contains("no VllmWorker is running now"), "{text}");
     // A removal that leaves some running stays green.
-    select_type(&mut app, "VllmWorker");
+    select_type(&mut app, "PrefillWorker");
     drive(&mut app, &store, key('r'));
     drive(&mut app, &store, code(KeyCode::Enter));
     let effects = drive(&mut app, &store, key('y'));
@@ -271,7 +271,7 @@ fn a_re_laid_out_file_is_noted_in_the_status_line() {
         .replace("\"namespace\": \"dynamo\",", "\"namespace\" :  \"dynamo\",");
     std::fs::write(&path, text).unwrap();
     let (mut app, store) = app_on(dir.path(), Some("dynamo"), false);
-    select_type(&mut app, "Frontend");
+    select_type(&mut app, "PrefillWorker");
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
     let effects = drive(&mut app, &store, key('y'));
@@ -280,7 +280,7 @@ fn a_re_laid_out_file_is_noted_in_the_status_line() {
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Ok);
     assert!(
-        text.starts_with("Added dynamo_Frontend_1; note: "),
+        text.starts_with("Added dynamo_PrefillWorker_2 on GPU 4; note: "),
         "{text}"
     );
     assert_eq!(text.matches("re-laid out").count(), 1, "{text}");
