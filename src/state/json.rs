@@ -392,14 +392,36 @@ pub fn restore_layout(value: &mut Value, original: &Value) {
 
 /// The first key that appears twice in one object of `text` (valid JSON), with where that
 /// object is (`components`, `components.n_W.resources`, or empty for the top level).
-/// Keys are compared after unescaping.
+/// Keys are compared after unescaping. One pass, no allocation for most keys.
 pub fn find_duplicate_key(text: &str) -> Option<(String, String)> {
     use std::borrow::Cow;
     use std::collections::HashSet;
+    /// Small objects are searched linearly; big ones (`components`) get a set.
+    const LINEAR: usize = 16;
     struct Obj<'a> {
-        keys: HashSet<Cow<'a, str>>,
-        last: Option<Cow<'a, str>>,
+        keys: Vec<Cow<'a, str>>,
+        set: Option<HashSet<Cow<'a, str>>>,
         expect_key: bool,
+    }
+    impl<'a> Obj<'a> {
+        /// Adds `key`; false if it was there already.
+        fn insert(&mut self, key: Cow<'a, str>) -> bool {
+            if let Some(set) = &mut self.set {
+                if !set.insert(key.clone()) {
+                    return false;
+                }
+            } else {
+                if self.keys.contains(&key) {
+                    return false;
+                }
+                if self.keys.len() == LINEAR {
+                    self.set = Some(self.keys.iter().cloned().collect());
+                    self.set.as_mut().expect("just set").insert(key.clone());
+                }
+            }
+            self.keys.push(key);
+            true
+        }
     }
     // `None` is an array.
     let mut stack: Vec<Option<Obj>> = Vec::new();
@@ -408,8 +430,8 @@ pub fn find_duplicate_key(text: &str) -> Option<(String, String)> {
     while i < bytes.len() {
         match bytes[i] {
             b'{' => stack.push(Some(Obj {
-                keys: HashSet::new(),
-                last: None,
+                keys: Vec::new(),
+                set: None,
                 expect_key: true,
             })),
             b'[' => stack.push(None),
@@ -430,12 +452,21 @@ pub fn find_duplicate_key(text: &str) -> Option<(String, String)> {
                 let start = i;
                 let mut escaped = false;
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    if bytes[i] == b'\\' {
-                        escaped = true;
-                        i += 1;
+                loop {
+                    match bytes[i..].iter().position(|b| *b == b'"' || *b == b'\\') {
+                        Some(k) if bytes[i + k] == b'\\' => {
+                            escaped = true;
+                            i += k + 2;
+                        }
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => {
+                            i = bytes.len();
+                            break;
+                        }
                     }
-                    i += 1;
                 }
                 if let Some(Some(o)) = stack.last_mut()
                     && o.expect_key
@@ -446,16 +477,14 @@ pub fn find_duplicate_key(text: &str) -> Option<(String, String)> {
                     } else {
                         Cow::Borrowed(&raw[1..raw.len().saturating_sub(1).max(1)])
                     };
-                    if o.keys.contains(&key) {
+                    if !o.insert(key.clone()) {
                         let path: Vec<&str> = stack[..stack.len() - 1]
                             .iter()
                             .flatten()
-                            .filter_map(|o| o.last.as_deref())
+                            .filter_map(|o| o.keys.last().map(|k| k.as_ref()))
                             .collect();
                         return Some((path.join("."), key.into_owned()));
                     }
-                    o.keys.insert(key.clone());
-                    o.last = Some(key);
                 }
             }
             _ => {}
