@@ -8,6 +8,8 @@
 //!   file under the lock (target: under 50 ms).
 //! - `cli/*`: the whole `dynamo-ctl add` / `remove` process, alternating (target: under 5 ms
 //!   median per call).
+//! - `scale/*`: `scale` to 16,000 instances of a type and back to one on a parsed state
+//!   (linear: about 80 ms both ways here; the quadratic version took 37 s for the way up).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -152,5 +154,20 @@ fn cli(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, rules, store, cli);
+fn scale_many(c: &mut Criterion) {
+    let text = serve_initial();
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10);
+    g.bench_function("to_16000_and_back", |b| {
+        b.iter(|| {
+            let mut d = Document::parse(&text).unwrap();
+            let up = scale::scale(&mut d.state, "Frontend", 16_000).unwrap();
+            let down = scale::scale(&mut d.state, "Frontend", 1).unwrap();
+            black_box((up.len(), down.len()))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, rules, store, cli, scale_many);
 criterion_main!(benches);

@@ -11,6 +11,7 @@ use crate::arbiter::{Client, Expect, Kill, Mode, Process, Watcher, ops};
 use crate::args::{ChangeFlags, Command, Global, Output};
 use crate::state::scale::{self, Summary};
 use crate::state::{RuleError, StateError, Store};
+use crate::text::safe;
 
 /// ANSI styling for tables, off unless stdout is a terminal and `NO_COLOR` is unset.
 struct Paint {
@@ -45,23 +46,26 @@ impl Paint {
     }
 }
 
-/// Writes to stdout, ignoring a closed pipe (`dynamo-ctl list | head`).
-fn out(text: &str) {
+/// Writes to stdout. A closed pipe (`dynamo-ctl list | head`) is not an error; any other
+/// failure (`> /dev/full`) is.
+fn out(text: &str) -> Result<(), StateError> {
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(text.as_bytes());
-    let _ = o.flush();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(StateError::Stdout(e)),
+        _ => Ok(()),
+    }
 }
 
-fn print_json(v: &Value) {
+fn print_json(v: &Value) -> Result<(), StateError> {
     out(&format!(
         "{}\n",
         serde_json::to_string_pretty(v).unwrap_or_default()
-    ));
+    ))
 }
 
 /// Exit code for an error: names a user typed that we refuse are usage errors.
 fn fail(e: &StateError) -> i32 {
-    eprintln!("dynamo-ctl: error: {e}");
+    eprintln!("dynamo-ctl: error: {}", safe(&e.to_string()));
     fail_code(e)
 }
 
@@ -140,7 +144,7 @@ fn rfc3339(t: Option<SystemTime>) -> Value {
 fn counts_text(s: &Summary) -> String {
     s.types
         .iter()
-        .map(|t| format!("{} {}", t.ty, t.running))
+        .map(|t| format!("{} {}", safe(&t.ty), t.running))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -227,13 +231,12 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
                 o
             })
             .collect();
-        print_json(&json!({"state_dir": store.dir(), "namespaces": items}));
-        return Ok(());
+        return print_json(&json!({"state_dir": store.dir(), "namespaces": items}));
     }
     if entries.is_empty() {
         eprintln!(
             "dynamo-ctl: no namespaces in {} (`dynamo serve` with a local planner writes them; try --demo)",
-            store.dir().display()
+            safe(&store.dir().display().to_string())
         );
         return Ok(());
     }
@@ -243,7 +246,7 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
             Ok(doc) => {
                 let s = scale::summarize(&doc.state);
                 vec![
-                    paint.cyan(&e.name),
+                    paint.cyan(&safe(&e.name)),
                     counts_text(&s),
                     format!("{}/{}", s.gpus_used, s.gpus_total),
                     age(e.modified, now),
@@ -251,11 +254,11 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
                 ]
             }
             Err(err) => vec![
-                paint.cyan(&e.name),
+                paint.cyan(&safe(&e.name)),
                 "-".into(),
                 "-".into(),
                 age(e.modified, now),
-                paint.red(&format!("error: {err}")),
+                paint.red(&format!("error: {}", safe(&err.to_string()))),
             ],
         })
         .collect();
@@ -263,8 +266,7 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
         &["NAMESPACE", "RUNNING", "GPUS", "MODIFIED", "STATUS"],
         &rows,
         paint,
-    ));
-    Ok(())
+    ))
 }
 
 /// What the arbiter says about one namespace, for `show`.
@@ -366,21 +368,23 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
         }
         v["arbiter"] = json!(arb);
         v["unmanaged_watchers"] = json!(unmanaged);
-        print_json(&v);
+        print_json(&v)?;
         return Ok(());
     }
     let mut text = String::new();
     text.push_str(&format!(
         "{}  {}\n",
         paint.bold("namespace"),
-        paint.cyan(&s.namespace)
+        paint.cyan(&safe(&s.namespace))
     ));
     text.push_str(&format!(
         "{}       {}\n",
         paint.bold("file"),
-        path.display()
+        safe(&path.display().to_string())
     ));
-    let circus = match (&arb.endpoint, arb.reachable, &arb.error) {
+    let endpoint = arb.endpoint.as_deref().map(safe);
+    let error = arb.error.as_deref().map(safe);
+    let circus = match (&endpoint, arb.reachable, &error) {
         (None, _, _) => "none (no circus_endpoint in the file)".to_string(),
         (Some(e), Some(true), _) => format!(
             "{e}, {} ({} watchers of {ns})",
@@ -401,7 +405,7 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
             let running: Vec<_> = t.instances.iter().filter(|i| !i.parked).collect();
             let gpus = running
                 .iter()
-                .flat_map(|i| i.gpus.iter().cloned())
+                .flat_map(|i| i.gpus.iter().map(|g| safe(g).into_owned()))
                 .collect::<Vec<_>>()
                 .join(", ");
             let procs = match &arb.watchers {
@@ -413,7 +417,7 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
                     .to_string(),
             };
             vec![
-                t.ty.clone(),
+                safe(&t.ty).into_owned(),
                 t.running.to_string(),
                 procs,
                 if gpus.is_empty() { "-".into() } else { gpus },
@@ -436,12 +440,12 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
                 _ => state,
             };
             rows.push(vec![
-                i.watcher_name.clone(),
-                t.ty.clone(),
+                safe(&i.watcher_name).into_owned(),
+                safe(&t.ty).into_owned(),
                 if i.gpus.is_empty() {
                     "-".into()
                 } else {
-                    i.gpus.join(", ")
+                    safe(&i.gpus.join(", ")).into_owned()
                 },
                 state,
             ]);
@@ -449,7 +453,7 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
     }
     for w in &unmanaged {
         rows.push(vec![
-            w.name.clone(),
+            safe(&w.name).into_owned(),
             "?".into(),
             "-".into(),
             paint.red(&format!(
@@ -471,10 +475,10 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
         if s.free_gpus.is_empty() {
             "none".to_string()
         } else {
-            s.free_gpus.join(", ")
+            safe(&s.free_gpus.join(", ")).into_owned()
         }
     ));
-    out(&text);
+    out(&text)?;
     Ok(())
 }
 
@@ -502,6 +506,12 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
     if let Err(e) = scale::check_type(ty) {
         return fail(&e.into());
     }
+    // An impossible target (too many replicas, too few GPUs) fails before any lock.
+    if let ChangeOp::Scale { replicas, .. } = op
+        && let Err(e) = scale::check_scale(&doc.state, ty, replicas)
+    {
+        return fail(&e.into());
+    }
     let known = doc
         .state
         .components
@@ -514,9 +524,7 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
         return 2;
     }
     let mut client = None;
-    if let Some(reason) = g.file_only_reason() {
-        eprintln!("dynamo-ctl: warning: {reason}");
-    } else {
+    if g.file_only_reason().is_none() {
         let endpoint = match &doc.state.circus_endpoint {
             Some(e) => e.clone(),
             None => {
@@ -524,7 +532,7 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
                     "dynamo-ctl: error: {} names no circus endpoint, so no process would start or stop; the state file is unchanged (--state-only changes only the file)",
                     store
                         .path_for(ns)
-                        .map(|p| p.display().to_string())
+                        .map(|p| safe(&p.display().to_string()).into_owned())
                         .unwrap_or_default()
                 );
                 return 1;
@@ -533,14 +541,17 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
         match Client::new(&endpoint, g.arbiter_timeout()) {
             Ok(c) => client = Some(c),
             Err(e) => {
-                eprintln!("dynamo-ctl: error: {e}; the state file is unchanged");
+                eprintln!(
+                    "dynamo-ctl: error: {}; the state file is unchanged",
+                    safe(&e.to_string())
+                );
                 return 1;
             }
         }
     }
     let mut opts = g.scale_options();
     opts.wait = !flags.no_wait;
-    let mut progress = |line: &str| eprintln!("dynamo-ctl: {line}");
+    let mut progress = |line: &str| eprintln!("dynamo-ctl: {}", safe(line));
     let (steps, error) = match op {
         ChangeOp::Add { expect } => {
             let expect = Expect::name(expect);
@@ -596,19 +607,34 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
         .load(ns)
         .ok()
         .map(|d| running_counts(&scale::summarize(&d.state)));
-    if g.output == Output::Json {
+    // Said once, when something changed: no process followed the file.
+    if let Some(reason) = g.file_only_reason()
+        && !steps.is_empty()
+    {
+        eprintln!("dynamo-ctl: warning: {reason}");
+    }
+    if let Some(note) = steps.iter().find_map(|s| s.layout_note.as_deref()) {
+        eprintln!("dynamo-ctl: note: {}", safe(note));
+    }
+    let printed = if g.output == Output::Json {
         print_json(&json!({
             "namespace": ns,
             "dry_run": false,
             "changes": steps,
             "running": running,
             "error": error.as_ref().map(|e| e.to_string()),
-        }));
+        }))
     } else if steps.is_empty() && error.is_none() {
-        out("no change: already at the requested count\n");
+        out("no change: already at the requested count\n")
     } else {
-        let text: String = steps.iter().map(|s| format!("{s}\n")).collect();
-        out(&text);
+        let text: String = steps
+            .iter()
+            .map(|s| format!("{}\n", safe(&s.to_string())))
+            .collect();
+        out(&text)
+    };
+    if let Err(e) = printed {
+        return fail(&e);
     }
     match error {
         Some(e) => {
@@ -617,7 +643,7 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
             } else {
                 format!("after {} change(s): ", steps.len())
             };
-            eprintln!("dynamo-ctl: error: {done}{e}");
+            eprintln!("dynamo-ctl: error: {done}{}", safe(&e.to_string()));
             match e {
                 ops::OpError::State(ref se) => fail_code(se),
                 _ => 1,
@@ -650,6 +676,9 @@ fn running_counts(s: &Summary) -> Value {
 
 /// `--dry-run`: the changes on a copy, under the lock, nothing written, no process touched.
 fn dry_run(g: &Global, store: &Store, ns: &str, ty: &str, op: &ChangeOp) -> Result<(), StateError> {
+    if let ChangeOp::Scale { replicas, .. } = op {
+        scale::check_scale(&store.load(ns)?.state, ty, *replicas)?;
+    }
     let (changes, doc) = store.transact(ns, true, |s| match op {
         ChangeOp::Add { expect } => {
             let c = scale::add(s, ty)?;
@@ -673,23 +702,24 @@ fn dry_run(g: &Global, store: &Store, ns: &str, ty: &str, op: &ChangeOp) -> Resu
                 v
             })
             .collect();
-        print_json(&json!({
+        return print_json(&json!({
             "namespace": ns,
             "dry_run": true,
             "changes": changes,
             "running": running_counts(&scale::summarize(&doc.state)),
         }));
-        return Ok(());
     }
     if changes.is_empty() {
-        out("no change: already at the requested count\n");
-        return Ok(());
+        return out("no change: already at the requested count\n");
     }
-    let text: String = changes.iter().map(|c| format!("dry run: {c}\n")).collect();
-    out(&text);
+    let text: String = changes
+        .iter()
+        .map(|c| format!("dry run: {}\n", safe(&c.to_string())))
+        .collect();
+    out(&text)?;
     eprintln!(
         "dynamo-ctl: dry run: {} left unchanged, no process started or stopped",
-        store.path_for(ns)?.display()
+        safe(&store.path_for(ns)?.display().to_string())
     );
     Ok(())
 }

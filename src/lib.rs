@@ -5,6 +5,7 @@ pub mod args;
 pub mod cli;
 pub mod demo;
 pub mod state;
+pub mod text;
 pub mod tui;
 
 use std::path::PathBuf;

@@ -184,7 +184,12 @@ fn scale_reaches_the_count_in_one_transaction() {
         &["scale", "dynamo", "PrefillWorker", "--replicas", "9"],
     );
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("only 0 of 8 are free"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("PrefillWorker: 9 more instances need 9 GPUs; only 6 of 8 are free"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(read(d.path(), "dynamo"), before);
 }
 

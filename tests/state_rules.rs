@@ -418,20 +418,27 @@ fn scale_reaches_the_wanted_count_in_both_directions() {
     );
     assert!(d.state.components["big_VllmWorker"].is_parked());
     assert_eq!(scale::summarize(&d.state).running("VllmWorker"), 0);
-    // More than there are GPUs: a clear error.
+    // More than there are GPUs: a clear error, before anything changes.
+    let before = d.state.clone();
     let e = scale::scale(&mut d.state, "VllmWorker", 100).unwrap_err();
     assert!(
         matches!(
             e,
-            RuleError::NotEnoughGpus {
-                need: 1,
-                free: 0,
+            RuleError::NotEnoughGpusFor {
+                instances: 100,
+                need: 100,
+                free: 11,
                 total: 16,
                 ..
             }
         ),
         "{e:?}"
     );
+    assert_eq!(
+        e.to_string(),
+        "VllmWorker: 100 more instances need 100 GPUs; only 11 of 16 are free"
+    );
+    assert_eq!(d.state, before);
     assert!(matches!(
         scale::scale(&mut d.state, "Nope", 1),
         Err(RuleError::UnknownType { .. })

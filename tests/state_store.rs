@@ -283,8 +283,9 @@ fn writes_through_a_symlink_and_leaves_no_temp_files() {
         std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
         0o640
     );
+    // Both locks are taken: the link's and the one the target's directory uses.
     assert_eq!(names_in(&state), ["dynamo.json", "dynamo.lock"]);
-    assert_eq!(names_in(&real), ["target.json"]);
+    assert_eq!(names_in(&real), ["target.json", "target.lock"]);
 }
 
 #[test]
@@ -317,8 +318,8 @@ fn dry_run_and_refused_changes_write_nothing() {
     assert_eq!(c.name(), "full_PrefillWorker_2");
     assert!(!doc.state.components.contains_key("full_PrefillWorker_2"));
     assert_eq!(std::fs::read(&file).unwrap(), before);
-    // A scale that fails half-way (the first add worked, the second found no GPU) writes
-    // nothing: the transaction is all or nothing.
+    // A scale the free GPUs cannot satisfy is refused whole, before any change: the
+    // transaction is all or nothing.
     let (d2, file2) = dir_with("rules/multi-gpu.json", "mg");
     let before2 = std::fs::read(&file2).unwrap();
     let e = Store::new(d2.path())
@@ -326,7 +327,7 @@ fn dry_run_and_refused_changes_write_nothing() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "VllmWorker needs 2 GPU(s) but only 1 of 8 are free"
+        "VllmWorker: 2 more instances need 4 GPUs; only 3 of 8 are free"
     );
     assert_eq!(std::fs::read(&file2).unwrap(), before2);
     // A transaction that changes nothing does not rewrite the file.

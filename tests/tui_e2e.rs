@@ -382,3 +382,25 @@ fn not_a_tty_points_to_the_subcommands() {
     }
     assert!(out.stdout.is_empty(), "nothing drawn on stdout");
 }
+
+/// The planner rewrites its file in place: a dashboard that caught it unreadable says so,
+/// and drops the warning as soon as the file reads well again.
+#[test]
+fn the_unreadable_warning_clears_when_the_file_is_restored() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(dir.path(), "-n dynamo"));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    let path = dir.path().join("dynamo.json");
+    let good = std::fs::read(&path).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    t.wait_for("the unreadable warning", START, |s| {
+        s.contains("dynamo.json is unreadable now")
+    });
+    std::fs::write(&path, &good).unwrap();
+    let s = t.wait_for("the warning gone", START, |s| {
+        !s.contains("unreadable") && s.contains("dynamo.json is readable again")
+    });
+    assert!(s.contains("dynamo_VllmWorker_1"), "{s}");
+    t.keys(&["q"]);
+}

@@ -107,6 +107,9 @@ pub struct Step {
     pub note: Option<String>,
     #[serde(skip)]
     pub elapsed: Duration,
+    /// The save re-laid out a file whose layout the writer cannot reproduce (said once).
+    #[serde(skip)]
+    pub layout_note: Option<String>,
 }
 
 impl std::fmt::Display for Step {
@@ -232,6 +235,7 @@ pub fn add(
                 pids: None,
                 note: None,
                 elapsed: started.elapsed(),
+                layout_note: doc.layout_note().map(str::to_string),
             };
             return Ok((step, doc));
         }
@@ -287,6 +291,7 @@ pub fn add(
                 pids,
                 note: None,
                 elapsed: started.elapsed(),
+                layout_note: doc.layout_note().map(str::to_string),
             },
             doc,
         ));
@@ -327,6 +332,7 @@ pub fn add(
             pids,
             note,
             elapsed: started.elapsed(),
+            layout_note: doc.layout_note().map(str::to_string),
         },
         doc,
     ))
@@ -363,6 +369,7 @@ pub fn remove(
                 pids: None,
                 note: None,
                 elapsed: started.elapsed(),
+                layout_note: doc.layout_note().map(str::to_string),
             };
             return Ok((step, doc));
         }
@@ -427,6 +434,7 @@ pub fn remove(
             pids: stopped_pids,
             note,
             elapsed: started.elapsed(),
+            layout_note: doc.layout_note().map(str::to_string),
         },
         doc,
     ))
@@ -532,15 +540,17 @@ pub fn scale(
         Mode::StateOnly => {
             let started = Instant::now();
             return match store.transact(ns, false, |s| scale::scale(s, ty, replicas)) {
-                Ok((changes, _)) => (
+                Ok((changes, doc)) => (
                     changes
                         .into_iter()
-                        .map(|change| Step {
+                        .enumerate()
+                        .map(|(i, change)| Step {
                             change,
                             process: Process::StateOnly,
                             pids: None,
                             note: None,
                             elapsed: started.elapsed(),
+                            layout_note: doc.layout_note().filter(|_| i == 0).map(str::to_string),
                         })
                         .collect(),
                     None,

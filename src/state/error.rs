@@ -19,17 +19,34 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{path}: is {kind}, not a regular file; a state file must be a regular file, so it is not read, locked or written"
+    )]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error(
+        "{path}: {size} bytes is more than the {} MiB a state file may hold; it is not read, locked or written",
+        super::store::MAX_STATE_FILE_BYTES / (1024 * 1024)
+    )]
+    TooLarge { path: PathBuf, size: u64 },
     #[error("{path}: contains NaN or Infinity, which is not JSON; the file is left untouched")]
     NonFinite { path: PathBuf },
     #[error("{path}: malformed state file: {message}; the file is left untouched")]
     Parse { path: PathBuf, message: String },
     #[error(
-        "{path}: locked by another process (the planner or another dynamo-ctl?) for more than {}s; try again or raise --lock-timeout",
-        timeout.as_secs_f64()
+        "{path}: locked by another process for more than {}s ({}); try again or raise --lock-timeout",
+        timeout.as_secs_f64(),
+        holder.as_deref().map_or_else(|| "the planner or another dynamo-ctl?".to_string(), |h| format!("held by {h}"))
     )]
-    LockTimeout { path: PathBuf, timeout: Duration },
+    LockTimeout {
+        path: PathBuf,
+        timeout: Duration,
+        /// "pid 25951 (python3 -m dynamo.planner ...)" when `/proc/locks` tells.
+        holder: Option<String>,
+    },
     #[error("{0}")]
     Rule(#[from] RuleError),
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
 }
 
 /// A scaling request that the planner's rules refuse.
@@ -51,6 +68,27 @@ pub enum RuleError {
         total: usize,
     },
     #[error(
+        "{ty}: {} need{} {} GPU{}; only {free} of {total} are free",
+        plural(*instances, "more instance"),
+        if *instances == 1 { "s" } else { "" },
+        need,
+        if *need == 1 { "" } else { "s" }
+    )]
+    NotEnoughGpusFor {
+        ty: String,
+        /// New instances wanted.
+        instances: usize,
+        /// GPUs they need together.
+        need: usize,
+        free: usize,
+        total: usize,
+    },
+    #[error(
+        "{ty}: {replicas} instances is more than the {} a scale may aim for",
+        super::scale::MAX_REPLICAS
+    )]
+    TooManyReplicas { ty: String, replicas: usize },
+    #[error(
         "{ty} needs GPUs but the state file lists none (environment.SYSTEM_RESOURCES.gpu_info is missing)"
     )]
     NoGpuInfo { ty: String },
@@ -70,6 +108,15 @@ pub enum RuleError {
         expected: String,
         actual: Box<super::scale::Change>,
     },
+}
+
+/// "1 more instance", "7 more instances".
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 pub type Result<T, E = StateError> = std::result::Result<T, E>;

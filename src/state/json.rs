@@ -28,13 +28,106 @@ impl JsonStyle {
             None => None,
             Some(i) => {
                 let next = &trimmed[i + 1..];
-                let n = next.bytes().take_while(|b| *b == b' ').count();
+                let unit = if next.starts_with('\t') { b'\t' } else { b' ' };
+                let n = next.bytes().take_while(|b| *b == unit).count();
                 Some(if n == 0 { 2 } else { n })
             }
         };
         JsonStyle {
             indent,
             trailing_newline,
+        }
+    }
+}
+
+/// The finer points of a file's layout that `json.dump` arguments (or the platform) vary
+/// beyond [`JsonStyle`]: `separators`, `ensure_ascii`, line endings, the indent character.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dialect {
+    /// Whether a space follows the item separator `,`, when that differs from Python's
+    /// default for the style (yes when compact, no when indented); `None`: the default.
+    pub item_space: Option<bool>,
+    /// Whether a space follows the key separator `:` (Python's default: yes).
+    pub key_space: bool,
+    /// Non-ASCII characters written as `\uXXXX` (Python's default) or as they are.
+    pub ensure_ascii: bool,
+    /// Lines end with `\r\n`.
+    pub crlf: bool,
+    /// Indented with tabs (`indent="\t"`): one tab per level, `JsonStyle::indent` counting tabs.
+    pub tabs: bool,
+}
+
+impl Dialect {
+    /// What Python's `json.dump` writes by default.
+    pub const PYTHON: Dialect = Dialect {
+        item_space: None,
+        key_space: true,
+        ensure_ascii: true,
+        crlf: false,
+        tabs: false,
+    };
+
+    /// Detects the dialect of an existing document's text (with its detected style).
+    pub fn detect(text: &str, style: JsonStyle) -> Dialect {
+        let mut d = Dialect::PYTHON;
+        let bytes = text.as_bytes();
+        d.ensure_ascii = text.is_ascii();
+        if let Some(i) = text.find('\n') {
+            d.crlf = i > 0 && bytes[i - 1] == b'\r';
+            d.tabs = bytes.get(i + 1) == Some(&b'\t');
+        }
+        // The first separators outside strings.
+        let (mut key, mut item) = (None, None);
+        let mut in_str = false;
+        let mut i = 0;
+        while i < bytes.len() && (key.is_none() || item.is_none()) {
+            let b = bytes[i];
+            if in_str {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == b'"' {
+                    in_str = false;
+                }
+            } else if b == b'"' {
+                in_str = true;
+            } else if b == b':' && key.is_none() {
+                key = Some(bytes.get(i + 1) == Some(&b' '));
+            } else if b == b',' && item.is_none() {
+                item = Some(bytes.get(i + 1) == Some(&b' '));
+            }
+            i += 1;
+        }
+        if let Some(k) = key {
+            d.key_space = k;
+        }
+        d.item_space = item.filter(|it| *it != style.indent.is_none());
+        d
+    }
+}
+
+/// Everything the writer needs to know about the layout.
+struct Fmt {
+    indent: Option<usize>,
+    unit: &'static str,
+    item_sep: &'static str,
+    key_sep: &'static str,
+    ensure_ascii: bool,
+    newline: &'static str,
+}
+
+impl Fmt {
+    fn new(style: JsonStyle, d: Dialect) -> Fmt {
+        Fmt {
+            indent: style.indent,
+            unit: if d.tabs { "\t" } else { " " },
+            item_sep: if d.item_space.unwrap_or(style.indent.is_none()) {
+                ", "
+            } else {
+                ","
+            },
+            key_sep: if d.key_space { ": " } else { ":" },
+            ensure_ascii: d.ensure_ascii,
+            newline: if d.crlf { "\r\n" } else { "\n" },
         }
     }
 }
@@ -53,19 +146,35 @@ pub fn to_python_string_with(
     key: &str,
     entries: &[(&str, &Value)],
 ) -> String {
-    let Value::Object(map) = top else {
-        return to_python_string_sized(top, style, capacity);
-    };
+    to_python_string_in(top, style, Dialect::PYTHON, capacity, key, entries)
+}
+
+/// `to_python_string_with` in a [`Dialect`].
+pub fn to_python_string_in(
+    top: &Value,
+    style: JsonStyle,
+    dialect: Dialect,
+    capacity: usize,
+    key: &str,
+    entries: &[(&str, &Value)],
+) -> String {
+    let f = &Fmt::new(style, dialect);
     let mut out = String::with_capacity(capacity);
-    let indent = style.indent;
+    let Value::Object(map) = top else {
+        write_value(&mut out, top, f, 0);
+        if style.trailing_newline {
+            out.push_str(f.newline);
+        }
+        return out;
+    };
     if map.is_empty() {
         out.push_str("{}");
     } else {
         out.push('{');
         for (i, (k, v)) in map.iter().enumerate() {
-            item_start(&mut out, i, indent, 0);
-            write_str(&mut out, k);
-            out.push_str(": ");
+            item_start(&mut out, i, f, 0);
+            write_str_in(&mut out, k, f.ensure_ascii);
+            out.push_str(f.key_sep);
             if k == key {
                 if entries.is_empty() {
                     out.push_str("{}");
@@ -73,72 +182,79 @@ pub fn to_python_string_with(
                 }
                 out.push('{');
                 for (j, (ek, ev)) in entries.iter().enumerate() {
-                    item_start(&mut out, j, indent, 1);
-                    write_str(&mut out, ek);
-                    out.push_str(": ");
-                    write_value(&mut out, ev, indent, 2);
+                    item_start(&mut out, j, f, 1);
+                    write_str_in(&mut out, ek, f.ensure_ascii);
+                    out.push_str(f.key_sep);
+                    write_value(&mut out, ev, f, 2);
                 }
-                if let Some(n) = indent {
-                    newline(&mut out, n, 1);
+                if f.indent.is_some() {
+                    newline(&mut out, f, 1);
                 }
                 out.push('}');
             } else {
-                write_value(&mut out, v, indent, 1);
+                write_value(&mut out, v, f, 1);
             }
         }
-        if let Some(n) = indent {
-            newline(&mut out, n, 0);
+        if f.indent.is_some() {
+            newline(&mut out, f, 0);
         }
         out.push('}');
     }
     if style.trailing_newline {
-        out.push('\n');
+        out.push_str(f.newline);
     }
     out
 }
 
 /// `to_python_string` into a buffer of `capacity` bytes to start with.
 pub fn to_python_string_sized(value: &Value, style: JsonStyle, capacity: usize) -> String {
+    let f = &Fmt::new(style, Dialect::PYTHON);
     let mut out = String::with_capacity(capacity);
-    write_value(&mut out, value, style.indent, 0);
+    write_value(&mut out, value, f, 0);
     if style.trailing_newline {
         out.push('\n');
     }
     out
 }
 
-fn newline(out: &mut String, indent: usize, level: usize) {
-    const SPACES: &str = "                                                                ";
-    out.push('\n');
-    let mut n = indent * level;
-    while n > 0 {
-        let k = n.min(SPACES.len());
-        out.push_str(&SPACES[..k]);
-        n -= k;
+fn newline(out: &mut String, f: &Fmt, level: usize) {
+    out.push_str(f.newline);
+    let n = f.indent.unwrap_or(0) * level;
+    if f.unit == " " {
+        const SPACES: &str = "                                                                ";
+        let mut n = n;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            out.push_str(&SPACES[..k]);
+            n -= k;
+        }
+    } else {
+        for _ in 0..n {
+            out.push_str(f.unit);
+        }
     }
 }
 
 /// The separator before item `i` of a container at `level`.
-fn item_start(out: &mut String, i: usize, indent: Option<usize>, level: usize) {
+fn item_start(out: &mut String, i: usize, f: &Fmt, level: usize) {
     if i > 0 {
-        out.push(',');
-        if indent.is_none() {
-            out.push(' ');
-        }
+        // Indented, the separator's trailing space (if any) comes before the newline, as
+        // Python writes it.
+        out.push_str(f.item_sep);
     }
-    if let Some(n) = indent {
-        newline(out, n, level + 1);
+    if f.indent.is_some() {
+        newline(out, f, level + 1);
     }
 }
 
-fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: usize) {
+fn write_value(out: &mut String, value: &Value, f: &Fmt, level: usize) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
         // With `arbitrary_precision` a number keeps the exact text it was read from.
         Value::Number(n) => out.push_str(n.as_str()),
-        Value::String(s) => write_str(out, s),
+        Value::String(s) => write_str_in(out, s, f.ensure_ascii),
         Value::Array(items) => {
             if items.is_empty() {
                 out.push_str("[]");
@@ -146,11 +262,11 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
             }
             out.push('[');
             for (i, item) in items.iter().enumerate() {
-                item_start(out, i, indent, level);
-                write_value(out, item, indent, level + 1);
+                item_start(out, i, f, level);
+                write_value(out, item, f, level + 1);
             }
-            if let Some(n) = indent {
-                newline(out, n, level);
+            if f.indent.is_some() {
+                newline(out, f, level);
             }
             out.push(']');
         }
@@ -161,13 +277,13 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
             }
             out.push('{');
             for (i, (k, v)) in map.iter().enumerate() {
-                item_start(out, i, indent, level);
-                write_str(out, k);
-                out.push_str(": ");
-                write_value(out, v, indent, level + 1);
+                item_start(out, i, f, level);
+                write_str_in(out, k, f.ensure_ascii);
+                out.push_str(f.key_sep);
+                write_value(out, v, f, level + 1);
             }
-            if let Some(n) = indent {
-                newline(out, n, level);
+            if f.indent.is_some() {
+                newline(out, f, level);
             }
             out.push('}');
         }
@@ -176,13 +292,25 @@ fn write_value(out: &mut String, value: &Value, indent: Option<usize>, level: us
 
 /// Python's `ensure_ascii` string encoder.
 pub fn write_str(out: &mut String, s: &str) {
+    write_str_in(out, s, true);
+}
+
+/// Python's string encoder; with `ensure_ascii` off, only `"`, `\\` and the C0 controls
+/// are escaped (as `json.dumps(ensure_ascii=False)` does).
+fn write_str_in(out: &mut String, s: &str, ensure_ascii: bool) {
     out.push('"');
     let mut rest = s;
     while !rest.is_empty() {
         // Copy the longest run that needs no escaping in one go.
         let plain = rest
             .bytes()
-            .position(|b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')
+            .position(|b| {
+                if ensure_ascii {
+                    !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\'
+                } else {
+                    b < b' ' || b == b'"' || b == b'\\'
+                }
+            })
             .unwrap_or(rest.len());
         out.push_str(&rest[..plain]);
         rest = &rest[plain..];
@@ -262,6 +390,110 @@ pub fn restore_layout(value: &mut Value, original: &Value) {
     }
 }
 
+/// The first key that appears twice in one object of `text` (valid JSON), with where that
+/// object is (`components`, `components.n_W.resources`, or empty for the top level).
+/// Keys are compared after unescaping. One pass, no allocation for most keys.
+pub fn find_duplicate_key(text: &str) -> Option<(String, String)> {
+    use std::borrow::Cow;
+    use std::collections::HashSet;
+    /// Small objects are searched linearly; big ones (`components`) get a set.
+    const LINEAR: usize = 16;
+    struct Obj<'a> {
+        keys: Vec<Cow<'a, str>>,
+        set: Option<HashSet<Cow<'a, str>>>,
+        expect_key: bool,
+    }
+    impl<'a> Obj<'a> {
+        /// Adds `key`; false if it was there already.
+        fn insert(&mut self, key: Cow<'a, str>) -> bool {
+            if let Some(set) = &mut self.set {
+                if !set.insert(key.clone()) {
+                    return false;
+                }
+            } else {
+                if self.keys.contains(&key) {
+                    return false;
+                }
+                if self.keys.len() == LINEAR {
+                    self.set = Some(self.keys.iter().cloned().collect());
+                    self.set.as_mut().expect("just set").insert(key.clone());
+                }
+            }
+            self.keys.push(key);
+            true
+        }
+    }
+    // `None` is an array.
+    let mut stack: Vec<Option<Obj>> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => stack.push(Some(Obj {
+                keys: Vec::new(),
+                set: None,
+                expect_key: true,
+            })),
+            b'[' => stack.push(None),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(Some(o)) = stack.last_mut() {
+                    o.expect_key = true;
+                }
+            }
+            b':' => {
+                if let Some(Some(o)) = stack.last_mut() {
+                    o.expect_key = false;
+                }
+            }
+            b'"' => {
+                let start = i;
+                let mut escaped = false;
+                i += 1;
+                loop {
+                    match bytes[i..].iter().position(|b| *b == b'"' || *b == b'\\') {
+                        Some(k) if bytes[i + k] == b'\\' => {
+                            escaped = true;
+                            i += k + 2;
+                        }
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => {
+                            i = bytes.len();
+                            break;
+                        }
+                    }
+                }
+                if let Some(Some(o)) = stack.last_mut()
+                    && o.expect_key
+                {
+                    let raw = &text[start..(i + 1).min(text.len())];
+                    let key: Cow<str> = if escaped {
+                        Cow::Owned(serde_json::from_str::<String>(raw).unwrap_or_default())
+                    } else {
+                        Cow::Borrowed(&raw[1..raw.len().saturating_sub(1).max(1)])
+                    };
+                    if !o.insert(key.clone()) {
+                        let path: Vec<&str> = stack[..stack.len() - 1]
+                            .iter()
+                            .flatten()
+                            .filter_map(|o| o.keys.last().map(|k| k.as_ref()))
+                            .collect();
+                        return Some((path.join("."), key.into_owned()));
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Finds `NaN`, `Infinity` or `-Infinity` outside strings: Python writes them, JSON has none.
 pub fn has_non_finite_literal(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -315,6 +547,26 @@ mod tests {
         assert_eq!(JsonStyle::detect("{\"a\": 1}").indent, None);
         assert_eq!(JsonStyle::detect("{\n    \"a\": 1\n}\n").indent, Some(4));
         assert!(JsonStyle::detect("{\n  \"a\": 1\n}\n").trailing_newline);
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_with_their_place() {
+        assert_eq!(
+            find_duplicate_key(r#"{"a": 1, "b": [{"a": 1}], "c": {"d": 1}}"#),
+            None
+        );
+        assert_eq!(
+            find_duplicate_key(r#"{"a": 1, "b": 2, "a": 3}"#),
+            Some((String::new(), "a".into()))
+        );
+        assert_eq!(
+            find_duplicate_key(r#"{"c": {"x": {"k": "\"}"}, "x": 2, "\u0078": 3}}"#),
+            Some(("c".into(), "x".into()))
+        );
+        assert_eq!(
+            find_duplicate_key(r#"{"c": [1, {"n": {"r": {"g": [6], "g": [7]}}}]}"#),
+            Some(("c.n.r".into(), "g".into()))
+        );
     }
 
     #[test]

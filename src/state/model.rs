@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Number, Value};
 
-use super::json::{self, JsonStyle};
+use super::json::{self, Dialect, JsonStyle};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -82,6 +82,15 @@ impl Components {
     pub fn shift_remove(&mut self, key: &str) -> Option<Component> {
         self.touched.remove(key);
         self.map.shift_remove(key)
+    }
+
+    /// Removes every entry in `keys` in one pass, keeping the order of the others.
+    pub fn remove_all(&mut self, keys: &HashSet<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        self.map.retain(|k, _| !keys.contains(k));
+        self.touched.retain(|k| !keys.contains(k));
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Component> {
@@ -224,8 +233,12 @@ pub struct Document {
     pub state: State,
     original: Value,
     pub style: JsonStyle,
+    /// Separators, escaping, line endings and indent character, as detected.
+    dialect: Dialect,
     /// The length of the text read, to size the text written.
     size_hint: usize,
+    /// Set by a save that could not keep the file's exact layout.
+    layout_note: Option<String>,
 }
 
 /// Why a text is not a usable state file.
@@ -261,6 +274,18 @@ impl Document {
                 "the top level is not a JSON object".into(),
             ));
         }
+        // A parser keeps one copy of a repeated key and a save would drop the other (say,
+        // a component holding a GPU): refuse the file instead, whatever its size.
+        if let Some((at, key)) = json::find_duplicate_key(text) {
+            let at = if at.is_empty() {
+                "at the top level".to_string()
+            } else {
+                format!("in {at}")
+            };
+            return Err(ParseProblem::Invalid(format!(
+                "duplicate key {key:?} {at}: refusing to guess which copy counts"
+            )));
+        }
         let state = match typed {
             Some(Ok(Ok(s))) => s,
             Some(Ok(Err(e))) => return Err(ParseProblem::Invalid(e.to_string())),
@@ -275,11 +300,14 @@ impl Document {
                 }
             },
         };
+        let style = JsonStyle::detect(text);
         Ok(Document {
             state,
             original,
-            style: JsonStyle::detect(text),
+            style,
+            dialect: Dialect::detect(text, style),
             size_hint: text.len(),
+            layout_note: None,
         })
     }
 
@@ -294,11 +322,26 @@ impl Document {
     /// `to_python_string(&self.to_value()?)`, but only the components changed since the file
     /// was read are serialized again; the others are written from the tree as read.
     pub fn render(&self) -> Result<String, serde_json::Error> {
-        self.render_as(self.style)
+        self.render_in(self.style, self.dialect)
     }
 
-    /// `render` in another layout, e.g. `JsonStyle::PLANNER` for an indented view.
+    /// `render` in another layout, e.g. `JsonStyle::PLANNER` for an indented view (with
+    /// Python's default separators and ASCII escapes).
     pub fn render_as(&self, style: JsonStyle) -> Result<String, serde_json::Error> {
+        self.render_in(style, Dialect::PYTHON)
+    }
+
+    /// Why the last save re-laid out the whole file (its layout is not one the writer
+    /// reproduces exactly), if it did.
+    pub fn layout_note(&self) -> Option<&str> {
+        self.layout_note.as_deref()
+    }
+
+    pub(crate) fn set_layout_note(&mut self, note: String) {
+        self.layout_note = Some(note);
+    }
+
+    fn render_in(&self, style: JsonStyle, dialect: Dialect) -> Result<String, serde_json::Error> {
         let s = &self.state;
         // Everything but the components goes through serde; it is small.
         let head = State {
@@ -346,9 +389,10 @@ impl Document {
                 (k.as_str(), v)
             })
             .collect();
-        Ok(json::to_python_string_with(
+        Ok(json::to_python_string_in(
             &top,
             style,
+            dialect,
             self.size_hint + 1024,
             "components",
             &components,

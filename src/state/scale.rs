@@ -14,6 +14,10 @@ use super::model::{Component, GpuId, Resources, State};
 /// Types that need a GPU even when their template holds none (the planner's two workers).
 pub const GPU_TYPES: [&str; 2] = ["VllmWorker", "PrefillWorker"];
 
+/// The most instances of one type `scale` aims for; a larger target is refused up front
+/// (a GPU type is refused sooner, by the GPUs the file lists).
+pub const MAX_REPLICAS: usize = 100_000;
+
 /// The parts of a component key `<ns>_<Type>` / `<ns>_<Type>_<N>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryName {
@@ -128,12 +132,19 @@ pub fn summarize(state: &State) -> Summary {
         t.instances.sort_by_key(|i| i.suffix);
     }
     let held = holders(state);
-    let gpu_info = state.gpu_info().unwrap_or(&[]);
-    let gpu_map: Vec<GpuSlot> = gpu_info
+    // One GPU per id, however often and in whichever spelling gpu_info lists it.
+    let mut seen = std::collections::HashSet::new();
+    let gpu_map: Vec<GpuSlot> = state
+        .gpu_info()
+        .unwrap_or(&[])
         .iter()
-        .map(|g| GpuSlot {
-            id: g.to_string(),
-            holder: held.get(&g.key()).cloned(),
+        .filter_map(|g| {
+            let key = g.key();
+            let holder = held.get(&key).cloned();
+            seen.insert(key).then(|| GpuSlot {
+                id: g.to_string(),
+                holder,
+            })
         })
         .collect();
     let free_gpus = gpu_map
@@ -145,8 +156,8 @@ pub fn summarize(state: &State) -> Summary {
         namespace: state.namespace.clone(),
         circus_endpoint: state.circus_endpoint.clone(),
         types,
-        gpus_total: gpu_info.len(),
-        gpus_used: gpu_info.len() - free_gpus.len(),
+        gpus_total: gpu_map.len(),
+        gpus_used: gpu_map.len() - free_gpus.len(),
         free_gpus,
         gpu_map,
     }
@@ -370,9 +381,22 @@ fn entries_checked(state: &State, ty: &str) -> Result<Vec<(String, EntryName)>, 
     Ok(entries)
 }
 
-/// Adds one instance of `ty`, as the planner's `add_component` does.
-pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
-    let entries = entries_checked(state, ty)?;
+/// What adding an instance of a type takes, worked out once (`scale` adds many).
+struct AddPlan {
+    /// The template's command up to `--worker-env`.
+    base_cmd: String,
+    env_as_object: bool,
+    /// GPUs per instance.
+    need: usize,
+    /// The next suffix; `None` when the largest one is taken.
+    next: Option<u64>,
+}
+
+fn plan_add(
+    state: &State,
+    ty: &str,
+    entries: &[(String, EntryName)],
+) -> Result<AddPlan, RuleError> {
     // The template: the base entry, else the lowest-numbered one (older layout).
     let template_key = entries
         .iter()
@@ -382,12 +406,9 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
     let template = &state.components[&template_key];
     let max_suffix = entries.iter().filter_map(|(_, e)| e.suffix).max();
     let next = match max_suffix {
-        None => 1,
-        Some(m) => m
-            .checked_add(1)
-            .ok_or_else(|| RuleError::SuffixExhausted { ty: ty.to_string() })?,
+        None => Some(1),
+        Some(m) => m.checked_add(1),
     };
-    let name = format!("{}_{}_{}", state.namespace, ty, next);
 
     // GPUs: as many as the template holds; else as many as a running instance holds; at
     // least one for the planner's two GPU worker types.
@@ -408,11 +429,40 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
     if need == 0 && GPU_TYPES.contains(&ty) {
         need = 1;
     }
+    Ok(AddPlan {
+        // The command: the template's command up to `--worker-env`, then our env and name.
+        base_cmd: template
+            .cmd
+            .split("--worker-env")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        env_as_object: worker_env_is_object(&template.cmd),
+        need,
+        next,
+    })
+}
+
+/// The number of distinct GPUs the file lists; an error if it lists none at all.
+fn gpu_total(state: &State, ty: &str) -> Result<usize, RuleError> {
+    match state.gpu_info() {
+        Some(info) => Ok(info
+            .iter()
+            .map(GpuId::key)
+            .collect::<std::collections::HashSet<_>>()
+            .len()),
+        None => Err(RuleError::NoGpuInfo { ty: ty.to_string() }),
+    }
+}
+
+/// Adds one instance of `ty`, as the planner's `add_component` does.
+pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
+    let entries = entries_checked(state, ty)?;
+    let mut plan = plan_add(state, ty, &entries)?;
+    let need = plan.need;
     let gpus: Vec<GpuId> = if need > 0 {
-        let total = match state.gpu_info() {
-            Some(info) => info.len(),
-            None => return Err(RuleError::NoGpuInfo { ty: ty.to_string() }),
-        };
+        let total = gpu_total(state, ty)?;
         let free = free_gpus(state);
         if free.len() < need {
             return Err(RuleError::NotEnoughGpus {
@@ -426,15 +476,22 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
     } else {
         vec![]
     };
+    insert_instance(state, ty, &mut plan, gpus)
+}
 
-    // The command: the template's command up to `--worker-env`, then our env and name.
-    let base_cmd = template
-        .cmd
-        .split("--worker-env")
-        .next()
-        .unwrap_or("")
-        .trim();
-    let env_as_object = worker_env_is_object(&template.cmd);
+/// Inserts the next instance of `ty` on `gpus`.
+fn insert_instance(
+    state: &mut State,
+    ty: &str,
+    plan: &mut AddPlan,
+    gpus: Vec<GpuId>,
+) -> Result<Change, RuleError> {
+    let next = plan
+        .next
+        .ok_or_else(|| RuleError::SuffixExhausted { ty: ty.to_string() })?;
+    plan.next = next.checked_add(1);
+    let name = format!("{}_{}_{}", state.namespace, ty, next);
+    let (base_cmd, env_as_object) = (&plan.base_cmd, plan.env_as_object);
     let ids: Vec<String> = gpus.iter().map(|g| g.to_string()).collect();
     let env = worker_env(state, &ids);
     let env_value = if env_as_object {
@@ -478,10 +535,14 @@ pub fn add(state: &mut State, ty: &str) -> Result<Change, RuleError> {
 /// The environment a new worker gets: `CUDA_VISIBLE_DEVICES` for its GPUs and the
 /// deployment's `DYNAMO_SERVICE_CONFIG`, nothing else (never the caller's environment). It
 /// goes into the entry's `--worker-env` and, as the watcher's `env`, to the arbiter.
+///
+/// CUDA gets each id's plain number ("05", " 5" and 5 are GPU 5); the entry keeps
+/// gpu_info's spelling (the planner compares spellings).
 pub fn worker_env(state: &State, gpus: &[String]) -> Map<String, Value> {
     let mut env = Map::new();
     if !gpus.is_empty() {
-        env.insert("CUDA_VISIBLE_DEVICES".into(), Value::String(gpus.join(",")));
+        let ids: Vec<String> = gpus.iter().map(|g| GpuId::Str(g.clone()).key()).collect();
+        env.insert("CUDA_VISIBLE_DEVICES".into(), Value::String(ids.join(",")));
     }
     if let Some(cfg) = state.service_config() {
         env.insert(
@@ -630,20 +691,92 @@ pub fn remove_entry(state: &mut State, key: &str) -> Result<Change, RuleError> {
 
 /// Adds or removes instances until `replicas` run.
 pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>, RuleError> {
-    entries_checked(state, ty)?;
+    // The same changes as repeated `add` or `remove`, in time linear in the file's size
+    // plus the number of changes; an unreachable target changes nothing.
+    check_scale(state, ty, replicas)?;
+    let entries = entries_checked(state, ty)?;
+    let mut running: Vec<(String, Option<u64>)> = entries
+        .iter()
+        .filter(|(k, _)| !state.components[k].is_parked())
+        .map(|(k, e)| (k.clone(), e.suffix))
+        .collect();
     let mut changes = Vec::new();
-    loop {
-        let running = summarize(state).running(ty);
-        if running == replicas {
-            return Ok(changes);
+    if replicas > running.len() {
+        let mut plan = plan_add(state, ty, &entries)?;
+        let mut free = free_gpus(state).into_iter();
+        for _ in running.len()..replicas {
+            let gpus: Vec<GpuId> = free.by_ref().take(plan.need).collect();
+            changes.push(insert_instance(state, ty, &mut plan, gpus)?);
         }
-        let change = if running < replicas {
-            add(state, ty)?
-        } else {
-            remove(state, ty)?
-        };
-        changes.push(change);
+    } else if replicas < running.len() {
+        // Highest suffix first, the base entry last, as `remove` picks them.
+        running.sort_by_key(|(_, suffix)| std::cmp::Reverse(*suffix));
+        let mut left = running.len();
+        let mut entries_left = entries.len();
+        let mut deleted = std::collections::HashSet::new();
+        for (key, suffix) in running.into_iter().take(left - replicas) {
+            let park = suffix.is_none() || entries_left == 1;
+            let gpus: Vec<String> = state.components[&key]
+                .gpus()
+                .iter()
+                .map(|g| g.to_string())
+                .collect();
+            if park {
+                let c = state.components.get_mut(&key).unwrap();
+                c.resources = Some(Resources::default());
+                c.lease = Some(None);
+            } else {
+                deleted.insert(key.clone());
+                entries_left -= 1;
+            }
+            left -= 1;
+            changes.push(Change::Removed {
+                ty: ty.to_string(),
+                name: key,
+                gpus,
+                parked: park,
+                remaining: left,
+            });
+        }
+        state.components.remove_all(&deleted);
     }
+    Ok(changes)
+}
+
+/// Refuses a `scale` target that cannot be reached, before anything changes: above
+/// [`MAX_REPLICAS`], or more new instances than the free GPUs allow. Cheap enough to run
+/// on an unlocked read before taking the lock.
+pub fn check_scale(state: &State, ty: &str, replicas: usize) -> Result<(), RuleError> {
+    if replicas > MAX_REPLICAS {
+        return Err(RuleError::TooManyReplicas {
+            ty: ty.to_string(),
+            replicas,
+        });
+    }
+    let entries = entries_checked(state, ty)?;
+    let running = entries
+        .iter()
+        .filter(|(k, _)| !state.components[k].is_parked())
+        .count();
+    if replicas > running {
+        let plan = plan_add(state, ty, &entries)?;
+        if plan.need > 0 {
+            let total = gpu_total(state, ty)?;
+            let free = free_gpus(state).len();
+            let instances = replicas - running;
+            let need = instances.saturating_mul(plan.need);
+            if need > free {
+                return Err(RuleError::NotEnoughGpusFor {
+                    ty: ty.to_string(),
+                    instances,
+                    need,
+                    free,
+                    total,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -682,7 +815,7 @@ mod tests {
         let e = add(&mut d.state, "VllmWorker").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "VllmWorker needs 2 GPU(s) but only 0 of 6 are free"
+            "VllmWorker needs 2 GPU(s) but only 0 of 4 are free"
         );
     }
 }

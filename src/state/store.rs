@@ -1,8 +1,9 @@
 //! The state directory: namespace discovery, the planner-compatible lock, and atomic saves.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,6 +14,25 @@ use super::model::{Document, ParseProblem, State};
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a waiting change retries the lock (filelock uses 50 ms).
 const LOCK_POLL: Duration = Duration::from_millis(20);
+/// The largest state file dynamo-ctl reads (a real one is a few kB; 256 MiB is room for
+/// hundreds of thousands of components). Anything bigger is reported, never read whole.
+pub const MAX_STATE_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// The planner rewrites its file in place (`open('w')`, then `json.dump`), so a reader can
+/// catch it half-written. A file that does not parse is read again after these pauses
+/// while it keeps changing; a file modified within [`MID_WRITE_WINDOW`] (its writer may be
+/// descheduled mid-write) for the first four pauses, or all of them if it is empty (just
+/// truncated). An old broken file is reported at once.
+const REREAD_PAUSES: [Duration; 8] = [
+    Duration::from_millis(5),
+    Duration::from_millis(10),
+    Duration::from_millis(20),
+    Duration::from_millis(40),
+    Duration::from_millis(80),
+    Duration::from_millis(100),
+    Duration::from_millis(100),
+    Duration::from_millis(100),
+];
+const MID_WRITE_WINDOW: Duration = Duration::from_secs(2);
 
 /// A namespace file found in the directory; `doc` holds its parse error if it is broken.
 #[derive(Debug)]
@@ -86,14 +106,136 @@ pub fn parse_text(path: &Path, text: &str) -> Result<Document> {
     })
 }
 
-/// Reads and parses one file.
-pub fn read_document(path: &Path) -> Result<Document> {
-    let bytes = fs::read(path).map_err(io(path))?;
-    let text = String::from_utf8(bytes).map_err(|e| StateError::Parse {
+/// What kind of file a non-regular file is, for messages.
+fn kind_of(ft: &fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "an unknown kind of file"
+    }
+}
+
+/// A state file must be a regular file (symlinks followed) of at most
+/// [`MAX_STATE_FILE_BYTES`].
+fn check_regular(path: &Path, m: &fs::Metadata) -> Result<()> {
+    if !m.file_type().is_file() {
+        return Err(StateError::NotRegular {
+            path: path.to_path_buf(),
+            kind: kind_of(&m.file_type()),
+        });
+    }
+    if m.len() > MAX_STATE_FILE_BYTES {
+        return Err(StateError::TooLarge {
+            path: path.to_path_buf(),
+            size: m.len(),
+        });
+    }
+    Ok(())
+}
+
+/// A state file's bytes, never blocking and never reading without bound: checked with
+/// `stat` before it is opened (a FIFO or device is never opened), opened non-blocking,
+/// checked again with `fstat`, and read up to the cap.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    read_bytes_meta(path).map(|(b, _)| b)
+}
+
+/// `read_bytes`, with the file's metadata as it was after reading.
+fn read_bytes_meta(path: &Path) -> Result<(Vec<u8>, fs::Metadata)> {
+    check_regular(path, &fs::metadata(path).map_err(io(path))?)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io(path))?;
+    let m = file.metadata().map_err(io(path))?;
+    check_regular(path, &m)?;
+    let mut buf = Vec::with_capacity(m.len() as usize + 1);
+    (&file)
+        .take(MAX_STATE_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(io(path))?;
+    if buf.len() as u64 > MAX_STATE_FILE_BYTES {
+        return Err(StateError::TooLarge {
+            path: path.to_path_buf(),
+            size: buf.len() as u64,
+        });
+    }
+    let after = file.metadata().map_err(io(path))?;
+    Ok((buf, after))
+}
+
+fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Document> {
+    let text = std::str::from_utf8(bytes).map_err(|e| StateError::Parse {
         path: path.to_path_buf(),
         message: format!("not UTF-8 text ({e})"),
     })?;
-    parse_text(path, &text)
+    parse_text(path, text)
+}
+
+/// Whether the file at `path` is no longer what `seen` describes (written or replaced).
+fn changed_since(path: &Path, seen: &fs::Metadata) -> bool {
+    fs::metadata(path).map_or(true, |now| {
+        (
+            now.ino(),
+            now.len(),
+            now.mtime(),
+            now.mtime_nsec(),
+            now.ctime_nsec(),
+        ) != (
+            seen.ino(),
+            seen.len(),
+            seen.mtime(),
+            seen.mtime_nsec(),
+            seen.ctime_nsec(),
+        )
+    })
+}
+
+/// Whether the file was modified so recently that a writer may still be at it.
+fn recently_modified(m: &fs::Metadata) -> bool {
+    m.modified().is_ok_and(|t| {
+        SystemTime::now()
+            .duration_since(t)
+            .map_or(true, |age| age < MID_WRITE_WINDOW)
+    })
+}
+
+/// Reads and parses one file, with its bytes. A file that does not parse is read again
+/// while a writer may be at it (see [`REREAD_PAUSES`]).
+fn read_parsed(path: &Path) -> Result<(Vec<u8>, Document)> {
+    let mut pauses = REREAD_PAUSES.iter().enumerate();
+    loop {
+        let (bytes, meta) = read_bytes_meta(path)?;
+        let err = match parse_bytes(path, &bytes) {
+            Ok(doc) => return Ok((bytes, doc)),
+            Err(e @ StateError::Parse { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        match pauses.next() {
+            Some((i, pause))
+                if changed_since(path, &meta)
+                    || (recently_modified(&meta) && (i < 4 || meta.len() == 0)) =>
+            {
+                std::thread::sleep(*pause)
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Reads and parses one file (see [`read_bytes`] for what is refused, and
+/// [`REREAD_PAUSES`] for a file caught mid-write).
+pub fn read_document(path: &Path) -> Result<Document> {
+    read_parsed(path).map(|(_, doc)| doc)
 }
 
 /// Writes `text` over `path` atomically: temp file in the target's directory, same mode
@@ -204,10 +346,53 @@ pub fn lock(path: &Path, timeout: Duration) -> Result<LockGuard> {
             return Err(StateError::LockTimeout {
                 path: path.to_path_buf(),
                 timeout,
+                holder: lock_holder(path),
             });
         }
         std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())));
     }
+}
+
+/// Who holds the `flock` on `path`, from `/proc/locks`: "pid 25951 (python3 -m ...)".
+fn lock_holder(path: &Path) -> Option<String> {
+    let m = fs::metadata(path).ok()?;
+    let dev = m.dev();
+    // glibc's major()/minor() encoding of dev_t.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    for line in locks.lines() {
+        // "1: FLOCK  ADVISORY  WRITE 25951 08:01:1234 0 EOF"; a waiter has "->" after "1:".
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 || f[1] == "->" || f[1] != "FLOCK" {
+            continue;
+        }
+        let id: Vec<&str> = f[5].split(':').collect();
+        let same = id.len() == 3
+            && u64::from_str_radix(id[0], 16).ok() == Some(major)
+            && u64::from_str_radix(id[1], 16).ok() == Some(minor)
+            && id[2].parse::<u64>().ok() == Some(m.ino());
+        if !same {
+            continue;
+        }
+        let pid = f[4];
+        let cmd = fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                let s = String::from_utf8_lossy(&b).replace('\0', " ");
+                let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+                match s.char_indices().nth(100) {
+                    Some((i, _)) => format!("{} ...", &s[..i]),
+                    None => s.to_string(),
+                }
+            })
+            .unwrap_or_default();
+        return Some(if cmd.is_empty() {
+            format!("pid {pid}")
+        } else {
+            format!("pid {pid} ({cmd})")
+        });
+    }
+    None
 }
 
 impl Store {
@@ -270,9 +455,10 @@ impl Store {
     }
 
     /// Every namespace with its parsed document or its error. A broken file never aborts
-    /// the listing of the others.
+    /// the listing of the others. A `*.json` file whose name cannot be a namespace (a
+    /// control character, not UTF-8, ...) is listed as broken, with its name escaped.
     pub fn list(&self) -> Result<Vec<NamespaceEntry>> {
-        Ok(self
+        let mut entries: Vec<NamespaceEntry> = self
             .names()?
             .into_iter()
             .map(|name| {
@@ -286,7 +472,40 @@ impl Store {
                     doc,
                 }
             })
-            .collect())
+            .collect();
+        entries.extend(self.unusable_names());
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    /// `*.json` files (not hidden) whose names are not valid namespaces.
+    fn unusable_names(&self) -> Vec<NamespaceEntry> {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let file = e.file_name();
+                let stem = file.as_bytes().strip_suffix(b".json")?;
+                if stem.first() == Some(&b'.') {
+                    return None;
+                }
+                let err = match std::str::from_utf8(stem) {
+                    Ok(name) => validate_namespace(name).err()?,
+                    Err(_) => StateError::BadNamespace {
+                        name: String::from_utf8_lossy(stem).into_owned(),
+                        reason: "it is not UTF-8",
+                    },
+                };
+                let path = e.path();
+                Some(NamespaceEntry {
+                    name: String::from_utf8_lossy(stem).into_owned(),
+                    modified: fs::symlink_metadata(&path).and_then(|m| m.modified()).ok(),
+                    path,
+                    doc: Err(err),
+                })
+            })
+            .collect()
     }
 
     /// Reads one namespace without locking (for display).
@@ -294,6 +513,22 @@ impl Store {
         let path = self.path_for(ns)?;
         self.check_exists(ns, &path)?;
         read_document(&path)
+    }
+
+    /// `<target dir>/<target stem>.lock` of the file `path` resolves to, when that is not
+    /// the lock `lock_path(ns)` already names (compared after resolving the directory).
+    fn target_lock(&self, ns: &str, path: &Path) -> Result<Option<PathBuf>> {
+        let target = fs::canonicalize(path).map_err(io(path))?;
+        let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+            return Ok(None);
+        };
+        let name = name.to_string_lossy();
+        let stem = name.strip_suffix(".json").unwrap_or(&name);
+        let target_lock = dir.join(format!("{stem}.lock"));
+        let own_lock = fs::canonicalize(&self.dir)
+            .map_err(io(&self.dir))?
+            .join(format!("{ns}.lock"));
+        Ok((target_lock != own_lock).then_some(target_lock))
     }
 
     fn check_exists(&self, ns: &str, path: &Path) -> Result<()> {
@@ -324,22 +559,58 @@ impl Store {
     {
         let path = self.path_for(ns)?;
         self.check_exists(ns, &path)?;
+        // Never lock for a file that is not a regular file of a sane size.
+        check_regular(&path, &fs::metadata(&path).map_err(io(&path))?)?;
         // The deployment may have stopped while we waited: if its directory went away, the
         // lock file cannot be reopened (ENOENT); say so rather than report an I/O error.
+        let deadline = Instant::now() + self.lock_timeout;
         let _guard = lock(&self.lock_path(ns)?, self.lock_timeout)
             .or_else(|e| self.check_exists(ns, &path).and(Err(e)))?;
+        // A symlinked file is written at its target, so also take the lock that the
+        // target's own directory uses (its planner's), always after ours: link locks are
+        // never target locks, so two writers cannot wait on each other in a cycle.
+        let _target_guard = match self.target_lock(ns, &path)? {
+            Some(target_lock) => Some(
+                lock(
+                    &target_lock,
+                    deadline.saturating_duration_since(Instant::now()),
+                )
+                .map_err(|e| match e {
+                    StateError::LockTimeout { path, holder, .. } => StateError::LockTimeout {
+                        path,
+                        holder,
+                        timeout: self.lock_timeout,
+                    },
+                    e => e,
+                })?,
+            ),
+            None => None,
+        };
         self.check_exists(ns, &path)?;
-        let before = fs::read(&path).map_err(io(&path))?;
-        let text = std::str::from_utf8(&before).map_err(|e| StateError::Parse {
-            path: path.clone(),
-            message: format!("not UTF-8 text ({e})"),
-        })?;
-        let mut doc = parse_text(&path, text)?;
+        let (before, mut doc) = read_parsed(&path)?;
+        let unchanged = doc.state.clone();
         let out = f(&mut doc.state)?;
+        // An operation that changes nothing writes nothing, whatever the file's layout.
+        if doc.state == unchanged {
+            return Ok((out, doc));
+        }
         let rendered = doc
             .render()
             .map_err(|e| super::RuleError::Serialize(e.to_string()))?;
         if !dry_run && rendered.as_bytes() != before.as_slice() {
+            // Would the file as read come out byte for byte? If not, its layout is one the
+            // writer cannot reproduce, and the save re-lays out the whole file: say so.
+            let changed = std::mem::replace(&mut doc.state, unchanged);
+            let same_layout = doc
+                .render()
+                .is_ok_and(|t| t.as_bytes() == before.as_slice());
+            doc.state = changed;
+            if !same_layout {
+                doc.set_layout_note(format!(
+                    "{}: its layout is not one dynamo-ctl can reproduce exactly, so the whole file was re-laid out (content, key order and unknown keys kept)",
+                    path.display()
+                ));
+            }
             remove_stale_temp_files(&path);
             atomic_write(&path, rendered.as_bytes())?;
         }

@@ -536,9 +536,17 @@ impl App {
     }
 
     fn on_refreshed(&mut self, r: Refresh) {
+        // The picker's cursor stays on the namespace it was on, wherever that moved.
+        let selected = self
+            .visible_namespaces()
+            .get(self.picker.selected)
+            .map(|n| n.name.clone());
         self.listing = r.listing;
-        let n = self.visible_namespaces().len();
-        if self.picker.selected >= n {
+        let visible = self.visible_namespaces();
+        let n = visible.len();
+        if let Some(i) = selected.and_then(|name| visible.iter().position(|v| v.name == name)) {
+            self.picker.selected = i;
+        } else if self.picker.selected >= n {
             self.picker.selected = n.saturating_sub(1);
         }
         let Some((name, outcome)) = r.ns else {
@@ -552,11 +560,19 @@ impl App {
                 let path = self.dir.join(format!("{name}.json"));
                 match &self.current {
                     Some(cur) if cur.name == name => {
-                        if cur.doc.state != doc.state && !std::mem::take(&mut self.hold_status) {
+                        let hold = std::mem::take(&mut self.hold_status);
+                        if cur.doc.state != doc.state && !hold {
                             self.say(
                                 Severity::Info,
                                 format!("{name}.json changed on disk; showing the new state"),
                             );
+                        } else if self
+                            .status
+                            .as_ref()
+                            .is_some_and(|s| s.text.starts_with(&unreadable_now(&name)))
+                        {
+                            // A good read ends the "unreadable" warning.
+                            self.say(Severity::Info, format!("{name}.json is readable again"));
                         }
                     }
                     _ => {
@@ -591,7 +607,8 @@ impl App {
                     self.say(
                         Severity::Warn,
                         format!(
-                            "{name}.json is unreadable now, showing the last good state: {msg}"
+                            "{}, showing the last good state: {msg}",
+                            unreadable_now(&name)
                         ),
                     );
                 } else {
@@ -673,7 +690,10 @@ impl App {
                 } else {
                     Severity::Ok
                 };
-                self.say(severity, capitalize(&step.to_string()));
+                let mut text = capitalize(&step.to_string());
+                if let Some(note) = &step.layout_note {
+                    text.push_str(&format!("; note: {note}"));
+                }
                 // What the arbiter now runs, without waiting for the next poll.
                 if let ArbiterStatus::Online { watchers, .. } = &mut self.arbiter {
                     let name = step.change.name().to_lowercase();
@@ -685,6 +705,7 @@ impl App {
                         });
                     }
                 }
+                self.say(severity, text);
                 if self.want.as_deref() == Some(intent.ns.as_str()) {
                     let path = self.dir.join(format!("{}.json", intent.ns));
                     self.current = Some(Current::new(intent.ns.clone(), path, doc, modified));
@@ -913,13 +934,14 @@ impl App {
                     .collect();
                 types.sort_by_key(|(worker, _)| !worker);
                 if types.is_empty() {
-                    self.say(
-                        Severity::Warn,
-                        match op {
-                            Op::Add => "this namespace has no components to add to",
-                            Op::Remove => "nothing is running, nothing to remove",
-                        },
-                    );
+                    let msg = match op {
+                        Op::Add => format!(
+                            "namespace {} has no components: nothing to add (a new instance copies an existing entry)",
+                            cur.name
+                        ),
+                        Op::Remove => "nothing is running, nothing to remove".to_string(),
+                    };
+                    self.say(Severity::Warn, msg);
                     return Vec::new();
                 }
                 // Preselect the selected row's type when it is a worker, else the first
@@ -1138,6 +1160,11 @@ fn apply(
         Op::Add => scale::add(state, ty),
         Op::Remove => scale::remove(state, ty),
     }
+}
+
+/// The start of the warning shown while the open namespace's file cannot be read.
+fn unreadable_now(name: &str) -> String {
+    format!("{name}.json is unreadable now")
 }
 
 fn op_verb(op: Op) -> &'static str {

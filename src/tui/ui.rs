@@ -14,6 +14,7 @@ use super::app::{
 };
 use super::keys::{self, Scope};
 use super::theme::Theme;
+use crate::text::safe;
 
 /// Below this the UI says the terminal is too small.
 pub const MIN_WIDTH: u16 = 40;
@@ -62,13 +63,19 @@ pub fn draw(frame: &mut Frame, app: &App, v: &View) {
         frame.render_widget(msg, Rect::new(area.x, y, area.width, h));
         return;
     }
-    let [body, footer] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
+    // The status message wraps onto as many rows as it needs, up to a quarter of the screen.
+    let status = status_rows(app, v, area.width, (area.height / 4).max(1) as usize);
+    let [body, footer] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(1 + status.len().max(1) as u16),
+    ])
+    .areas(area);
     let under_popup = !app.popups.is_empty();
     match &app.current {
         Some(_) => draw_dashboard(frame, app, v, body, !under_popup),
         None => draw_picker_screen(frame, app, v, body),
     }
-    draw_footer(frame, app, v, footer);
+    draw_footer(frame, app, v, footer, status);
     // Popups, bottom to top, each dimming what is behind it.
     let n = app.popups.len();
     for (i, p) in app.popups.iter().enumerate() {
@@ -194,7 +201,7 @@ fn draw_picker_screen(frame: &mut Frame, app: &App, v: &View, area: Rect) {
             Paragraph::new(Line::from(vec![
                 Span::styled("command center for NVIDIA Dynamo", t.fg(t.text)),
                 Span::styled("  ·  ", t.muted()),
-                Span::styled(app.dir.display().to_string(), t.muted()),
+                Span::styled(safe(&app.dir.display().to_string()).into_owned(), t.muted()),
             ]))
             .alignment(Alignment::Center),
             sub,
@@ -231,12 +238,15 @@ fn draw_picker_list(frame: &mut Frame, app: &App, v: &View, area: Rect, title: &
         frame.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(" / ", t.title()),
-                Span::styled(format!("{}{cursor}", app.picker.filter), t.fg(t.orange)),
+                Span::styled(
+                    format!("{}{cursor}", safe(&app.picker.filter)),
+                    t.fg(t.orange),
+                ),
             ])),
             filter_area,
         );
     }
-    let dir = app.dir.display().to_string();
+    let dir = safe(&app.dir.display().to_string()).into_owned();
     let empty = |lines: Vec<Line<'static>>| Paragraph::new(lines).wrap(Wrap { trim: false });
     match &app.listing {
         Listing::Loading => {
@@ -250,33 +260,47 @@ fn draw_picker_list(frame: &mut Frame, app: &App, v: &View, area: Rect, title: &
                     format!(" The state directory {dir} does not exist."),
                     t.fg(t.orange),
                 ),
-                Listing::Error(e) => Line::styled(format!(" {e}"), t.error()),
+                Listing::Error(e) => Line::styled(format!(" {}", safe(e)), t.error()),
                 _ if !app.picker.filter.is_empty() => Line::styled(
-                    format!(" No namespace matches \"{}\".", app.picker.filter),
+                    format!(" No namespace matches \"{}\".", safe(&app.picker.filter)),
                     t.fg(t.orange),
                 ),
                 _ => Line::styled(format!(" No namespaces in {dir}."), t.fg(t.orange)),
             };
-            let lines = vec![
-                first,
-                Line::raw(""),
-                Line::styled(
-                    " State files appear there while `dynamo serve` runs a graph with a local planner",
-                    t.fg(t.text),
-                ),
-                Line::styled(
-                    " (Planner environment: local); the directory is $DYN_LOCAL_STATE_DIR, else ~/.dynamo/state.",
-                    t.fg(t.text),
-                ),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled(" Try ", t.fg(t.text)),
-                    Span::styled("dynamo-ctl --demo", t.title()),
-                    Span::styled(" for sample namespaces, or ", t.fg(t.text)),
-                    Span::styled("--state-dir DIR", t.title()),
-                    Span::styled(". This screen follows the directory live.", t.fg(t.text)),
-                ]),
-            ];
+            // Namespaces exist, the filter hides them all: no "how to get namespaces" help.
+            let filtered_out = matches!(&app.listing, Listing::Found(l) if !l.is_empty());
+            let lines = if filtered_out {
+                vec![
+                    first,
+                    Line::raw(""),
+                    Line::from(vec![
+                        Span::styled(" ", t.fg(t.text)),
+                        Span::styled("Esc", t.title()),
+                        Span::styled(" clears the filter.", t.fg(t.text)),
+                    ]),
+                ]
+            } else {
+                vec![
+                    first,
+                    Line::raw(""),
+                    Line::styled(
+                        " State files appear there while `dynamo serve` runs a graph with a local planner",
+                        t.fg(t.text),
+                    ),
+                    Line::styled(
+                        " (Planner environment: local); the directory is $DYN_LOCAL_STATE_DIR, else ~/.dynamo/state.",
+                        t.fg(t.text),
+                    ),
+                    Line::raw(""),
+                    Line::from(vec![
+                        Span::styled(" Try ", t.fg(t.text)),
+                        Span::styled("dynamo-ctl --demo", t.title()),
+                        Span::styled(" for sample namespaces, or ", t.fg(t.text)),
+                        Span::styled("--state-dir DIR", t.title()),
+                        Span::styled(". This screen follows the directory live.", t.fg(t.text)),
+                    ]),
+                ]
+            };
             frame.render_widget(empty(lines), list_area);
         }
         _ => {
@@ -298,9 +322,10 @@ fn draw_picker_list(frame: &mut Frame, app: &App, v: &View, area: Rect, title: &
 
 fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16) -> ListItem<'a> {
     let when = format!("modified {}", age(app.now, ns.modified));
+    let name = safe(&ns.name);
     match &ns.brief {
         Ok(b) => {
-            let head = format!("{:<16} GPUs {}/{}", ns.name, b.gpus_used, b.gpus_total);
+            let head = format!("{:<16} GPUs {}/{}", name, b.gpus_used, b.gpus_total);
             let pad = (width as usize)
                 .saturating_sub(2 + head.chars().count() + when.chars().count() + 1)
                 .max(2);
@@ -312,14 +337,14 @@ fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16) -> ListItem<'a>
                     let c = if *n == 0 { t.muted() } else { t.fg(t.green) };
                     [
                         Span::styled(if i == 0 { "  " } else { " · " }, t.muted()),
-                        Span::styled(ty.clone(), t.fg(t.text)),
+                        Span::styled(safe(ty).into_owned(), t.fg(t.text)),
                         Span::styled(format!(" {n}"), c),
                     ]
                 })
                 .collect();
             ListItem::new(vec![
                 Line::from(vec![
-                    Span::styled(format!("{:<16}", ns.name), t.title()),
+                    Span::styled(format!("{:<16}", name), t.title()),
                     Span::styled(
                         format!(" GPUs {}/{}", b.gpus_used, b.gpus_total),
                         t.fg(t.magenta),
@@ -332,7 +357,7 @@ fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16) -> ListItem<'a>
         }
         Err(e) => ListItem::new(vec![
             Line::from(vec![
-                Span::styled(format!("{:<16}", ns.name), t.error()),
+                Span::styled(format!("{:<16}", name), t.error()),
                 Span::styled(" ✖ broken, cannot be opened", t.error()),
                 Span::raw("  "),
                 Span::styled(when, t.muted()),
@@ -340,8 +365,10 @@ fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16) -> ListItem<'a>
             Line::styled(
                 format!(
                     "  {}",
-                    e.strip_prefix(&format!("{}: ", ns.path.display()))
-                        .unwrap_or(e)
+                    safe(
+                        e.strip_prefix(&format!("{}: ", ns.path.display()))
+                            .unwrap_or(e)
+                    )
                 ),
                 t.fg(t.red),
             ),
@@ -359,7 +386,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let hb = panel(t, Span::styled(" ◆ dynamo-ctl ", t.title()), false);
     let hi = hb.inner(header);
     frame.render_widget(hb, header);
-    let endpoint = s.circus_endpoint.clone().unwrap_or_else(|| "none".into());
+    let endpoint = safe(s.circus_endpoint.as_deref().unwrap_or("none")).into_owned();
     let (arb_text, arb_style) = match &app.arbiter {
         ArbiterStatus::Unknown => ("asking…".to_string(), t.muted()),
         ArbiterStatus::NoEndpoint => ("none: file only".to_string(), t.fg(t.orange)),
@@ -368,7 +395,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             format!("online ({} watchers)", watchers.len()),
             t.fg(t.green),
         ),
-        ArbiterStatus::Offline { reason, .. } => (format!("offline: {reason}"), t.error()),
+        ArbiterStatus::Offline { reason, .. } => (format!("offline: {}", safe(reason)), t.error()),
     };
     let readonly = if app.readonly {
         Span::styled("  [read-only]", t.fg(t.orange))
@@ -379,9 +406,12 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         Paragraph::new(vec![
             Line::from(vec![
                 Span::styled("namespace ", t.muted()),
-                Span::styled(cur.name.clone(), t.title()),
+                Span::styled(safe(&cur.name).into_owned(), t.title()),
                 Span::styled("   file ", t.muted()),
-                Span::styled(cur.path.display().to_string(), t.fg(t.text)),
+                Span::styled(
+                    safe(&cur.path.display().to_string()).into_owned(),
+                    t.fg(t.text),
+                ),
                 readonly,
             ]),
             Line::from(vec![
@@ -442,17 +472,17 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                     let pids = app.arbiter.pids(&i.watcher_name);
                     match (i.parked, pids.as_deref()) {
                         (true, _) => {
-                            Line::styled(format!("{} (parked)", i.watcher_name), t.muted())
+                            Line::styled(format!("{} (parked)", safe(&i.watcher_name)), t.muted())
                         }
-                        (false, None) => Line::raw(i.watcher_name.clone()),
+                        (false, None) => Line::raw(safe(&i.watcher_name).into_owned()),
                         (false, Some([])) => Line::from(vec![
                             Span::styled("✗ ", t.error()),
-                            Span::raw(i.watcher_name.clone()),
+                            Span::raw(safe(&i.watcher_name).into_owned()),
                             Span::styled(" not running", t.error()),
                         ]),
                         (false, Some(p)) => Line::from(vec![
                             Span::styled("● ", t.fg(t.green)),
-                            Span::raw(i.watcher_name.clone()),
+                            Span::raw(safe(&i.watcher_name).into_owned()),
                             Span::styled(format!(" {}", crate::arbiter::ops::pids(p)), t.muted()),
                         ]),
                     }
@@ -465,7 +495,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                     Line::raw(if i.gpus.is_empty() {
                         "-".into()
                     } else {
-                        i.gpus.join(",")
+                        safe(&i.gpus.join(",")).into_owned()
                     })
                 })
                 .collect();
@@ -484,7 +514,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             };
             let dot = if ty.running == 0 { "○" } else { "●" };
             Row::new(vec![
-                Cell::from(Span::styled(ty.ty.clone(), t.fg(t.cyan))),
+                Cell::from(Span::styled(safe(&ty.ty).into_owned(), t.fg(t.cyan))),
                 Cell::from(Span::styled(format!("{dot} {}", ty.running), run_style)),
                 Cell::from(Text::from(names)),
                 Cell::from(Text::from(gpus)),
@@ -500,7 +530,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             .map(|w| {
                 Line::from(vec![
                     Span::styled("! ", t.error()),
-                    Span::raw(w.name.clone()),
+                    Span::raw(safe(&w.name).into_owned()),
                     Span::styled(
                         format!(" {}", crate::arbiter::ops::pids(&w.pids)),
                         t.muted(),
@@ -548,14 +578,16 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let mut gpu_lines: Vec<Line> = (0..per_col).map(|_| Line::default()).collect();
     for (i, g) in s.gpu_map.iter().enumerate() {
         let (symbol, who, style) = match &g.holder {
-            Some(h) => ("■ ", h.clone(), t.fg(t.magenta)),
+            Some(h) => ("■ ", safe(h).into_owned(), t.fg(t.magenta)),
             None => ("□ ", "free".to_string(), t.fg(t.green)),
         };
         let cell = format!("{symbol}{who}");
         let pad = (col_w as usize).saturating_sub(7 + cell.chars().count());
         let line = &mut gpu_lines[i % per_col];
-        line.spans
-            .push(Span::styled(format!("GPU {:<3}", g.id), t.fg(t.text)));
+        line.spans.push(Span::styled(
+            format!("GPU {:<3}", safe(&g.id)),
+            t.fg(t.text),
+        ));
         line.spans.push(Span::styled(cell, style));
         line.spans.push(Span::raw(" ".repeat(pad)));
     }
@@ -581,14 +613,14 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let end = (start + inner_h).min(cur.json.len());
     let lines: Vec<Line> = cur.json[start.min(end)..end]
         .iter()
-        .map(|l| json_line(t, l))
+        .map(|l| json_line(t, &safe(l)))
         .collect();
     frame.render_widget(
         Paragraph::new(lines).block(panel(
             t,
             format!(
                 " State {} lines {}-{}/{} ",
-                cur.name,
+                safe(&cur.name),
                 start + 1,
                 end,
                 cur.json.len()
@@ -604,7 +636,7 @@ fn gpu_columns(s: &crate::state::Summary, width: u16) -> (usize, u16) {
     let longest = s
         .gpu_map
         .iter()
-        .map(|g| 7 + 2 + g.holder.as_ref().map_or(4, |h| h.chars().count()))
+        .map(|g| 7 + 2 + g.holder.as_ref().map_or(4, |h| safe(h).chars().count()))
         .max()
         .unwrap_or(10) as u16
         + 2;
@@ -674,7 +706,7 @@ pub fn json_line<'a>(t: &Theme, line: &str) -> Line<'a> {
 
 // ---------------------------------------------------------------- footer
 
-fn draw_footer(frame: &mut Frame, app: &App, v: &View, area: Rect) {
+fn draw_footer(frame: &mut Frame, app: &App, v: &View, area: Rect, status: Vec<Line<'static>>) {
     let t = v.theme;
     let mut hints: Vec<Span> = Vec::new();
     let scope = app.scope();
@@ -690,9 +722,20 @@ fn draw_footer(frame: &mut Frame, app: &App, v: &View, area: Rect) {
     if app.readonly {
         hints.push(Span::styled("read-only", t.fg(t.orange)));
     }
-    let mut status: Vec<Span> = Vec::new();
+    let bg = Style::new().bg(t.panel).fg(t.text);
+    let mut lines = vec![Line::from(hints)];
+    lines.extend(status);
+    frame.render_widget(Paragraph::new(lines).style(bg), area);
+}
+
+/// The spinner and the status message as footer rows of at most `width` cells: a long
+/// message wraps instead of being cut; only beyond `max_rows` rows is it shortened, and
+/// then the last row ends with "…".
+fn status_rows(app: &App, v: &View, width: u16, max_rows: usize) -> Vec<Line<'static>> {
+    let t = v.theme;
+    let mut pieces: Vec<(String, Style)> = Vec::new();
     if app.busy() {
-        status.push(Span::styled(
+        pieces.push((
             format!("{} ", SPINNER[v.spin % SPINNER.len()]),
             t.fg(t.cyan),
         ));
@@ -704,14 +747,57 @@ fn draw_footer(frame: &mut Frame, app: &App, v: &View, area: Rect) {
             Severity::Warn => ("▲", t.fg(t.orange)),
             Severity::Error => ("✖", t.error()),
         };
-        status.push(Span::styled(format!("{} ", st.at), t.muted()));
-        status.push(Span::styled(format!("{icon} {}", st.text), style));
+        pieces.push((format!("{} ", st.at), t.muted()));
+        pieces.push((format!("{icon} {}", safe(&st.text)), style));
     }
-    let bg = Style::new().bg(t.panel).fg(t.text);
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(hints), Line::from(status)]).style(bg),
-        area,
-    );
+    let width = width.max(1) as usize;
+    // (char, style, cells) per row.
+    let mut rows: Vec<Vec<(char, Style, usize)>> = vec![Vec::new()];
+    let mut used = 0;
+    for (text, style) in &pieces {
+        for c in text.chars() {
+            let w = Span::raw(c.to_string()).width();
+            if used + w > width && used > 0 {
+                // Break after the row's last space if it has one, else mid-word.
+                let row = rows.last_mut().expect("a row");
+                let carry = match row.iter().rposition(|(c, _, _)| *c == ' ') {
+                    Some(i) if i > 0 => row.split_off(i + 1),
+                    _ => Vec::new(),
+                };
+                used = carry.iter().map(|c| c.2).sum();
+                rows.push(carry);
+            }
+            rows.last_mut().expect("a row").push((c, *style, w));
+            used += w;
+        }
+    }
+    if rows.len() > max_rows {
+        rows.truncate(max_rows.max(1));
+        let last = rows.last_mut().expect("a row");
+        let style = last.last().map_or(Style::new(), |c| c.1);
+        while !last.is_empty() && last.iter().map(|c| c.2).sum::<usize>() + 1 > width {
+            last.pop();
+        }
+        last.push(('…', style, 1));
+    }
+    rows.into_iter()
+        .map(|cells| {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            let mut cur = String::new();
+            let mut cur_style: Option<Style> = None;
+            for (c, style, _) in cells {
+                if cur_style.is_some_and(|s| s != style) {
+                    spans.push(Span::styled(std::mem::take(&mut cur), cur_style.unwrap()));
+                }
+                cur_style = Some(style);
+                cur.push(c);
+            }
+            if let Some(s) = cur_style {
+                spans.push(Span::styled(cur, s));
+            }
+            Line::from(spans)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- popups
@@ -742,7 +828,7 @@ fn draw_choose(
         .iter()
         .map(|ty| {
             ListItem::new(Line::from(vec![
-                Span::styled(format!("{ty:<18}"), t.fg(t.cyan)),
+                Span::styled(format!("{:<18}", safe(ty)), t.fg(t.cyan)),
                 Span::styled(format!("{} running", running(ty)), t.muted()),
             ]))
         })
@@ -795,11 +881,11 @@ fn draw_confirm(
     frame.render_widget(block, r);
     let mut lines = vec![
         Line::raw(""),
-        Line::styled(question.to_string(), t.fg(t.text)),
+        Line::styled(safe(question).into_owned(), t.fg(t.text)),
     ];
     if let Some(w) = warning {
         lines.push(Line::raw(""));
-        lines.push(Line::styled(w.to_string(), t.error()));
+        lines.push(Line::styled(safe(w).into_owned(), t.error()));
     }
     if let Some(n) = note {
         lines.push(Line::raw(""));
@@ -808,7 +894,7 @@ fn draw_confirm(
         } else {
             t.fg(t.cyan)
         };
-        lines.push(Line::styled(n.to_string(), style));
+        lines.push(Line::styled(safe(n).into_owned(), style));
     }
     let [text_a, buttons_a] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
