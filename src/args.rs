@@ -67,13 +67,13 @@ impl Global {
         }
     }
 
-    /// Why no process may be started or stopped, whatever the file says: `--demo` (its files
-    /// name arbiters that do not exist) or `--state-only`.
+    /// The flag that rules out starting or stopping any process, whatever the file says:
+    /// `--demo` (its files name arbiters that do not exist) or `--state-only`.
     pub fn file_only_reason(&self) -> Option<&'static str> {
         if self.demo {
-            Some("demo: the state file only, no process starts or stops")
+            Some("--demo")
         } else if self.state_only {
-            Some("--state-only: the state file only, no process starts or stops")
+            Some("--state-only")
         } else {
             None
         }

@@ -611,7 +611,9 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
     if let Some(reason) = g.file_only_reason()
         && !steps.is_empty()
     {
-        eprintln!("dynamo-ctl: warning: {reason}");
+        eprintln!(
+            "dynamo-ctl: warning: {reason}: only the state file changed, no process starts or stops"
+        );
     }
     if let Some(note) = steps.iter().find_map(|s| s.layout_note.as_deref()) {
         eprintln!("dynamo-ctl: note: {}", safe(note));

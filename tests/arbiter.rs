@@ -448,3 +448,52 @@ fn the_tui_effects_start_and_stop_real_workers() {
     assert!(!has(&c.watchers(), "t_VllmWorker_1"));
     assert!(c.state()["components"].get("t_VllmWorker_1").is_none());
 }
+
+#[test]
+fn no_wait_returns_once_circus_accepted_and_a_worker_that_never_runs_times_out() {
+    let c = Circus::start("t", false);
+    let r = c.run(&["add", "t", "VllmWorker", "--no-wait", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json(&r);
+    assert_eq!(v["changes"][0]["process"], "started");
+    assert!(!r.stderr.contains("running (pid"), "{}", r.stderr);
+    assert!(has(&c.watchers(), "t_VllmWorker_1"));
+
+    // A type whose command cannot start: the entry and the watcher stay, the timeout is
+    // reported, exit 1.
+    let mut st = c.state();
+    st["components"]["t_GhostWorker"] = serde_json::json!({
+        "watcher_name": "t_GhostWorker",
+        "cmd": "/nonexistent/dynamo-worker --service-name GhostWorker",
+        "resources": {"allocated_gpus": [6]},
+    });
+    std::fs::write(c.state_path(), serde_json::to_string(&st).unwrap()).unwrap();
+    let r = c.run(&[
+        "--start-timeout",
+        "1",
+        "add",
+        "t",
+        "GhostWorker",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = json(&r);
+    assert_eq!(v["changes"][0]["name"], "t_GhostWorker_1");
+    assert_eq!(v["changes"][0]["process"], "timeout");
+    assert!(
+        r.stderr.contains("did not start within --start-timeout"),
+        "{}",
+        r.stderr
+    );
+    assert!(c.state()["components"].get("t_GhostWorker_1").is_some());
+    assert!(has(&c.watchers(), "t_GhostWorker_1"));
+    // show marks it: in the file, not running.
+    let r = c.run(&["show", "t"]);
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("t_GhostWorker_1"))
+        .unwrap();
+    assert!(row.ends_with("in the file, not running"), "{row}");
+}

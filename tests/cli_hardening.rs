@@ -73,7 +73,7 @@ fn run(dir: &Path, args: &[&str]) -> Run {
     r.stderr = r
         .stderr
         .lines()
-        .filter(|l| !l.starts_with("dynamo-ctl: warning: --state-only:"))
+        .filter(|l| !l.starts_with("dynamo-ctl: warning: --state-only: only the state file"))
         .map(|l| format!("{l}\n"))
         .collect();
     r

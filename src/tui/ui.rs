@@ -390,7 +390,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let (arb_text, arb_style) = match &app.arbiter {
         ArbiterStatus::Unknown => ("asking…".to_string(), t.muted()),
         ArbiterStatus::NoEndpoint => ("none: file only".to_string(), t.fg(t.orange)),
-        ArbiterStatus::FileOnly(why) => (why.to_string(), t.fg(t.orange)),
+        ArbiterStatus::FileOnly(why) => (format!("file only ({why})"), t.fg(t.orange)),
         ArbiterStatus::Online { watchers, .. } => (
             format!("online ({} watchers)", watchers.len()),
             t.fg(t.green),
