@@ -182,13 +182,13 @@ pub enum Mode<'a> {
 /// A progress line ("starting dynamo_VllmWorker_3 …").
 pub type Progress<'a> = &'a mut dyn FnMut(&str);
 
-/// Polls `f` until it gives `Some`, backing off from 10 ms to 200 ms, until `timeout`.
+/// Polls `f` until it gives `Some`, backing off from 2 ms to 200 ms, until `timeout`.
 fn poll_until<T>(
     timeout: Duration,
     mut f: impl FnMut() -> Result<Option<T>, ArbiterError>,
 ) -> Result<Option<T>, ArbiterError> {
     let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(10);
+    let mut pause = Duration::from_millis(2);
     loop {
         if let Some(v) = f()? {
             return Ok(Some(v));
