@@ -154,7 +154,7 @@ def main():
                 time.sleep(0.001)
             circusctl.append(time.perf_counter() - t0)
         for name in ["floor_%d" % i for i in range(ROUNDS)] + ["ctl_%d" % i for i in range(min(ROUNDS, 10))]:
-            c.call("signal", name=name, signum="SIGKILL")
+            # The worker's TERM trap ends its child too.
             c.call("rm", name=name, nostop=False, waiting=True)
 
         add, remove, after_exit = [], [], []
@@ -184,12 +184,18 @@ def main():
         print("remove dynamo-ctl remove (exec to exit, watcher gone, file updated): %s" % ms(remove))
         print("       of which after the worker's own exit:                        %s" % ms(after_exit))
     finally:
+        try:
+            c = Circus(endpoint)
+            for w in c.call("list").get("watchers", []):
+                for pid in c.call("list", name=w).get("pids", []):
+                    os.killpg(pid, 9)  # circus makes each worker a session leader
+        except Exception:
+            pass
         circusd.terminate()
         try:
             circusd.wait(10)
         except subprocess.TimeoutExpired:
             circusd.kill()
-        subprocess.run(["pkill", "-f", worker])
         shutil.rmtree(root, ignore_errors=True)
 
 

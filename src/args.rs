@@ -61,6 +61,7 @@ impl Global {
     /// The arbiter options these flags ask for (`wait` and `kill` come from the subcommand).
     pub fn scale_options(&self) -> crate::arbiter::Options {
         crate::arbiter::Options {
+            arbiter_timeout: self.arbiter_timeout(),
             start_timeout: Duration::from_secs_f64(self.start_timeout),
             stop_timeout: Duration::from_secs_f64(self.stop_timeout),
             ..Default::default()

@@ -63,6 +63,8 @@ pub enum Kill {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
+    /// How long each arbiter call waits for an answer (`--arbiter-timeout`).
+    pub arbiter_timeout: Duration,
     /// How long to wait for the new watcher's process (`--start-timeout`).
     pub start_timeout: Duration,
     /// How long a worker may take to exit after SIGTERM (`--stop-timeout`).
@@ -75,6 +77,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            arbiter_timeout: super::client::DEFAULT_TIMEOUT,
             start_timeout: Duration::from_secs(120),
             stop_timeout: Duration::from_secs(600),
             wait: true,

@@ -346,6 +346,8 @@ pub struct App {
     pub file_only: Option<&'static str>,
     /// Timeouts for changes through the arbiter.
     pub scale_opts: Options,
+    /// The last `update` changed nothing that is drawn (the loop skips the frame).
+    pub unchanged: bool,
     /// The next reload of the open namespace is expected to differ (a change raced): keep
     /// the status line that explains it instead of "changed on disk".
     hold_status: bool,
@@ -375,6 +377,7 @@ impl App {
             file_only: None,
             scale_opts: Options::default(),
             hold_status: false,
+            unchanged: false,
         }
     }
 
@@ -487,10 +490,12 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.unchanged = false;
         match action {
             Action::Key(key) => self.on_key(key),
             Action::Resize | Action::AgeTick | Action::SpinnerTick => Vec::new(),
             Action::ArbiterTick => {
+                self.unchanged = true;
                 if !self.wants_arbiter() || self.polling {
                     return Vec::new();
                 }
@@ -511,10 +516,14 @@ impl App {
                     c.name == ns && c.summary.circus_endpoint.as_deref() == Some(&endpoint)
                 });
                 if same {
-                    self.arbiter = match result {
+                    let seen = match result {
                         Ok(watchers) => ArbiterStatus::Online { endpoint, watchers },
                         Err(reason) => ArbiterStatus::Offline { endpoint, reason },
                     };
+                    self.unchanged = seen == self.arbiter;
+                    self.arbiter = seen;
+                } else {
+                    self.unchanged = true;
                 }
                 Vec::new()
             }

@@ -57,9 +57,9 @@ pub fn scale_blocking(
         stop_timeout: false,
     };
     let mut client = match &intent.route {
-        Route::Arbiter { endpoint } => {
-            Some(Client::new(endpoint, ARBITER_TIMEOUT).map_err(|e| fail(e.to_string()))?)
-        }
+        Route::Arbiter { endpoint } => Some(
+            Client::new(endpoint, intent.opts.arbiter_timeout).map_err(|e| fail(e.to_string()))?,
+        ),
         Route::FileOnly(_) => None,
     };
     let mode = match client.as_mut() {
@@ -93,8 +93,9 @@ pub fn scale_blocking(
     }
 }
 
-/// How long the TUI waits for each arbiter answer.
-pub const ARBITER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a 2-second poll waits for the arbiter: a dead one shows as offline within one
+/// poll (a socket that timed out is rebuilt, and the next connect is refused at once).
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One client per endpoint for the 2 s polls, kept between them (changes use their own, so
 /// a long stop never delays a poll).
@@ -105,7 +106,7 @@ fn poll_arbiter(ns: &str, endpoint: &str) -> Result<Vec<Watcher>, String> {
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     if !pool.contains_key(endpoint) {
-        let c = Client::new(endpoint, ARBITER_TIMEOUT).map_err(|e| e.to_string())?;
+        let c = Client::new(endpoint, POLL_TIMEOUT).map_err(|e| e.to_string())?;
         pool.insert(endpoint.to_string(), c);
     }
     let c = pool.get_mut(endpoint).expect("just inserted");

@@ -133,18 +133,23 @@ async fn event_loop(
     let mut signals = QuitSignals::new();
     // The next arbiter poll; None while no namespace with an arbiter is open.
     let mut next_arbiter: Option<Instant> = None;
+    // False after actions that changed nothing on screen (an arbiter poll with the same
+    // answer): no frame is drawn for them.
+    let mut redraw = true;
     loop {
         let view = ui::View {
             theme,
             banner: &banner,
             spin,
         };
-        if let Err(e) = terminal.draw(|f| ui::draw(f, app, &view)) {
+        if redraw && let Err(e) = terminal.draw(|f| ui::draw(f, app, &view)) {
             return fail(&format!("cannot draw: {e}"));
         }
-        trace.mark("frame");
+        if redraw {
+            trace.mark("frame");
+        }
         // The first frame that shows the loaded data (not the "reading…" placeholder).
-        if first && !app.busy() {
+        if redraw && first && !app.busy() {
             trace.mark("first-complete-frame");
             first = false;
         }
@@ -183,12 +188,14 @@ async fn event_loop(
         while let Ok(a) = rx.try_recv() {
             actions.push(a);
         }
+        redraw = false;
         for a in actions {
             let (now, label) = clock();
             app.set_clock(now, label);
             for e in app.update(a) {
                 effects::spawn(e, store, &tx);
             }
+            redraw |= !app.unchanged;
         }
         if app.quit {
             return 0;
