@@ -209,6 +209,43 @@ fn an_open_confirm_follows_the_file_and_does_what_it_says() {
 }
 
 #[test]
+fn s_scales_the_selected_type_to_n() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(dir.path(), "-n dynamo"));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    // The demo lists Frontend, Processor, Planner, VllmWorker: three rows down.
+    t.keys(&["j", "j", "j"]);
+    t.wait_for("VllmWorker selected", START, |s| s.contains("▶ VllmWorker"));
+    t.keys(&["s"]);
+    t.wait_for("the scale input", START, |s| {
+        s.contains("VllmWorker (2 running) to: 2")
+    });
+    t.keys(&["BSpace", "3", "Enter"]);
+    t.wait_for("the plan", START, |s| {
+        s.contains("Scale VllmWorker to 3: add dynamo_VllmWorker_2 on GPU 4?")
+    });
+    t.keys(&["y"]);
+    t.wait_for("the result", START, |s| s.contains("VllmWorker now at 3"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dynamo.json")).unwrap())
+            .unwrap();
+    let running = v["components"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("dynamo_VllmWorker"))
+        .count();
+    assert_eq!(running, 3);
+    // Esc goes back to the picker; q quits from there.
+    t.keys(&["Escape"]);
+    t.wait_for("the picker", START, |s| {
+        s.contains("Namespaces") && s.contains("full")
+    });
+    t.keys(&["q"]);
+}
+
+#[test]
 fn a_second_writer_shows_up_without_a_key_press() {
     let dir = demo_copy();
     let t = Tmux::start();
@@ -296,8 +333,13 @@ fn quit_restores_the_terminal() {
     let dir = demo_copy();
     let (t, stty) = dashboard_with_exit_probe(dir.path(), "");
     assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "1");
-    t.keys(&["?"]); // quit from inside a popup
+    t.keys(&["?"]);
     t.wait_for("the help", START, |s| s.contains("Help: keys"));
+    // q in a popup closes the popup; on the screen it quits.
+    t.keys(&["q"]);
+    t.wait_for("the help closed", START, |s| {
+        !s.contains("Help: keys") && s.contains("namespace dynamo")
+    });
     t.keys(&["q"]);
     let s = t.wait_for("the shell after quit", START, |s| {
         s.contains("AFTER-0-EXIT")

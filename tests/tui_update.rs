@@ -291,9 +291,6 @@ fn dashboard_n_then_enter_switches_namespace() {
 #[test]
 fn dashboard_q_ctrl_c_help_and_esc() {
     let (mut app, store, _d) = dashboard();
-    drive(&mut app, &store, code(KeyCode::Esc));
-    assert!(!app.quit);
-    assert_eq!(app.scope(), Scope::Dashboard);
     drive(&mut app, &store, key('?'));
     assert_eq!(app.scope(), Scope::Help);
     drive(&mut app, &store, key('j'));
@@ -302,6 +299,10 @@ fn dashboard_q_ctrl_c_help_and_esc() {
     assert_eq!(app.popups, [Popup::Help { scroll: 0 }]);
     drive(&mut app, &store, key('?'));
     assert!(app.popups.is_empty(), "? toggles the help");
+    // q inside a popup closes it; on the dashboard it quits.
+    drive(&mut app, &store, key('?'));
+    drive(&mut app, &store, key('q'));
+    assert!(app.popups.is_empty() && !app.quit);
     drive(&mut app, &store, key('q'));
     assert!(app.quit);
     let (mut app, store, _d) = dashboard();
@@ -479,18 +480,22 @@ fn esc_closes_popups_one_at_a_time_top_first() {
     assert_eq!(app.scope(), Scope::Choose);
     drive(&mut app, &store, code(KeyCode::Esc));
     assert_eq!(app.scope(), Scope::Dashboard);
+    // One more goes back to the picker (k9s), never quits.
     drive(&mut app, &store, code(KeyCode::Esc));
     assert!(!app.quit);
-    assert!(app.current.is_some());
+    assert_eq!(app.scope(), Scope::Picker);
 }
 
 #[test]
-fn q_quits_from_inside_stacked_popups() {
+fn q_closes_stacked_popups_one_at_a_time_and_ctrl_c_quits() {
     let (mut app, store, _d) = dashboard();
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
     assert_eq!(app.scope(), Scope::Confirm);
     drive(&mut app, &store, key('q'));
+    assert!(!app.quit);
+    assert_eq!(app.scope(), Scope::Choose);
+    drive(&mut app, &store, ctrl('c'));
     assert!(app.quit);
 }
 
@@ -765,7 +770,7 @@ fn infrastructure_is_never_preselected_and_needs_a_second_confirmation() {
     }
     drive(&mut app, &store, code(KeyCode::Enter));
     let q = confirm_question(&app);
-    assert_eq!(q, "Frontend is not a worker. Run a second Frontend?");
+    assert_eq!(q, "Frontend is not a worker. Run another Frontend?");
     let Some(Popup::Confirm { ok_focused, .. }) = app.popups.last() else {
         unreachable!()
     };
@@ -855,6 +860,7 @@ fn a_stop_timeout_offers_a_kill_with_cancel_focused() {
             message: "dynamo_VllmWorker_1 is still running 600 s after SIGTERM".into(),
             moved: None,
             stop_timeout: true,
+            done: 0,
         }),
     });
     let Some(Popup::Confirm {
@@ -935,4 +941,146 @@ fn namespace_flag_with_a_bad_name_stays_on_the_picker_and_says_why() {
         assert!(text.contains(why), "{ns}: {text}");
     }
     assert!(!d.path().join("ghost.json").exists());
+}
+
+// ------------------------------------------------------------------ operator keys
+
+#[test]
+fn esc_on_the_dashboard_goes_back_to_the_picker_on_that_namespace() {
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(!app.quit);
+    assert!(app.current.is_none());
+    assert_eq!(app.scope(), Scope::Picker);
+    assert_eq!(names(&app)[app.picker.selected], "dynamo");
+    assert!(!app.wants_arbiter(), "no polls once the namespace is left");
+    // Enter opens it again.
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.scope(), Scope::Dashboard);
+}
+
+#[test]
+fn s_scales_to_n_with_the_exact_plan() {
+    let (mut app, store, d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('s'));
+    match app.popups.last() {
+        Some(Popup::ScaleInput { ty, input }) => {
+            assert_eq!(ty, "VllmWorker");
+            assert_eq!(input, "2", "pre-filled with the current count");
+        }
+        other => panic!("{other:?}"),
+    }
+    drive(&mut app, &store, code(KeyCode::Backspace));
+    drive(&mut app, &store, key('x')); // not a digit: ignored
+    drive(&mut app, &store, key('4'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(
+        confirm_question(&app),
+        "Scale VllmWorker to 4: add dynamo_VllmWorker_2 on GPU 4, add dynamo_VllmWorker_3 on GPU 5?"
+    );
+    let effects = drive(&mut app, &store, key('y'));
+    let [Effect::Scale(intent)] = &effects[..] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(intent.plan.len(), 2);
+    let done = effects::run_blocking(&store, effects[0].clone());
+    drive(&mut app, &store, done);
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Ok, "{text}");
+    assert!(text.starts_with("VllmWorker now at 4: added dynamo_VllmWorker_2 on GPU 4; added dynamo_VllmWorker_3 on GPU 5"), "{text}");
+    assert_eq!(
+        app.current.as_ref().unwrap().summary.running("VllmWorker"),
+        4
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("dynamo.json")).unwrap()).unwrap();
+    assert!(v["components"].get("dynamo_VllmWorker_3").is_some());
+    // Down to 1: removals, Cancel focused; the same count says so and opens nothing.
+    drive(&mut app, &store, key('s'));
+    drive(&mut app, &store, code(KeyCode::Backspace));
+    drive(&mut app, &store, key('1'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let Some(Popup::Confirm {
+        ok_focused,
+        question,
+        ..
+    }) = app.popups.last()
+    else {
+        panic!()
+    };
+    assert!(!ok_focused);
+    assert!(question.starts_with("Scale VllmWorker to 1: remove dynamo_VllmWorker_3 and free GPU 5, remove dynamo_VllmWorker_2"), "{question}");
+    drive(&mut app, &store, key('n'));
+    drive(&mut app, &store, key('s'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(app.popups.is_empty());
+    assert!(status(&app).1.contains("already at the requested count"));
+    // More than the GPUs allow: refused before any confirm.
+    drive(&mut app, &store, key('s'));
+    drive(&mut app, &store, key('9'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(app.popups.is_empty());
+    assert_eq!(status(&app).0, Severity::Error);
+}
+
+#[test]
+fn readonly_says_so_instead_of_doing_nothing() {
+    let d = demo_copy();
+    let (mut app, store) = app_on(d.path(), Some("dynamo"), true);
+    for k in ['a', 'r', 's'] {
+        app.status = None;
+        let effects = drive(&mut app, &store, key(k));
+        assert!(effects.is_empty() && app.popups.is_empty(), "{k}");
+        let (sev, text) = status(&app);
+        assert_eq!(sev, Severity::Warn);
+        assert!(
+            text.starts_with("read-only mode (--readonly)"),
+            "{k}: {text}"
+        );
+    }
+}
+
+#[test]
+fn message_history_keeps_the_last_100_with_time_and_severity() {
+    let (mut app, store, _d) = dashboard();
+    for i in 0..120 {
+        app.set_clock(now(), format!("00:00:{:02}", i % 60));
+        drive(&mut app, &store, key('p')); // pause / resume: one message each
+    }
+    assert_eq!(app.history.len(), dynamo_ctl::tui::app::HISTORY);
+    assert_eq!(app.history.back().unwrap().text, "live updates resumed");
+    assert_eq!(app.history.back().unwrap().at, "00:00:59");
+    drive(&mut app, &store, key('M'));
+    assert_eq!(app.scope(), Scope::Messages);
+    drive(&mut app, &store, key('k'));
+    assert_eq!(app.popups, [Popup::Messages { scroll: 1 }]);
+    drive(&mut app, &store, key('M'));
+    assert!(app.popups.is_empty());
+}
+
+#[test]
+fn pause_holds_live_updates_and_ctrl_r_refreshes_once() {
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, key('p'));
+    assert!(app.paused);
+    store
+        .transact("dynamo", false, |s| scale::add(s, "VllmWorker"))
+        .unwrap();
+    assert!(drive(&mut app, &store, Action::FsChanged).is_empty());
+    assert!(
+        app.update(Action::ArbiterTick).is_empty(),
+        "no polls while paused"
+    );
+    assert_eq!(
+        app.current.as_ref().unwrap().summary.running("VllmWorker"),
+        2
+    );
+    drive(&mut app, &store, ctrl('r'));
+    assert_eq!(
+        app.current.as_ref().unwrap().summary.running("VllmWorker"),
+        3
+    );
+    drive(&mut app, &store, key('p'));
+    assert!(!app.paused);
 }

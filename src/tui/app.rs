@@ -27,7 +27,7 @@ pub enum Action {
     /// A [`Effect::Scale`] finished.
     ScaleDone {
         intent: Intent,
-        result: Result<(Step, Document, Option<SystemTime>), ScaleFailure>,
+        result: Result<(Vec<Step>, Document, Option<SystemTime>), ScaleFailure>,
     },
     /// Advance the spinner (only sent while work runs).
     SpinnerTick,
@@ -47,6 +47,7 @@ pub enum Action {
 
 /// Work for the event loop; each runs as a tokio task and comes back as an [`Action`].
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per key press or poll at most
 pub enum Effect {
     /// List the directory and, if given, read that namespace.
     Refresh { ns: Option<String> },
@@ -64,6 +65,8 @@ pub struct ScaleFailure {
     pub moved: Option<Change>,
     /// The worker did not exit after SIGTERM (a kill can be offered).
     pub stop_timeout: bool,
+    /// Changes of the plan done before the failure.
+    pub done: usize,
 }
 
 /// Where a confirmed change goes.
@@ -134,8 +137,11 @@ pub struct Intent {
     pub ns: String,
     pub ty: String,
     pub op: Op,
-    /// What the change did on the state the operator was looking at.
+    /// What the change did on the state the operator was looking at (the first change of
+    /// a scale).
     pub expected: Change,
+    /// Every change, in order (one for add/remove), each checked under the lock.
+    pub plan: Vec<Change>,
     pub route: Route,
     /// Timeouts, and how a stubborn worker is ended.
     pub opts: Options,
@@ -145,6 +151,8 @@ pub struct Intent {
 pub enum Op {
     Add,
     Remove,
+    /// Add or remove until this many run, one change at a time.
+    Scale(usize),
 }
 
 /// The result of listing the directory and reading the open namespace.
@@ -285,6 +293,15 @@ pub enum Popup {
     Help {
         scroll: u16,
     },
+    /// `s`: how many instances of `ty` should run (typed digits).
+    ScaleInput {
+        ty: String,
+        input: String,
+    },
+    /// `M`: the last 100 status messages, newest last.
+    Messages {
+        scroll: u16,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,6 +365,10 @@ pub struct App {
     pub scale_opts: Options,
     /// The last `update` changed nothing that is drawn (the loop skips the frame).
     pub unchanged: bool,
+    /// The last status messages (at most [`HISTORY`]), oldest first.
+    pub history: std::collections::VecDeque<Status>,
+    /// `p`: live updates (file watch, arbiter polls) are not applied.
+    pub paused: bool,
     /// The next reload of the open namespace is expected to differ (a change raced): keep
     /// the status line that explains it instead of "changed on disk".
     hold_status: bool,
@@ -378,6 +399,8 @@ impl App {
             scale_opts: Options::default(),
             hold_status: false,
             unchanged: false,
+            history: Default::default(),
+            paused: false,
         }
     }
 
@@ -401,6 +424,10 @@ impl App {
     fn route(&self, op: Op) -> (Route, String) {
         let (start, nothing) = match op {
             Op::Add => ("circus starts its process", "no process will start"),
+            Op::Scale(_) => (
+                "circus starts and stops the processes, one at a time",
+                "no process will start or stop",
+            ),
             Op::Remove => (
                 "circus stops its process (SIGTERM) first",
                 "no process will stop",
@@ -456,6 +483,8 @@ impl App {
             Some(Popup::Choose { .. }) => Scope::Choose,
             Some(Popup::Confirm { .. }) => Scope::Confirm,
             Some(Popup::Help { .. }) => Scope::Help,
+            Some(Popup::ScaleInput { .. }) => Scope::ScaleInput,
+            Some(Popup::Messages { .. }) => Scope::Messages,
             None if self.current.is_some() => Scope::Dashboard,
             None => Scope::Picker,
         }
@@ -469,11 +498,16 @@ impl App {
     }
 
     fn say(&mut self, severity: Severity, text: impl Into<String>) {
-        self.status = Some(Status {
+        let status = Status {
             at: self.clock.clone(),
             severity,
             text: text.into(),
-        });
+        };
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(status.clone());
+        self.status = Some(status);
     }
 
     /// The namespaces the picker shows (after the filter).
@@ -496,7 +530,7 @@ impl App {
             Action::Resize | Action::AgeTick | Action::SpinnerTick => Vec::new(),
             Action::ArbiterTick => {
                 self.unchanged = true;
-                if !self.wants_arbiter() || self.polling {
+                if !self.wants_arbiter() || self.polling || self.paused {
                     return Vec::new();
                 }
                 let cur = self.current.as_ref().expect("wants_arbiter");
@@ -529,6 +563,10 @@ impl App {
             }
             Action::ScaleProgress(line) => {
                 self.say(Severity::Info, line);
+                Vec::new()
+            }
+            Action::FsChanged if self.paused => {
+                self.unchanged = true;
                 Vec::new()
             }
             Action::FsChanged => vec![self.refresh()],
@@ -661,10 +699,17 @@ impl App {
         if intent.ns != cur.name {
             return;
         }
-        let (op, ty, old) = (intent.op, intent.ty.clone(), intent.expected.clone());
+        let (op, ty, old) = (intent.op, intent.ty.clone(), intent.plan.clone());
         let mut copy = cur.doc.state.clone();
-        match apply(op, &mut copy, &ty) {
-            Ok(now) if now.same_effect(&old) => {}
+        match plan_of(op, &mut copy, &ty) {
+            Ok(now) if same_plan(&now, &old) => {}
+            Ok(now) if now.is_empty() => {
+                self.popups.pop();
+                self.say(
+                    Severity::Warn,
+                    format!("the state file changed: {ty} is already at the requested count"),
+                );
+            }
             Ok(now) => {
                 self.popups.pop();
                 self.push_confirm(op, ty, now);
@@ -689,29 +734,48 @@ impl App {
     fn on_scaled(
         &mut self,
         intent: Intent,
-        result: Result<(Step, Document, Option<SystemTime>), ScaleFailure>,
+        result: Result<(Vec<Step>, Document, Option<SystemTime>), ScaleFailure>,
     ) -> Vec<Effect> {
         match result {
-            Ok((step, doc, modified)) => {
-                let last = matches!(step.change, Change::Removed { remaining: 0, .. });
-                let severity = if step.process == Process::Timeout || last {
+            Ok((steps, doc, modified)) => {
+                let last = steps
+                    .iter()
+                    .any(|s| matches!(s.change, Change::Removed { remaining: 0, .. }));
+                let severity = if steps.iter().any(|s| s.process == Process::Timeout) || last {
                     Severity::Warn
                 } else {
                     Severity::Ok
                 };
-                let mut text = capitalize(&step.to_string());
-                if let Some(note) = &step.layout_note {
+                let mut text = match intent.op {
+                    Op::Scale(n) => format!(
+                        "{} now at {n}: {}",
+                        intent.ty,
+                        steps
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    _ => steps
+                        .iter()
+                        .map(|s| capitalize(&s.to_string()))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                };
+                if let Some(note) = steps.iter().find_map(|s| s.layout_note.as_deref()) {
                     text.push_str(&format!("; note: {note}"));
                 }
                 // What the arbiter now runs, without waiting for the next poll.
                 if let ArbiterStatus::Online { watchers, .. } = &mut self.arbiter {
-                    let name = step.change.name().to_lowercase();
-                    watchers.retain(|w| w.name != name);
-                    if step.process == Process::Started {
-                        watchers.push(Watcher {
-                            name,
-                            pids: step.pids.clone().unwrap_or_default(),
-                        });
+                    for step in &steps {
+                        let name = step.change.name().to_lowercase();
+                        watchers.retain(|w| w.name != name);
+                        if step.process == Process::Started {
+                            watchers.push(Watcher {
+                                name,
+                                pids: step.pids.clone().unwrap_or_default(),
+                            });
+                        }
                     }
                 }
                 self.say(severity, text);
@@ -722,17 +786,30 @@ impl App {
                 }
             }
             Err(f) => {
+                let here = self.want.as_deref() == Some(intent.ns.as_str());
                 if let Some(now) = f.moved {
-                    // Not what was confirmed: nothing done; ask again with the new effect.
+                    // Not what was confirmed: nothing (more) done; ask again with the new effect.
                     self.say(Severity::Warn, f.message);
                     self.hold_status = true;
-                    if self.want.as_deref() == Some(intent.ns.as_str()) {
-                        self.push_confirm(intent.op, intent.ty.clone(), now);
+                    if here {
+                        match intent.op {
+                            Op::Scale(_) => self.open_plan(intent.op, intent.ty.clone()),
+                            op => self.push_confirm(op, intent.ty.clone(), vec![now]),
+                        }
                     }
                 } else if f.stop_timeout {
                     self.say(Severity::Error, f.message.clone());
-                    let name = intent.expected.name().to_string();
+                    // The change that timed out: the one after those done.
+                    let stuck = intent
+                        .plan
+                        .get(f.done)
+                        .cloned()
+                        .unwrap_or_else(|| intent.expected.clone());
+                    let name = stuck.name().to_string();
                     let mut kill = intent.clone();
+                    kill.op = Op::Remove;
+                    kill.expected = stuck.clone();
+                    kill.plan = vec![stuck];
                     kill.opts.kill = Kill::Now;
                     self.popups.push(Popup::Confirm {
                         question: format!("{name} did not exit after SIGTERM. Kill it (SIGKILL)?"),
@@ -805,13 +882,67 @@ impl App {
                 _ => {}
             }
         }
+        // Typing the count of a scale.
+        if let Some(Popup::ScaleInput { input, .. }) = self.popups.last_mut() {
+            match key.code {
+                KeyCode::Char(c @ '0'..='9') if input.len() < 6 => {
+                    input.push(c);
+                    return Vec::new();
+                }
+                KeyCode::Backspace => {
+                    input.pop();
+                    return Vec::new();
+                }
+                _ => {}
+            }
+        }
         let Some(cmd) = keys::lookup(scope, &key, self.readonly) else {
+            // Say why a key that changes the deployment does nothing.
+            if self.readonly
+                && let Some(b) = keys::binding(scope, &key, false).filter(|b| b.dangerous)
+            {
+                self.say(
+                    Severity::Warn,
+                    format!(
+                        "read-only mode (--readonly): {} ({}) is off",
+                        b.label, b.desc
+                    ),
+                );
+            }
             return Vec::new();
         };
         match cmd {
+            // `q` closes a popup; on a screen (and Ctrl-C anywhere) it quits.
+            Cmd::Quit if key.code == KeyCode::Char('q') && !self.popups.is_empty() => {
+                if matches!(self.popups.last(), Some(Popup::Picker)) {
+                    self.picker.filter.clear();
+                    self.picker.filtering = false;
+                }
+                self.popups.pop();
+                Vec::new()
+            }
             Cmd::Quit => {
                 self.quit = true;
                 Vec::new()
+            }
+            Cmd::Messages => {
+                if !matches!(self.popups.last(), Some(Popup::Messages { .. })) {
+                    self.popups.push(Popup::Messages { scroll: 0 });
+                }
+                Vec::new()
+            }
+            Cmd::Refresh => {
+                self.say(Severity::Info, "refreshing…");
+                let mut effects = vec![self.refresh()];
+                if self.wants_arbiter() && !self.polling {
+                    let cur = self.current.as_ref().expect("wants_arbiter");
+                    self.polling = true;
+                    effects.push(Effect::ArbiterPoll {
+                        ns: cur.name.clone(),
+                        endpoint: cur.summary.circus_endpoint.clone().unwrap_or_default(),
+                    });
+                }
+                effects
             }
             Cmd::Help => {
                 if !matches!(self.popups.last(), Some(Popup::Help { .. })) {
@@ -824,6 +955,22 @@ impl App {
                 Scope::Dashboard => self.dashboard_cmd(cmd),
                 Scope::Choose => self.choose_cmd(cmd),
                 Scope::Confirm => self.confirm_cmd(cmd),
+                Scope::ScaleInput => self.scale_input_cmd(cmd),
+                Scope::Messages => {
+                    let max = self.history.len().saturating_sub(1) as u16;
+                    if let Some(Popup::Messages { scroll }) = self.popups.last_mut() {
+                        // scroll counts back from the newest message.
+                        match cmd {
+                            Cmd::Up => *scroll = scroll.saturating_add(1).min(max),
+                            Cmd::Down => *scroll = scroll.saturating_sub(1),
+                            Cmd::Close => {
+                                self.popups.pop();
+                            }
+                            _ => {}
+                        }
+                    }
+                    Vec::new()
+                }
                 Scope::Help => {
                     if let Some(Popup::Help { scroll }) = self.popups.last_mut() {
                         match cmd {
@@ -930,6 +1077,43 @@ impl App {
                 self.popups.push(Popup::Picker);
                 return vec![self.refresh()];
             }
+            Cmd::Close => {
+                // Back to the picker (k9s): the namespace is left, the picker is the screen.
+                let name = cur.name.clone();
+                self.current = None;
+                self.want = None;
+                self.arbiter = ArbiterStatus::Unknown;
+                if let Some(i) = self
+                    .visible_namespaces()
+                    .iter()
+                    .position(|n| n.name == name)
+                {
+                    self.picker.selected = i;
+                }
+                self.say(Severity::Info, format!("left namespace {name}"));
+                return vec![self.refresh()];
+            }
+            Cmd::Pause => {
+                self.paused = !self.paused;
+                if self.paused {
+                    self.say(
+                        Severity::Warn,
+                        "paused: live updates are not applied (p resumes, Ctrl-R refreshes once)",
+                    );
+                    return Vec::new();
+                }
+                self.say(Severity::Info, "live updates resumed");
+                return vec![self.refresh()];
+            }
+            Cmd::Scale => {
+                let Some(t) = cur.summary.types.get(self.table_selected) else {
+                    return Vec::new();
+                };
+                self.popups.push(Popup::ScaleInput {
+                    ty: t.ty.clone(),
+                    input: t.running.to_string(),
+                });
+            }
             Cmd::Add | Cmd::Remove => {
                 let op = if cmd == Cmd::Add { Op::Add } else { Op::Remove };
                 // Workers first (what scaling is for), then infrastructure.
@@ -948,7 +1132,9 @@ impl App {
                             "namespace {} has no components: nothing to add (a new instance copies an existing entry)",
                             cur.name
                         ),
-                        Op::Remove => "nothing is running, nothing to remove".to_string(),
+                        Op::Remove | Op::Scale(_) => {
+                            "nothing is running, nothing to remove".to_string()
+                        }
                     };
                     self.say(Severity::Warn, msg);
                     return Vec::new();
@@ -999,15 +1185,50 @@ impl App {
         Vec::new()
     }
 
-    /// Applies the change to a copy of the state to say exactly what it will do; a type
-    /// that is not a worker first gets a confirmation that says what scaling it means.
     fn open_confirm(&mut self, op: Op, ty: String) {
+        self.open_plan(op, ty);
+    }
+
+    /// `s` then Enter: the typed count becomes a plan and its confirm.
+    fn scale_input_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let Some(Popup::ScaleInput { ty, input }) = self.popups.last() else {
+            return Vec::new();
+        };
+        match cmd {
+            Cmd::Close => {
+                self.popups.pop();
+            }
+            Cmd::Open => {
+                let ty = ty.clone();
+                let Ok(n) = input.parse::<usize>() else {
+                    self.say(Severity::Warn, "type how many instances should run");
+                    return Vec::new();
+                };
+                self.popups.pop();
+                self.open_plan(Op::Scale(n), ty);
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Applies the change (or the whole scale) to a copy of the state to say exactly what
+    /// it will do; a type that is not a worker first gets a confirmation that says what
+    /// scaling it means.
+    fn open_plan(&mut self, op: Op, ty: String) {
         let Some(cur) = &self.current else {
             return;
         };
         let mut copy = cur.doc.state.clone();
-        let change = match apply(op, &mut copy, &ty) {
-            Ok(c) => c,
+        let plan = match plan_of(op, &mut copy, &ty) {
+            Ok(p) if p.is_empty() => {
+                self.say(
+                    Severity::Info,
+                    format!("{ty}: already at the requested count"),
+                );
+                return;
+            }
+            Ok(p) => p,
             Err(e) => {
                 self.say(Severity::Error, format!("cannot {}: {e}", op_verb(op)));
                 return;
@@ -1015,24 +1236,27 @@ impl App {
         };
         if !scale::is_worker_type(&cur.doc.state, &ty) {
             let (route, _) = self.route(op);
-            let (question, warning) = match op {
-                Op::Add => (
-                    format!("{ty} is not a worker. Run a second {ty}?"),
+            let adds = plan.iter().any(|c| matches!(c, Change::Added { .. }));
+            let (question, warning) = if adds {
+                (
+                    format!("{ty} is not a worker. Run another {ty}?"),
                     format!(
                         "Another {ty} runs beside the first: a second Frontend fights the first for its port (8000)."
                     ),
-                ),
-                Op::Remove => (
+                )
+            } else {
+                (
                     format!("{ty} is not a worker. Stop a {ty}?"),
                     format!("Removing it takes the {ty} service away from the deployment."),
-                ),
+                )
             };
             self.popups.push(Popup::Confirm {
                 intent: Intent {
                     ns: cur.name.clone(),
                     ty,
                     op,
-                    expected: change,
+                    expected: plan[0].clone(),
+                    plan,
                     route,
                     opts: self.scale_opts.clone(),
                 },
@@ -1044,55 +1268,59 @@ impl App {
             });
             return;
         }
-        self.push_confirm(op, ty, change);
+        self.push_confirm(op, ty, plan);
     }
 
-    /// The confirm for `change`, with its exact wording and where it goes.
-    fn push_confirm(&mut self, op: Op, ty: String, change: Change) {
+    /// The confirm for `plan`, with its exact wording and where it goes.
+    fn push_confirm(&mut self, op: Op, ty: String, plan: Vec<Change>) {
         let Some(cur) = &self.current else {
             return;
         };
-        let (question, warning) = match &change {
-            Change::Added { name, gpus, .. } => {
-                let on = gpu_phrase(gpus)
-                    .map(|g| format!(" on {g}"))
-                    .unwrap_or_default();
-                (format!("Add {name}{on}?"), None)
-            }
+        let Some(first) = plan.first().cloned() else {
+            return;
+        };
+        let last_one = plan.iter().find_map(|c| match c {
             Change::Removed {
-                ty,
-                name,
-                gpus,
-                parked,
-                remaining,
-            } => {
-                let free = gpu_phrase(gpus)
-                    .map(|g| format!(" and free {g}"))
-                    .unwrap_or_default();
-                let q = if *parked {
-                    format!("Remove {name}{free}? (it is the template: it stays, parked)")
+                ty, remaining: 0, ..
+            } => Some(format!(
+                "This is the last running {ty}: none will run afterwards."
+            )),
+            _ => None,
+        });
+        let question = match op {
+            Op::Scale(n) => {
+                let steps: Vec<String> = plan.iter().map(plan_phrase).collect();
+                format!("Scale {ty} to {n}: {}?", steps.join(", "))
+            }
+            _ => {
+                let mut q = plan_phrase(&first);
+                q[..1].make_ascii_uppercase();
+                if matches!(first, Change::Removed { parked: true, .. }) {
+                    format!(
+                        "{}? (it is the template: it stays, parked)",
+                        q.trim_end_matches(" (parked as template)")
+                    )
                 } else {
-                    format!("Remove {name}{free}?")
-                };
-                let w = (*remaining == 0)
-                    .then(|| format!("This is the last running {ty}: none will run afterwards."));
-                (q, w)
+                    format!("{q}?")
+                }
             }
         };
+        let removes = plan.iter().any(|c| matches!(c, Change::Removed { .. }));
         let (route, note) = self.route(op);
         self.popups.push(Popup::Confirm {
             intent: Intent {
                 ns: cur.name.clone(),
                 ty,
                 op,
-                expected: change,
+                expected: first,
+                plan,
                 route,
                 opts: self.scale_opts.clone(),
             },
             question,
-            warning,
+            warning: last_one,
             note: Some(note),
-            ok_focused: op == Op::Add,
+            ok_focused: !removes,
             kind: ConfirmKind::Change,
         });
     }
@@ -1126,7 +1354,7 @@ impl App {
         if go && kind == ConfirmKind::Infra {
             // Step 2 of 2: the exact change.
             self.popups.pop();
-            self.push_confirm(intent.op, intent.ty, intent.expected);
+            self.push_confirm(intent.op, intent.ty, intent.plan);
             return Vec::new();
         }
         // The route is decided now, from what the arbiter said last.
@@ -1150,6 +1378,7 @@ impl App {
                 match intent.op {
                     Op::Add => "adding",
                     Op::Remove => "removing",
+                    Op::Scale(_) => "scaling",
                 },
                 intent.ty,
                 intent.ns
@@ -1159,15 +1388,53 @@ impl App {
     }
 }
 
-/// The planner's rule for `op` on a copy of the state.
-fn apply(
+/// What `op` would change, in order, applied to `state` (a copy).
+fn plan_of(
     op: Op,
     state: &mut crate::state::State,
     ty: &str,
-) -> Result<Change, crate::state::RuleError> {
+) -> Result<Vec<Change>, crate::state::RuleError> {
     match op {
-        Op::Add => scale::add(state, ty),
-        Op::Remove => scale::remove(state, ty),
+        Op::Add => scale::add(state, ty).map(|c| vec![c]),
+        Op::Remove => scale::remove(state, ty).map(|c| vec![c]),
+        Op::Scale(n) => {
+            scale::check_scale(state, ty, n)?;
+            scale::scale(state, ty, n)
+        }
+    }
+}
+
+/// Two plans do the same thing.
+fn same_plan(a: &[Change], b: &[Change]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_effect(y))
+}
+
+/// "add dynamo_VllmWorker_3 on GPU 4", "remove dynamo_VllmWorker_5 and free GPU 6".
+fn plan_phrase(c: &Change) -> String {
+    match c {
+        Change::Added { name, gpus, .. } => {
+            let on = gpu_phrase(gpus)
+                .map(|g| format!(" on {g}"))
+                .unwrap_or_default();
+            format!("add {name}{on}")
+        }
+        Change::Removed {
+            name, gpus, parked, ..
+        } => {
+            let free = gpu_phrase(gpus)
+                .map(|g| format!(" and free {g}"))
+                .unwrap_or_default();
+            let park = if *parked { " (parked as template)" } else { "" };
+            format!("remove {name}{free}{park}")
+        }
+    }
+}
+
+fn op_verb(op: Op) -> &'static str {
+    match op {
+        Op::Add => "add",
+        Op::Remove => "remove",
+        Op::Scale(_) => "scale",
     }
 }
 
@@ -1176,12 +1443,8 @@ fn unreadable_now(name: &str) -> String {
     format!("{name}.json is unreadable now")
 }
 
-fn op_verb(op: Op) -> &'static str {
-    match op {
-        Op::Add => "add",
-        Op::Remove => "remove",
-    }
-}
+/// How many status messages `M` keeps.
+pub const HISTORY: usize = 100;
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();

@@ -10,10 +10,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::app::{
-    Action, Effect, Intent, Listing, LoadOutcome, NsInfo, Op, Refresh, Route, ScaleFailure,
+    Action, Effect, Intent, Listing, LoadOutcome, NsInfo, Refresh, Route, ScaleFailure,
 };
 use crate::arbiter::{ArbiterError, Client, Expect, Mode, OpError, Step, Watcher, ops};
-use crate::state::{Document, StateError, Store};
+use crate::state::{Change, Document, StateError, Store};
 
 /// Lists the directory and reads `ns` (if any).
 pub fn refresh_blocking(store: &Store, ns: Option<&str>) -> Refresh {
@@ -43,54 +43,77 @@ fn modified(store: &Store, ns: &str) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// The confirmed change, exactly: through the arbiter when the intent routes there (the
-/// process starts or stops), else in the file only. Checked under the lock against what was
-/// confirmed; `progress` gets a line per step.
+/// The confirmed plan, exactly: each change through the arbiter when the intent routes
+/// there (the process starts or stops), else in the file only, each checked under the lock
+/// against what was confirmed; `progress` gets a line per step. Stops at the first failure.
+#[allow(clippy::result_large_err)] // once per confirmed change
 pub fn scale_blocking(
     store: &Store,
     intent: &Intent,
     progress: &mut dyn FnMut(&str),
-) -> Result<(Step, Document, Option<SystemTime>), ScaleFailure> {
-    let fail = |message: String| ScaleFailure {
+) -> Result<(Vec<Step>, Document, Option<SystemTime>), ScaleFailure> {
+    let fail = |message: String, done: usize| ScaleFailure {
         message,
         moved: None,
         stop_timeout: false,
+        done,
     };
     let mut client = match &intent.route {
         Route::Arbiter { endpoint } => Some(
-            Client::new(endpoint, intent.opts.arbiter_timeout).map_err(|e| fail(e.to_string()))?,
+            Client::new(endpoint, intent.opts.arbiter_timeout)
+                .map_err(|e| fail(e.to_string(), 0))?,
         ),
         Route::FileOnly(_) => None,
     };
-    let mode = match client.as_mut() {
-        Some(c) => Mode::Arbiter(c),
-        None => Mode::StateOnly,
-    };
-    let expect = Expect::Exactly(intent.expected.clone());
     let ty = intent.ty.as_str();
-    let res = match intent.op {
-        Op::Add => ops::add(store, &intent.ns, ty, mode, &intent.opts, &expect, progress),
+    let total = intent.plan.len();
+    let mut steps = Vec::new();
+    let mut last_doc = None;
+    for (i, change) in intent.plan.iter().enumerate() {
+        let mode = match client.as_mut() {
+            Some(c) => Mode::Arbiter(c),
+            None => Mode::StateOnly,
+        };
+        let expect = Expect::Exactly(change.clone());
         // The rule's choice, checked against what was confirmed (a different target is
         // `Moved`, and the confirm reopens with it).
-        Op::Remove => ops::remove(
-            store,
-            &intent.ns,
-            ty,
-            None,
-            mode,
-            &intent.opts,
-            &expect,
-            progress,
-        ),
-    };
-    match res {
-        Ok((step, doc)) => Ok((step, doc, modified(store, &intent.ns))),
-        Err(e) => Err(ScaleFailure {
-            message: e.to_string(),
-            moved: e.moved().cloned(),
-            stop_timeout: matches!(e, OpError::StopTimeout { .. }),
-        }),
+        let res = match change {
+            Change::Added { .. } => {
+                ops::add(store, &intent.ns, ty, mode, &intent.opts, &expect, progress)
+            }
+            Change::Removed { .. } => ops::remove(
+                store,
+                &intent.ns,
+                ty,
+                None,
+                mode,
+                &intent.opts,
+                &expect,
+                progress,
+            ),
+        };
+        match res {
+            Ok((step, doc)) => {
+                steps.push(step);
+                last_doc = Some(doc);
+            }
+            Err(e) => {
+                let after = if i > 0 {
+                    format!("after {i} of {total} changes: ")
+                } else {
+                    String::new()
+                };
+                return Err(ScaleFailure {
+                    message: format!("{after}{e}"),
+                    moved: e.moved().cloned(),
+                    stop_timeout: matches!(e, OpError::StopTimeout { .. }),
+                    done: i,
+                });
+            }
+        }
     }
+    let doc = last_doc.ok_or_else(|| fail("nothing to do".into(), 0))?;
+    Ok((steps, doc, modified(store, &intent.ns)))
 }
 
 /// How long a 2-second poll waits for the arbiter: a dead one shows as offline within one

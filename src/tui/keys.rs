@@ -26,6 +26,10 @@ pub enum Cmd {
     Yes,
     No,
     SwitchButton,
+    Scale,
+    Refresh,
+    Pause,
+    Messages,
 }
 
 /// Who has the keys: the top popup, else the screen.
@@ -37,6 +41,8 @@ pub enum Scope {
     Choose,
     Confirm,
     Help,
+    ScaleInput,
+    Messages,
 }
 
 impl Scope {
@@ -48,6 +54,8 @@ impl Scope {
             Scope::Choose => "Choose a type",
             Scope::Confirm => "Confirm",
             Scope::Help => "Help",
+            Scope::ScaleInput => "Scale to N",
+            Scope::Messages => "Message history",
         }
     }
 }
@@ -247,12 +255,84 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         Dashboard,
+        &[C('s')],
+        "s",
+        "scale the selected type to N",
+        Cmd::Scale,
+        true,
+        "scale",
+    ),
+    b(
+        Dashboard,
         &[C('n')],
         "n",
         "switch namespace",
         Cmd::Namespaces,
         false,
         "namespace",
+    ),
+    b(
+        Dashboard,
+        &[C('p')],
+        "p",
+        "pause / resume live updates",
+        Cmd::Pause,
+        false,
+        "pause",
+    ),
+    b(
+        Dashboard,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "back to the namespace picker",
+        Cmd::Close,
+        false,
+        "",
+    ),
+    b(
+        ScaleInput,
+        &[K(KeyCode::Enter)],
+        "Enter",
+        "show the plan for the typed N",
+        Cmd::Open,
+        false,
+        "plan",
+    ),
+    b(
+        ScaleInput,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "cancel",
+        Cmd::Close,
+        false,
+        "cancel",
+    ),
+    b(
+        Messages,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "older",
+        Cmd::Up,
+        false,
+        "up",
+    ),
+    b(
+        Messages,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "newer",
+        Cmd::Down,
+        false,
+        "down",
+    ),
+    b(
+        Messages,
+        &[K(KeyCode::Esc), C('M')],
+        "Esc/M",
+        "close",
+        Cmd::Close,
+        false,
+        "close",
     ),
     b(
         Choose,
@@ -363,9 +443,27 @@ pub const BINDINGS: &[Binding] = &[
     b(Global, &[C('?')], "?", "help", Cmd::Help, false, "help"),
     b(
         Global,
+        &[C('M')],
+        "M",
+        "message history (the last 100)",
+        Cmd::Messages,
+        false,
+        "",
+    ),
+    b(
+        Global,
+        &[Ctrl('r')],
+        "Ctrl-R",
+        "refresh now",
+        Cmd::Refresh,
+        false,
+        "",
+    ),
+    b(
+        Global,
         &[C('q'), Ctrl('c')],
         "q",
-        "quit (Ctrl-C too)",
+        "quit (in a popup: close it)",
         Cmd::Quit,
         false,
         "quit",
@@ -375,6 +473,14 @@ pub const BINDINGS: &[Binding] = &[
 /// The bindings in force.
 pub fn bindings(readonly: bool) -> impl Iterator<Item = &'static Binding> {
     BINDINGS.iter().filter(move |b| !(readonly && b.dangerous))
+}
+
+/// The binding `ev` hits in `scope` (then the global ones).
+pub fn binding(scope: Scope, ev: &KeyEvent, readonly: bool) -> Option<&'static Binding> {
+    let find = |s: Scope| {
+        bindings(readonly).find(|b| b.scope == s && b.keys.iter().any(|k| k.matches(ev)))
+    };
+    find(scope).or_else(|| find(Scope::Global))
 }
 
 /// What `ev` does in `scope`: the scope's own bindings first, then the global ones.
@@ -400,7 +506,9 @@ pub fn footer(scope: Scope, readonly: bool) -> Vec<(&'static str, &'static str)>
 /// The help, grouped by scope, in registry order.
 pub fn help(readonly: bool) -> Vec<(Scope, Vec<(&'static str, &'static str)>)> {
     let mut out: Vec<(Scope, Vec<(&'static str, &'static str)>)> = Vec::new();
-    for scope in [Global, Picker, Dashboard, Choose, Confirm, Help] {
+    for scope in [
+        Global, Picker, Dashboard, Choose, Confirm, ScaleInput, Messages, Help,
+    ] {
         let rows: Vec<_> = bindings(readonly)
             .filter(|b| b.scope == scope)
             .map(|b| (b.label, b.desc))

@@ -10,7 +10,8 @@ use ratatui::widgets::{
 };
 
 use super::app::{
-    App, ArbiterStatus, ConfirmKind, Listing, NsInfo, Op, Panel, Popup, Route, Severity, age,
+    App, ArbiterStatus, ConfirmKind, HISTORY, Listing, NsInfo, Op, Panel, Popup, Route, Severity,
+    age,
 };
 use super::keys::{self, Scope};
 use super::theme::Theme;
@@ -117,6 +118,8 @@ pub fn draw(frame: &mut Frame, app: &App, v: &View) {
                 *ok_focused,
             ),
             Popup::Help { scroll } => draw_help(frame, app, v, body, *scroll),
+            Popup::ScaleInput { ty, input } => draw_scale_input(frame, app, v, body, ty, input),
+            Popup::Messages { scroll } => draw_messages(frame, app, v, body, *scroll),
         }
     }
 }
@@ -397,10 +400,11 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         ),
         ArbiterStatus::Offline { reason, .. } => (format!("offline: {}", safe(reason)), t.error()),
     };
-    let readonly = if app.readonly {
-        Span::styled("  [read-only]", t.fg(t.orange))
-    } else {
-        Span::raw("")
+    let readonly = match (app.readonly, app.paused) {
+        (true, true) => Span::styled("  [read-only] [PAUSED: p resumes]", t.fg(t.orange)),
+        (true, false) => Span::styled("  [read-only]", t.fg(t.orange)),
+        (false, true) => Span::styled("  [PAUSED: p resumes]", t.fg(t.orange)),
+        (false, false) => Span::raw(""),
     };
     frame.render_widget(
         Paragraph::new(vec![
@@ -816,7 +820,7 @@ fn draw_choose(
     let t = v.theme;
     let title = match op {
         Op::Add => " Add which type? ",
-        Op::Remove => " Remove which type? ",
+        Op::Remove | Op::Scale(_) => " Remove which type? ",
     };
     let r = centered(area, 46, types.len() as u16 + 4);
     frame.render_widget(Clear, r);
@@ -925,6 +929,74 @@ fn draw_confirm(
         .alignment(Alignment::Center),
         buttons_a,
     );
+}
+
+/// `s`: the count to scale the selected type to.
+fn draw_scale_input(frame: &mut Frame, app: &App, v: &View, area: Rect, ty: &str, input: &str) {
+    let t = v.theme;
+    let running = app.current.as_ref().map_or(0, |c| c.summary.running(ty));
+    let r = centered(area, 46u16.min(area.width), 7);
+    frame.render_widget(Clear, r);
+    let block = popup_block(t, " Scale ", false);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::raw(""),
+            Line::from(vec![
+                Span::styled(format!("{} ", safe(ty)), t.fg(t.cyan)),
+                Span::styled(format!("({running} running) to: "), t.fg(t.text)),
+                Span::styled(format!("{input}▏"), t.selected()),
+            ]),
+            Line::raw(""),
+            Line::styled("Enter shows the plan; Esc cancels", t.muted()),
+        ])
+        .alignment(Alignment::Center),
+        inner,
+    );
+}
+
+/// `M`: the last status messages, newest at the bottom; `scroll` counts back from it.
+fn draw_messages(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16) {
+    let t = v.theme;
+    let r = centered(
+        area,
+        area.width.saturating_sub(4).min(110),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, r);
+    let title = format!(" Messages ({} of the last {}) ", app.history.len(), HISTORY);
+    let block = popup_block(t, &title, false);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let lines: Vec<Line> = app
+        .history
+        .iter()
+        .map(|m| {
+            let style = match m.severity {
+                Severity::Info => t.fg(t.text),
+                Severity::Ok => t.fg(t.green),
+                Severity::Warn => t.fg(t.orange),
+                Severity::Error => t.error(),
+            };
+            Line::from(vec![
+                Span::styled(format!("{} ", m.at), t.muted()),
+                Span::styled(safe(&m.text).into_owned(), style),
+            ])
+        })
+        .collect();
+    let lines = if lines.is_empty() {
+        vec![Line::styled("no messages yet", t.muted())]
+    } else {
+        lines
+    };
+    // Wrapped, the newest line at the bottom unless scrolled back.
+    let w = inner.width.max(1) as usize;
+    let total: usize = lines.iter().map(|l| l.width().div_ceil(w).max(1)).sum();
+    let total = total.min(u16::MAX as usize) as u16;
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let top = total.saturating_sub(inner.height).saturating_sub(scroll);
+    frame.render_widget(para.scroll((top, 0)), inner);
 }
 
 fn draw_help(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16) {
