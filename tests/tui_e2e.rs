@@ -246,6 +246,36 @@ fn s_scales_the_selected_type_to_n() {
 }
 
 #[test]
+fn enter_on_a_row_then_esc_esc_is_back_at_the_picker() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(dir.path(), "-n dynamo"));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    t.keys(&["j", "j", "j", "Enter"]);
+    t.wait_for("the instances", START, |s| {
+        s.contains("dynamo instances of VllmWorker")
+    });
+    t.keys(&["Enter"]);
+    t.wait_for("the entry", START, |s| {
+        s.contains("--worker-env") && s.contains("watcher")
+    });
+    // One Esc at a time: two in one burst read as Alt-Esc.
+    t.keys(&["Escape"]);
+    t.wait_for("the instances again", START, |s| {
+        s.contains("dynamo instances of VllmWorker") && !s.contains("--worker-env")
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the dashboard again", START, |s| {
+        s.contains("namespace dynamo") && !s.contains("instances of")
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the picker", START, |s| {
+        s.contains("Namespaces") && s.contains("full")
+    });
+    t.keys(&["q"]);
+}
+
+#[test]
 fn a_second_writer_shows_up_without_a_key_press() {
     let dir = demo_copy();
     let t = Tmux::start();

@@ -390,3 +390,41 @@ fn dashboard_with_the_arbiter_shows_processes_and_mismatches() {
         "{t}"
     );
 }
+
+#[test]
+fn instances_and_entry_views() {
+    use dynamo_ctl::arbiter::Watcher;
+    use dynamo_ctl::tui::app::Action;
+    let mut app = reference_app(false);
+    app.update(Action::ArbiterSeen {
+        ns: "dynamo".into(),
+        endpoint: "tcp://127.0.0.1:48615".into(),
+        result: Ok(vec![Watcher {
+            name: "dynamo_vllmworker".into(),
+            pids: vec![4104],
+        }]),
+    });
+    select_type(&mut app, "VllmWorker");
+    press(&mut app, &[KeyCode::Enter]);
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("instances", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("dynamo instances of VllmWorker"), "{t}");
+    assert!(t.contains("● running (pid 4104)"), "{t}");
+    assert!(t.contains("✗ not running"), "{t}");
+    press(&mut app, &[KeyCode::Down, KeyCode::Enter]);
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("entry", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("CUDA_VISIBLE_DEVICES = 2"), "{t}");
+    assert!(t.contains("DYNAMO_SERVICE_CONFIG ="), "{t}");
+    assert!(t.contains("\"Common\": {"), "pretty-printed: {t}");
+    // Scrolling stops at the last page: the entry as in the file ends it.
+    press(&mut app, &[KeyCode::Down; 200]);
+    let t = text(&render(&app, 120, 40));
+    assert!(t.contains("entry, as in the file"), "{t}");
+    assert!(
+        t.contains("\"watcher_name\": \"dynamo_VllmWorker_1\""),
+        "{t}"
+    );
+}

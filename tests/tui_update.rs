@@ -1084,3 +1084,73 @@ fn pause_holds_live_updates_and_ctrl_r_refreshes_once() {
     drive(&mut app, &store, key('p'));
     assert!(!app.paused);
 }
+
+#[test]
+fn enter_drills_into_instances_and_x_removes_that_very_instance() {
+    let (mut app, store, d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.scope(), Scope::Instances);
+    assert_eq!(
+        app.popups.last(),
+        Some(&Popup::Instances {
+            ty: "VllmWorker".into(),
+            selected: 0
+        })
+    );
+    drive(&mut app, &store, key('j'));
+    drive(&mut app, &store, key('j')); // stops at the last instance
+    drive(&mut app, &store, key('k'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(
+        app.popups.last(),
+        Some(&Popup::Entry {
+            name: "dynamo_VllmWorker".into(),
+            scroll: 0
+        })
+    );
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Instances);
+    // x on the base entry: that one, not the highest-numbered one.
+    drive(&mut app, &store, key('x'));
+    assert_eq!(
+        confirm_question(&app),
+        "Remove dynamo_VllmWorker and free GPU 0? (it is the template: it stays, parked)"
+    );
+    let effects = drive(&mut app, &store, key('y'));
+    let done = effects::run_blocking(&store, effects[0].clone());
+    drive(&mut app, &store, done);
+    assert_eq!(status(&app).0, Severity::Ok, "{}", status(&app).1);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("dynamo.json")).unwrap()).unwrap();
+    assert_eq!(
+        v["components"]["dynamo_VllmWorker"]["lease"],
+        serde_json::Value::Null
+    );
+    assert!(
+        v["components"].get("dynamo_VllmWorker_1").is_some(),
+        "_1 untouched"
+    );
+    // Esc Esc: the instances, then the dashboard; once more: the picker.
+    while !app.popups.is_empty() {
+        drive(&mut app, &store, code(KeyCode::Esc));
+    }
+    assert_eq!(app.scope(), Scope::Dashboard);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Picker);
+}
+
+#[test]
+fn x_is_read_only_too_and_a_parked_entry_has_nothing_to_remove() {
+    let d = demo_copy();
+    let (mut app, store) = app_on(d.path(), Some("dynamo"), true);
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, code(KeyCode::Enter));
+    drive(&mut app, &store, key('x'));
+    assert!(
+        status(&app).1.starts_with("read-only mode"),
+        "{}",
+        status(&app).1
+    );
+    assert_eq!(app.scope(), Scope::Instances);
+}

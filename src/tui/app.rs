@@ -142,6 +142,8 @@ pub struct Intent {
     pub expected: Change,
     /// Every change, in order (one for add/remove), each checked under the lock.
     pub plan: Vec<Change>,
+    /// A removal of this very entry (`x` on an instance), not the rule's choice.
+    pub target: Option<String>,
     pub route: Route,
     /// Timeouts, and how a stubborn worker is ended.
     pub opts: Options,
@@ -300,6 +302,16 @@ pub enum Popup {
     },
     /// `M`: the last 100 status messages, newest last.
     Messages {
+        scroll: u16,
+    },
+    /// Enter on a component row: the type's instances.
+    Instances {
+        ty: String,
+        selected: usize,
+    },
+    /// Enter on an instance: its whole entry.
+    Entry {
+        name: String,
         scroll: u16,
     },
 }
@@ -485,6 +497,8 @@ impl App {
             Some(Popup::Help { .. }) => Scope::Help,
             Some(Popup::ScaleInput { .. }) => Scope::ScaleInput,
             Some(Popup::Messages { .. }) => Scope::Messages,
+            Some(Popup::Instances { .. }) => Scope::Instances,
+            Some(Popup::Entry { .. }) => Scope::Entry,
             None if self.current.is_some() => Scope::Dashboard,
             None => Scope::Picker,
         }
@@ -700,8 +714,9 @@ impl App {
             return;
         }
         let (op, ty, old) = (intent.op, intent.ty.clone(), intent.plan.clone());
+        let target = intent.target.clone();
         let mut copy = cur.doc.state.clone();
-        match plan_of(op, &mut copy, &ty) {
+        match plan_of(op, target.as_deref(), &mut copy, &ty) {
             Ok(now) if same_plan(&now, &old) => {}
             Ok(now) if now.is_empty() => {
                 self.popups.pop();
@@ -712,7 +727,7 @@ impl App {
             }
             Ok(now) => {
                 self.popups.pop();
-                self.push_confirm(op, ty, now);
+                self.push_confirm(op, ty, target, now);
                 self.say(
                     Severity::Warn,
                     "the state file changed: the confirm now states the new effect",
@@ -793,8 +808,10 @@ impl App {
                     self.hold_status = true;
                     if here {
                         match intent.op {
-                            Op::Scale(_) => self.open_plan(intent.op, intent.ty.clone()),
-                            op => self.push_confirm(op, intent.ty.clone(), vec![now]),
+                            Op::Scale(_) => self.open_plan(intent.op, intent.ty.clone(), None),
+                            op => {
+                                self.push_confirm(op, intent.ty.clone(), intent.target, vec![now])
+                            }
                         }
                     }
                 } else if f.stop_timeout {
@@ -809,6 +826,7 @@ impl App {
                     let mut kill = intent.clone();
                     kill.op = Op::Remove;
                     kill.expected = stuck.clone();
+                    kill.target = Some(stuck.name().to_string());
                     kill.plan = vec![stuck];
                     kill.opts.kill = Kill::Now;
                     self.popups.push(Popup::Confirm {
@@ -956,6 +974,7 @@ impl App {
                 Scope::Choose => self.choose_cmd(cmd),
                 Scope::Confirm => self.confirm_cmd(cmd),
                 Scope::ScaleInput => self.scale_input_cmd(cmd),
+                Scope::Instances | Scope::Entry => self.instance_cmd(cmd),
                 Scope::Messages => {
                     let max = self.history.len().saturating_sub(1) as u16;
                     if let Some(Popup::Messages { scroll }) = self.popups.last_mut() {
@@ -1105,6 +1124,14 @@ impl App {
                 self.say(Severity::Info, "live updates resumed");
                 return vec![self.refresh()];
             }
+            Cmd::Open if self.focus == Panel::Components => {
+                if let Some(t) = cur.summary.types.get(self.table_selected) {
+                    self.popups.push(Popup::Instances {
+                        ty: t.ty.clone(),
+                        selected: 0,
+                    });
+                }
+            }
             Cmd::Scale => {
                 let Some(t) = cur.summary.types.get(self.table_selected) else {
                     return Vec::new();
@@ -1186,7 +1213,86 @@ impl App {
     }
 
     fn open_confirm(&mut self, op: Op, ty: String) {
-        self.open_plan(op, ty);
+        self.open_plan(op, ty, None);
+    }
+
+    /// The instances of a type, or one entry: move, open, remove that very instance.
+    fn instance_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let Some(cur) = &self.current else {
+            return Vec::new();
+        };
+        let selected_name = |ty: &str, i: usize| {
+            cur.summary
+                .types
+                .iter()
+                .find(|t| t.ty == ty)
+                .and_then(|t| t.instances.get(i))
+                .map(|inst| (inst.name.clone(), inst.parked))
+        };
+        match self.popups.last_mut() {
+            Some(Popup::Instances { ty, selected }) => {
+                let n = cur
+                    .summary
+                    .types
+                    .iter()
+                    .find(|t| t.ty == *ty)
+                    .map_or(0, |t| t.instances.len());
+                match cmd {
+                    Cmd::Up => *selected = selected.saturating_sub(1),
+                    Cmd::Down if *selected + 1 < n => *selected += 1,
+                    Cmd::Close => {
+                        self.popups.pop();
+                    }
+                    Cmd::Open => {
+                        if let Some((name, _)) = selected_name(ty, *selected) {
+                            self.popups.push(Popup::Entry { name, scroll: 0 });
+                        }
+                    }
+                    Cmd::RemoveThis => {
+                        let ty = ty.clone();
+                        match selected_name(&ty, *selected) {
+                            Some((name, false)) => {
+                                self.open_plan(Op::Remove, ty, Some(name));
+                            }
+                            Some((name, true)) => self.say(
+                                Severity::Warn,
+                                format!("{name} is parked (the template): nothing runs to remove"),
+                            ),
+                            None => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some(Popup::Entry { name, scroll }) => match cmd {
+                Cmd::Up => *scroll = scroll.saturating_sub(1),
+                Cmd::Down => *scroll = scroll.saturating_add(1).min(ENTRY_MAX_SCROLL),
+                Cmd::Close => {
+                    self.popups.pop();
+                }
+                Cmd::RemoveThis => {
+                    let name = name.clone();
+                    let ty = scale::parse_entry(&cur.doc.state.namespace, &name).ty;
+                    if cur
+                        .doc
+                        .state
+                        .components
+                        .get(&name)
+                        .is_some_and(|c| c.is_parked())
+                    {
+                        self.say(
+                            Severity::Warn,
+                            format!("{name} is parked (the template): nothing runs to remove"),
+                        );
+                    } else {
+                        self.open_plan(Op::Remove, ty, Some(name));
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        Vec::new()
     }
 
     /// `s` then Enter: the typed count becomes a plan and its confirm.
@@ -1205,7 +1311,7 @@ impl App {
                     return Vec::new();
                 };
                 self.popups.pop();
-                self.open_plan(Op::Scale(n), ty);
+                self.open_plan(Op::Scale(n), ty, None);
             }
             _ => {}
         }
@@ -1215,12 +1321,12 @@ impl App {
     /// Applies the change (or the whole scale) to a copy of the state to say exactly what
     /// it will do; a type that is not a worker first gets a confirmation that says what
     /// scaling it means.
-    fn open_plan(&mut self, op: Op, ty: String) {
+    fn open_plan(&mut self, op: Op, ty: String, target: Option<String>) {
         let Some(cur) = &self.current else {
             return;
         };
         let mut copy = cur.doc.state.clone();
-        let plan = match plan_of(op, &mut copy, &ty) {
+        let plan = match plan_of(op, target.as_deref(), &mut copy, &ty) {
             Ok(p) if p.is_empty() => {
                 self.say(
                     Severity::Info,
@@ -1257,6 +1363,7 @@ impl App {
                     op,
                     expected: plan[0].clone(),
                     plan,
+                    target,
                     route,
                     opts: self.scale_opts.clone(),
                 },
@@ -1268,11 +1375,11 @@ impl App {
             });
             return;
         }
-        self.push_confirm(op, ty, plan);
+        self.push_confirm(op, ty, target, plan);
     }
 
     /// The confirm for `plan`, with its exact wording and where it goes.
-    fn push_confirm(&mut self, op: Op, ty: String, plan: Vec<Change>) {
+    fn push_confirm(&mut self, op: Op, ty: String, target: Option<String>, plan: Vec<Change>) {
         let Some(cur) = &self.current else {
             return;
         };
@@ -1314,6 +1421,7 @@ impl App {
                 op,
                 expected: first,
                 plan,
+                target,
                 route,
                 opts: self.scale_opts.clone(),
             },
@@ -1354,7 +1462,7 @@ impl App {
         if go && kind == ConfirmKind::Infra {
             // Step 2 of 2: the exact change.
             self.popups.pop();
-            self.push_confirm(intent.op, intent.ty, intent.plan);
+            self.push_confirm(intent.op, intent.ty, intent.target, intent.plan);
             return Vec::new();
         }
         // The route is decided now, from what the arbiter said last.
@@ -1391,12 +1499,16 @@ impl App {
 /// What `op` would change, in order, applied to `state` (a copy).
 fn plan_of(
     op: Op,
+    target: Option<&str>,
     state: &mut crate::state::State,
     ty: &str,
 ) -> Result<Vec<Change>, crate::state::RuleError> {
     match op {
         Op::Add => scale::add(state, ty).map(|c| vec![c]),
-        Op::Remove => scale::remove(state, ty).map(|c| vec![c]),
+        Op::Remove => match target {
+            Some(t) => scale::remove_entry(state, t).map(|c| vec![c]),
+            None => scale::remove(state, ty).map(|c| vec![c]),
+        },
         Op::Scale(n) => {
             scale::check_scale(state, ty, n)?;
             scale::scale(state, ty, n)
@@ -1442,6 +1554,9 @@ fn op_verb(op: Op) -> &'static str {
 fn unreadable_now(name: &str) -> String {
     format!("{name}.json is unreadable now")
 }
+
+/// How far the entry view scrolls (the view stops at its last line anyway).
+const ENTRY_MAX_SCROLL: u16 = 2000;
 
 /// How many status messages `M` keeps.
 pub const HISTORY: usize = 100;

@@ -85,7 +85,7 @@ pub fn scale_blocking(
                 store,
                 &intent.ns,
                 ty,
-                None,
+                intent.target.as_deref(),
                 mode,
                 &intent.opts,
                 &expect,

@@ -30,6 +30,7 @@ pub enum Cmd {
     Refresh,
     Pause,
     Messages,
+    RemoveThis,
 }
 
 /// Who has the keys: the top popup, else the screen.
@@ -43,6 +44,8 @@ pub enum Scope {
     Help,
     ScaleInput,
     Messages,
+    Instances,
+    Entry,
 }
 
 impl Scope {
@@ -56,6 +59,8 @@ impl Scope {
             Scope::Help => "Help",
             Scope::ScaleInput => "Scale to N",
             Scope::Messages => "Message history",
+            Scope::Instances => "Instances of a type",
+            Scope::Entry => "One instance",
         }
     }
 }
@@ -255,6 +260,15 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         Dashboard,
+        &[K(KeyCode::Enter)],
+        "Enter",
+        "the selected type's instances",
+        Cmd::Open,
+        false,
+        "open",
+    ),
+    b(
+        Dashboard,
         &[C('s')],
         "s",
         "scale the selected type to N",
@@ -288,6 +302,87 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Close,
         false,
         "",
+    ),
+    b(
+        Instances,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "previous instance",
+        Cmd::Up,
+        false,
+        "up",
+    ),
+    b(
+        Instances,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "next instance",
+        Cmd::Down,
+        false,
+        "down",
+    ),
+    b(
+        Instances,
+        &[K(KeyCode::Enter)],
+        "Enter",
+        "the instance's full entry",
+        Cmd::Open,
+        false,
+        "open",
+    ),
+    b(
+        Instances,
+        &[C('x')],
+        "x",
+        "remove this instance",
+        Cmd::RemoveThis,
+        true,
+        "remove",
+    ),
+    b(
+        Instances,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "back",
+        Cmd::Close,
+        false,
+        "back",
+    ),
+    b(
+        Entry,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "scroll up",
+        Cmd::Up,
+        false,
+        "up",
+    ),
+    b(
+        Entry,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "scroll down",
+        Cmd::Down,
+        false,
+        "down",
+    ),
+    b(
+        Entry,
+        &[C('x')],
+        "x",
+        "remove this instance",
+        Cmd::RemoveThis,
+        true,
+        "remove",
+    ),
+    b(
+        Entry,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "back",
+        Cmd::Close,
+        false,
+        "back",
     ),
     b(
         ScaleInput,
@@ -507,7 +602,7 @@ pub fn footer(scope: Scope, readonly: bool) -> Vec<(&'static str, &'static str)>
 pub fn help(readonly: bool) -> Vec<(Scope, Vec<(&'static str, &'static str)>)> {
     let mut out: Vec<(Scope, Vec<(&'static str, &'static str)>)> = Vec::new();
     for scope in [
-        Global, Picker, Dashboard, Choose, Confirm, ScaleInput, Messages, Help,
+        Global, Picker, Dashboard, Instances, Entry, Choose, Confirm, ScaleInput, Messages, Help,
     ] {
         let rows: Vec<_> = bindings(readonly)
             .filter(|b| b.scope == scope)

@@ -9,6 +9,8 @@ use ratatui::widgets::{
     Paragraph, Row, Table, TableState, Wrap,
 };
 
+mod instances;
+
 use super::app::{
     App, ArbiterStatus, ConfirmKind, HISTORY, Listing, NsInfo, Op, Panel, Popup, Route, Severity,
     age,
@@ -120,6 +122,12 @@ pub fn draw(frame: &mut Frame, app: &App, v: &View) {
             Popup::Help { scroll } => draw_help(frame, app, v, body, *scroll),
             Popup::ScaleInput { ty, input } => draw_scale_input(frame, app, v, body, ty, input),
             Popup::Messages { scroll } => draw_messages(frame, app, v, body, *scroll),
+            Popup::Instances { ty, selected } => {
+                instances::draw_instances(frame, app, v, body, ty, *selected)
+            }
+            Popup::Entry { name, scroll } => {
+                instances::draw_entry(frame, app, v, body, name, *scroll)
+            }
         }
     }
 }
