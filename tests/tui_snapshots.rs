@@ -428,3 +428,33 @@ fn instances_and_entry_views() {
         "{t}"
     );
 }
+
+/// Priorities when space is short: header and footer, then every Components row (up to the
+/// space, with a "+N more" mark when cut), then GPUs, then State; wide terminals give the
+/// State panel the width the table does not need.
+#[test]
+fn the_layout_fits_small_and_wide_terminals() {
+    let app = reference_app(false);
+    let types = ["Planner", "PrefillWorker", "VllmWorker", "Frontend"];
+    for (w, h) in [(60u16, 15u16), (80, 24), (120, 40), (200, 60)] {
+        let t = text(&render(&app, w, h));
+        insta::assert_snapshot!(format!("layout_{w}x{h}"), t);
+        for ty in types {
+            assert!(
+                t.lines().any(|l| l.contains(&format!(" {ty} "))),
+                "{w}x{h}: no {ty} row:\n{t}"
+            );
+        }
+        assert!(t.contains("[Tab] panel"), "{w}x{h}: footer");
+        assert!(t.contains("namespace dynamo"), "{w}x{h}: header");
+    }
+    // Too small for all rows: the title says how many more.
+    let t = text(&render(&app, 60, 12));
+    assert!(t.contains("more rows"), "{t}");
+    // 200 columns: the State panel shows whole command lines, not a sliver.
+    let t = text(&render(&app, 200, 60));
+    assert!(
+        t.contains("graph:Frontend --service-name PrefillWorker"),
+        "{t}"
+    );
+}

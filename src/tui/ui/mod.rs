@@ -442,34 +442,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         ]),
         hi,
     );
-    let (table_a, gpu_a, json_a) = if main.width >= 100 {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
-                .areas(main);
-        let rows = s
-            .gpu_map
-            .len()
-            .div_ceil(gpu_columns(s, left.width.saturating_sub(2)).0);
-        let gh = (rows as u16 + 2).min((left.height / 2).max(3));
-        let [a, b] = Layout::vertical([Constraint::Min(3), Constraint::Length(gh)]).areas(left);
-        (a, b, right)
-    } else {
-        // Stacked: each panel as tall as its content, within a share of the height.
-        let lines: usize = s.types.iter().map(|t| t.instances.len().max(1)).sum();
-        let th = (lines as u16 + 3).min((main.height * 2 / 5).max(4));
-        let rows = s
-            .gpu_map
-            .len()
-            .div_ceil(gpu_columns(s, main.width.saturating_sub(2)).0);
-        let gh = (rows as u16 + 2).min((main.height / 3).max(3));
-        let [a, b, c] = Layout::vertical([
-            Constraint::Length(th),
-            Constraint::Length(gh),
-            Constraint::Min(3),
-        ])
-        .areas(main);
-        (a, b, c)
-    };
+    let (table_a, gpu_a, json_a) = dashboard_areas(app, s, main);
 
     // Components.
     let focused = |p: Panel| active && app.focus == p;
@@ -578,7 +551,19 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     .highlight_spacing(HighlightSpacing::Always)
     .block(panel(
         t,
-        format!(" Components ({} types) ", s.types.len()),
+        {
+            let shown = table_a.height.saturating_sub(3);
+            let lines = component_lines(app, s);
+            if lines > shown {
+                format!(
+                    " Components ({} types, +{} more rows: j/k scroll) ",
+                    s.types.len(),
+                    lines - shown
+                )
+            } else {
+                format!(" Components ({} types) ", s.types.len())
+            }
+        },
         focused(Panel::Components),
     ));
     let mut ts = TableState::default().with_selected(Some(app.table_selected));
@@ -641,6 +626,76 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         )),
         json_a,
     );
+}
+
+/// The rows the Components table needs: one per instance (at least one per type), plus
+/// one for the watchers circus runs that the file lacks.
+fn component_lines(app: &App, s: &crate::state::Summary) -> u16 {
+    let lines: usize = s.types.iter().map(|t| t.instances.len().max(1)).sum();
+    let unmanaged = app.arbiter.unmanaged(s).len();
+    (lines + unmanaged).min(u16::MAX as usize / 2) as u16
+}
+
+/// Where the Components table, the GPU map and the State panel go. Priorities when space is
+/// short: the Components table first (all its rows, up to the space), then the GPU map, then
+/// the State panel. Wide terminals put the State panel beside the other two and give the
+/// Components table the width it needs, not more.
+fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, Rect, Rect) {
+    let comp_need = component_lines(app, s) + 3; // borders and the header row
+    let watcher_w = s
+        .types
+        .iter()
+        .flat_map(|t| t.instances.iter())
+        .map(|i| i.watcher_name.chars().count() as u16 + 16) // marks, pids
+        .max()
+        .unwrap_or(20)
+        .max(20);
+    let table_w = 14 + 5 + watcher_w + 5 + 10; // columns, gaps, borders, selection mark
+    let gpu_need = |width: u16| {
+        let cols = gpu_columns(s, width.saturating_sub(2)).0.max(1);
+        s.gpu_map.len().div_ceil(cols).max(1) as u16 + 2
+    };
+    // Splits `h` rows between the table, the GPU map and (when `with_state`) the State
+    // panel, in that order of priority; a panel gets at least 3 rows or none.
+    let split = |h: u16, width: u16, with_state: bool| -> (u16, u16, u16) {
+        let table = comp_need.min(h);
+        let mut rest = h - table;
+        let mut gpu = gpu_need(width).min(rest);
+        if gpu < 3 {
+            gpu = 0;
+        }
+        rest -= gpu;
+        let state = if with_state && rest >= 3 { rest } else { 0 };
+        let spare = rest - state;
+        // Spare rows (no State panel here, or too few for one) go to the GPU map, else
+        // to the table.
+        if gpu > 0 {
+            (table, gpu + spare, state)
+        } else {
+            (table + spare, 0, state)
+        }
+    };
+    if main.width >= 100 {
+        let left_w = table_w.clamp(main.width * 2 / 5, main.width * 58 / 100);
+        let [left, right] =
+            Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(main);
+        // Beside the State panel: the GPU map as tall as it needs, the table the rest.
+        let (t, g, _) = split(left.height, left.width, false);
+        let g = g.min(gpu_need(left.width));
+        let [a, b] = Layout::vertical([Constraint::Length(left.height - g), Constraint::Length(g)])
+            .areas(left);
+        let _ = t;
+        (a, b, right)
+    } else {
+        let (t, g, st) = split(main.height, main.width, true);
+        let [a, b, c] = Layout::vertical([
+            Constraint::Length(t),
+            Constraint::Length(g),
+            Constraint::Length(st),
+        ])
+        .areas(main);
+        (a, b, c)
+    }
 }
 
 /// How many GPU columns fit in `width`, and the width of each.
