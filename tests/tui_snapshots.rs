@@ -458,3 +458,50 @@ fn the_layout_fits_small_and_wide_terminals() {
         "{t}"
     );
 }
+
+#[test]
+fn the_state_panel_wraps_scrolls_sideways_and_stops_at_the_last_page() {
+    let mut app = reference_app(false);
+    press(&mut app, &[KeyCode::Tab, KeyCode::Tab]); // the State panel
+    let _ = render(&app, 120, 40);
+    press(&mut app, &[KeyCode::Char('G')]);
+    let t = text(&render(&app, 120, 40));
+    assert!(
+        t.contains("lines 28-59/59"),
+        "G shows the last page, not one line: {t}"
+    );
+    press(&mut app, &[KeyCode::PageDown]);
+    assert!(text(&render(&app, 120, 40)).contains("lines 28-59/59"));
+    press(&mut app, &[KeyCode::Char('g')]);
+    // Sideways: the end of a long command comes into view.
+    let before = text(&render(&app, 120, 40));
+    assert!(
+        !before.contains("graph:Frontend --service-name Planner"),
+        "{before}"
+    );
+    press(&mut app, &[KeyCode::Char('l'); 8]);
+    let t = text(&render(&app, 120, 40));
+    assert!(t.contains(" →64 "), "{t}");
+    assert!(t.contains("graph:Frontend --service-name Planner"), "{t}");
+    press(&mut app, &[KeyCode::Char('h'); 8]);
+    assert!(!text(&render(&app, 120, 40)).contains("→"));
+    // Wrapped: the whole command is on screen.
+    press(&mut app, &[KeyCode::Char('w')]);
+    let t = text(&render(&app, 120, 40));
+    assert!(t.contains(" wrapped "), "{t}");
+    assert!(t.contains("--service-name Planner --worker-id"), "{t}");
+}
+
+#[test]
+fn the_help_stops_at_its_last_line() {
+    let mut app = reference_app(false);
+    press(&mut app, &[KeyCode::Char('?')]);
+    let _ = render(&app, 120, 30);
+    press(&mut app, &[KeyCode::Char('j'); 100]);
+    let t = text(&render(&app, 120, 30));
+    assert!(t.contains("Help"), "{t}");
+    let Some(dynamo_ctl::tui::app::Popup::Help { scroll }) = app.popups.last() else {
+        panic!()
+    };
+    assert!(*scroll < 100 && *scroll > 0, "{scroll}");
+}

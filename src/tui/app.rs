@@ -316,6 +316,16 @@ pub enum Popup {
     },
 }
 
+/// Sizes the last frame had, written by the view (through `Cell`s) and read by `update`
+/// to stop scrolling at the last page.
+#[derive(Debug, Default)]
+pub struct ViewLimits {
+    /// Rows of the State panel.
+    pub json_rows: std::cell::Cell<u16>,
+    /// How far the help can scroll (None before the help was drawn).
+    pub help_max: std::cell::Cell<Option<u16>>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfirmKind {
     /// The change itself.
@@ -362,6 +372,11 @@ pub struct App {
     pub table_selected: usize,
     pub gpu_scroll: u16,
     pub json_scroll: u16,
+    /// The State panel wraps long lines (`w`); else it scrolls sideways (`h`/`l`).
+    pub json_wrap: bool,
+    pub json_hscroll: u16,
+    /// What the last frame could show, so that scrolling stops at the last page.
+    pub view: ViewLimits,
     pub focus: Panel,
     pub popups: Vec<Popup>,
     pub status: Option<Status>,
@@ -400,6 +415,9 @@ impl App {
             table_selected: 0,
             gpu_scroll: 0,
             json_scroll: 0,
+            json_wrap: false,
+            json_hscroll: 0,
+            view: ViewLimits::default(),
             focus: Panel::Components,
             popups: Vec::new(),
             status: None,
@@ -994,7 +1012,10 @@ impl App {
                     if let Some(Popup::Help { scroll }) = self.popups.last_mut() {
                         match cmd {
                             Cmd::Up => *scroll = scroll.saturating_sub(1),
-                            Cmd::Down => *scroll = scroll.saturating_add(1).min(200),
+                            Cmd::Down => {
+                                let max = self.view.help_max.get().unwrap_or(200);
+                                *scroll = scroll.saturating_add(1).min(max)
+                            }
                             Cmd::Close => {
                                 self.popups.pop();
                             }
@@ -1054,7 +1075,11 @@ impl App {
             return Vec::new();
         };
         let rows = cur.summary.types.len();
-        let json_max = cur.json.len().saturating_sub(1) as u16;
+        // The last page, not the last line: G and PgDn never scroll into emptiness.
+        let json_max =
+            cur.json
+                .len()
+                .saturating_sub(self.view.json_rows.get().max(1) as usize) as u16;
         let gpu_max = cur.summary.gpu_map.len().saturating_sub(1) as u16;
         match cmd {
             Cmd::Up | Cmd::Down | Cmd::PageUp | Cmd::PageDown | Cmd::Top | Cmd::Bottom => {
@@ -1079,6 +1104,22 @@ impl App {
                         self.json_scroll = mv(self.json_scroll as i64, json_max as i64) as u16
                     }
                 }
+            }
+            Cmd::Wrap => {
+                self.json_wrap = !self.json_wrap;
+                self.json_hscroll = 0;
+            }
+            Cmd::Left if self.focus == Panel::Json => {
+                self.json_hscroll = self.json_hscroll.saturating_sub(8)
+            }
+            Cmd::Right if self.focus == Panel::Json && !self.json_wrap => {
+                let widest = cur
+                    .json
+                    .iter()
+                    .map(|l| l.chars().count())
+                    .max()
+                    .unwrap_or(0);
+                self.json_hscroll = (self.json_hscroll + 8).min(widest as u16);
             }
             Cmd::FocusNext => self.focus = self.focus.next(),
             Cmd::FocusPrev => self.focus = self.focus.prev(),

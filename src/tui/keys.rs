@@ -31,6 +31,9 @@ pub enum Cmd {
     Pause,
     Messages,
     RemoveThis,
+    Wrap,
+    Left,
+    Right,
 }
 
 /// Who has the keys: the top popup, else the screen.
@@ -284,6 +287,33 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Namespaces,
         false,
         "namespace",
+    ),
+    b(
+        Dashboard,
+        &[C('w')],
+        "w",
+        "State panel: wrap on / off",
+        Cmd::Wrap,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[C('h'), K(KeyCode::Left)],
+        "h/←",
+        "State panel: scroll left",
+        Cmd::Left,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
+        &[C('l'), K(KeyCode::Right)],
+        "l/→",
+        "State panel: scroll right",
+        Cmd::Right,
+        false,
+        "",
     ),
     b(
         Dashboard,

@@ -604,19 +604,33 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         gpu_a,
     );
 
-    // Raw state.
+    // Raw state: wrapped (`w`) or scrolled sideways (`h`/`l`).
     let inner_h = json_a.height.saturating_sub(2) as usize;
-    let start = app.json_scroll as usize;
+    app.view.json_rows.set(inner_h as u16);
+    let start = (app.json_scroll as usize).min(cur.json.len().saturating_sub(inner_h.max(1)));
     let end = (start + inner_h).min(cur.json.len());
     let lines: Vec<Line> = cur.json[start.min(end)..end]
         .iter()
         .map(|l| json_line(t, &safe(l)))
         .collect();
+    let how = if app.json_wrap {
+        " wrapped".to_string()
+    } else if app.json_hscroll > 0 {
+        format!(" →{}", app.json_hscroll)
+    } else {
+        String::new()
+    };
+    let para = Paragraph::new(lines);
+    let para = if app.json_wrap {
+        para.wrap(Wrap { trim: false })
+    } else {
+        para.scroll((0, app.json_hscroll))
+    };
     frame.render_widget(
-        Paragraph::new(lines).block(panel(
+        para.block(panel(
             t,
             format!(
-                " State {} lines {}-{}/{} ",
+                " State {} lines {}-{}/{}{how} ",
                 safe(&cur.name),
                 start + 1,
                 end,
@@ -1101,12 +1115,19 @@ fn draw_help(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16) {
             note,
         );
     }
-    // Two columns when there is room: screens left, popups right.
+    // Two columns when there is room, split where they come out most even (sections stay
+    // whole). The scroll stops when the longer column's end is in view.
+    let rows = |secs: &[(Scope, Vec<(&'static str, &'static str)>)]| -> u16 {
+        secs.iter().map(|(_, r)| r.len() as u16 + 1).sum()
+    };
     if body.width >= 80 {
-        let split = sections
-            .iter()
-            .position(|(s, _)| *s == Scope::Choose)
+        let split = (0..=sections.len())
+            .min_by_key(|&i| rows(&sections[..i]).max(rows(&sections[i..])))
             .unwrap_or(sections.len());
+        let longest = rows(&sections[..split]).max(rows(&sections[split..]));
+        let max = longest.saturating_sub(body.height);
+        app.view.help_max.set(Some(max));
+        let scroll = scroll.min(max);
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(body);
@@ -1119,6 +1140,9 @@ fn draw_help(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16) {
             right,
         );
     } else {
+        let max = rows(&sections).saturating_sub(body.height);
+        app.view.help_max.set(Some(max));
+        let scroll = scroll.min(max);
         frame.render_widget(
             Paragraph::new(section_lines(&sections)).scroll((scroll, 0)),
             body,
