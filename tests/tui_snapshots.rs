@@ -505,3 +505,19 @@ fn the_help_stops_at_its_last_line() {
     };
     assert!(*scroll < 100 && *scroll > 0, "{scroll}");
 }
+
+#[test]
+fn the_gpu_map_colours_each_worker_type_with_a_legend() {
+    let app = reference_app(false);
+    let buf = render(&app, 120, 40);
+    let t = text(&buf);
+    assert!(
+        t.contains("GPUs 3/8 used ■ VllmWorker ■ PrefillWorker"),
+        "{t}"
+    );
+    let vllm = buf[at(&buf, "■ dynamo_VllmWorker_1")].fg;
+    let prefill = buf[at(&buf, "■ dynamo_PrefillWorker")].fg;
+    assert_ne!(vllm, prefill, "the two worker types are told apart");
+    assert_eq!(buf[at(&buf, "■ VllmWorker")].fg, vllm, "the legend matches");
+    assert_eq!(buf[at(&buf, "■ PrefillWorker")].fg, prefill);
+}

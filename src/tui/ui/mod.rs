@@ -492,10 +492,12 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                 .map(|i| app.arbiter.pids(&i.watcher_name).map(|p| !p.is_empty()))
                 .collect::<Option<Vec<bool>>>()
                 .map(|v| v.into_iter().filter(|b| *b).count());
-            let run_style = if ty.running == 0 || live.is_some_and(|l| l < ty.running) {
-                t.fg(t.orange)
-            } else {
-                t.fg(t.green)
+            // Green: circus runs them all (or was not asked); orange: fewer run than the
+            // file says (starting, or some gone); red: none of them runs.
+            let run_style = match live {
+                Some(0) if ty.running > 0 => t.error(),
+                _ if ty.running == 0 || live.is_some_and(|l| l < ty.running) => t.fg(t.orange),
+                _ => t.fg(t.green),
             };
             let dot = if ty.running == 0 { "○" } else { "●" };
             Row::new(vec![
@@ -573,9 +575,38 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let (cols, col_w) = gpu_columns(s, gpu_a.width.saturating_sub(2));
     let per_col = s.gpu_map.len().div_ceil(cols);
     let mut gpu_lines: Vec<Line> = (0..per_col).map(|_| Line::default()).collect();
+    // Each holding type its own colour, with a legend in the title.
+    let type_of: std::collections::HashMap<&str, &str> = s
+        .types
+        .iter()
+        .flat_map(|ty| {
+            ty.instances
+                .iter()
+                .map(|i| (i.watcher_name.as_str(), ty.ty.as_str()))
+        })
+        .collect();
+    let mut legend: Vec<&str> = Vec::new();
+    for g in &s.gpu_map {
+        if let Some(ty) = g.holder.as_deref().and_then(|h| type_of.get(h))
+            && !legend.contains(ty)
+        {
+            legend.push(ty);
+        }
+    }
+    let palette = [t.magenta, t.cyan, t.orange, t.text];
+    let colour = |ty: Option<&str>| {
+        let i = ty
+            .and_then(|ty| legend.iter().position(|l| *l == ty))
+            .unwrap_or(palette.len() - 1);
+        palette[i.min(palette.len() - 1)]
+    };
     for (i, g) in s.gpu_map.iter().enumerate() {
         let (symbol, who, style) = match &g.holder {
-            Some(h) => ("■ ", safe(h).into_owned(), t.fg(t.magenta)),
+            Some(h) => (
+                "■ ",
+                safe(h).into_owned(),
+                t.fg(colour(type_of.get(h.as_str()).copied())),
+            ),
             None => ("□ ", "free".to_string(), t.fg(t.green)),
         };
         let cell = format!("{symbol}{who}");
@@ -598,7 +629,19 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             .scroll((app.gpu_scroll, 0))
             .block(panel(
                 t,
-                format!(" GPUs {}/{} used ", s.gpus_used, s.gpus_total),
+                {
+                    let mut title = vec![Span::raw(format!(
+                        " GPUs {}/{} used ",
+                        s.gpus_used, s.gpus_total
+                    ))];
+                    for ty in &legend {
+                        title.push(Span::styled(
+                            format!("■ {} ", safe(ty)),
+                            t.fg(colour(Some(ty))),
+                        ));
+                    }
+                    Line::from(title)
+                },
                 focused(Panel::Gpus),
             )),
         gpu_a,
