@@ -1154,3 +1154,37 @@ fn x_is_read_only_too_and_a_parked_entry_has_nothing_to_remove() {
     );
     assert_eq!(app.scope(), Scope::Instances);
 }
+
+#[test]
+fn slash_filters_the_dashboard_rows() {
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, key('/'));
+    for c in "prefq".chars() {
+        drive(&mut app, &store, key(c)); // q is text while typing
+    }
+    assert!(!app.quit);
+    assert!(app.visible_types().is_empty());
+    drive(&mut app, &store, code(KeyCode::Backspace));
+    let tys: Vec<&str> = app.visible_types().iter().map(|t| t.ty.as_str()).collect();
+    assert_eq!(tys, ["PrefillWorker"]);
+    drive(&mut app, &store, code(KeyCode::Enter)); // keep the filter, stop typing
+    drive(&mut app, &store, key('s'));
+    assert!(
+        matches!(app.popups.last(), Some(Popup::ScaleInput { ty, .. }) if ty == "PrefillWorker")
+    );
+    drive(&mut app, &store, code(KeyCode::Esc));
+    // A watcher name matches too.
+    drive(&mut app, &store, code(KeyCode::Esc)); // clears the kept filter
+    assert_eq!(app.visible_types().len(), 5);
+    assert_eq!(
+        app.scope(),
+        Scope::Dashboard,
+        "the first Esc only clears the filter"
+    );
+    drive(&mut app, &store, key('/'));
+    for c in "vllmworker_1".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    let tys: Vec<&str> = app.visible_types().iter().map(|t| t.ty.as_str()).collect();
+    assert_eq!(tys, ["VllmWorker"]);
+}

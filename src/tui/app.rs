@@ -370,6 +370,9 @@ pub struct App {
     pub want: Option<String>,
     pub current: Option<Current>,
     pub table_selected: usize,
+    /// `/` on the dashboard: only types whose name or a watcher's contains this.
+    pub dash_filter: String,
+    pub dash_filtering: bool,
     pub gpu_scroll: u16,
     pub json_scroll: u16,
     /// The State panel wraps long lines (`w`); else it scrolls sideways (`h`/`l`).
@@ -413,6 +416,8 @@ impl App {
             want: namespace,
             current: None,
             table_selected: 0,
+            dash_filter: String::new(),
+            dash_filtering: false,
             gpu_scroll: 0,
             json_scroll: 0,
             json_wrap: false,
@@ -540,6 +545,30 @@ impl App {
         }
         self.history.push_back(status.clone());
         self.status = Some(status);
+    }
+
+    /// The component types the dashboard shows (after its `/` filter).
+    pub fn visible_types(&self) -> Vec<&scale::TypeSummary> {
+        let Some(cur) = &self.current else {
+            return Vec::new();
+        };
+        let f = self.dash_filter.to_lowercase();
+        cur.summary
+            .types
+            .iter()
+            .filter(|t| {
+                f.is_empty()
+                    || t.ty.to_lowercase().contains(&f)
+                    || t.instances
+                        .iter()
+                        .any(|i| i.watcher_name.to_lowercase().contains(&f))
+            })
+            .collect()
+    }
+
+    /// The type of the selected dashboard row.
+    pub fn selected_type(&self) -> Option<&scale::TypeSummary> {
+        self.visible_types().get(self.table_selected).copied()
     }
 
     /// The namespaces the picker shows (after the filter).
@@ -877,7 +906,7 @@ impl App {
 
     fn clamp_selection(&mut self) {
         if let Some(cur) = &self.current {
-            let n = cur.summary.types.len();
+            let n = self.visible_types().len();
             if self.table_selected >= n {
                 self.table_selected = n.saturating_sub(1);
             }
@@ -913,6 +942,32 @@ impl App {
                     self.picker.filter.clear();
                     self.picker.filtering = false;
                     self.picker.selected = 0;
+                    return Vec::new();
+                }
+                _ => {}
+            }
+        }
+        // Typing into the dashboard's filter.
+        if scope == Scope::Dashboard && self.dash_filtering {
+            match key.code {
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    self.dash_filter.push(c);
+                    self.table_selected = 0;
+                    return Vec::new();
+                }
+                KeyCode::Backspace => {
+                    self.dash_filter.pop();
+                    self.table_selected = 0;
+                    return Vec::new();
+                }
+                KeyCode::Esc => {
+                    self.dash_filter.clear();
+                    self.dash_filtering = false;
+                    self.table_selected = 0;
+                    return Vec::new();
+                }
+                KeyCode::Enter => {
+                    self.dash_filtering = false;
                     return Vec::new();
                 }
                 _ => {}
@@ -1074,7 +1129,7 @@ impl App {
         let Some(cur) = &self.current else {
             return Vec::new();
         };
-        let rows = cur.summary.types.len();
+        let rows = self.visible_types().len();
         // The last page, not the last line: G and PgDn never scroll into emptiness.
         let json_max =
             cur.json
@@ -1104,6 +1159,15 @@ impl App {
                         self.json_scroll = mv(self.json_scroll as i64, json_max as i64) as u16
                     }
                 }
+            }
+            Cmd::Filter => {
+                self.dash_filtering = true;
+                self.focus = Panel::Components;
+            }
+            // Esc first clears a filter; then it leaves the namespace.
+            Cmd::Close if !self.dash_filter.is_empty() => {
+                self.dash_filter.clear();
+                self.table_selected = 0;
             }
             Cmd::Wrap => {
                 self.json_wrap = !self.json_wrap;
@@ -1140,6 +1204,8 @@ impl App {
             Cmd::Close => {
                 // Back to the picker (k9s): the namespace is left, the picker is the screen.
                 let name = cur.name.clone();
+                self.dash_filter.clear();
+                self.dash_filtering = false;
                 self.current = None;
                 self.want = None;
                 self.arbiter = ArbiterStatus::Unknown;
@@ -1166,7 +1232,7 @@ impl App {
                 return vec![self.refresh()];
             }
             Cmd::Open if self.focus == Panel::Components => {
-                if let Some(t) = cur.summary.types.get(self.table_selected) {
+                if let Some(t) = self.selected_type() {
                     self.popups.push(Popup::Instances {
                         ty: t.ty.clone(),
                         selected: 0,
@@ -1174,7 +1240,7 @@ impl App {
                 }
             }
             Cmd::Scale => {
-                let Some(t) = cur.summary.types.get(self.table_selected) else {
+                let Some(t) = self.selected_type() else {
                     return Vec::new();
                 };
                 self.popups.push(Popup::ScaleInput {
@@ -1209,11 +1275,7 @@ impl App {
                 }
                 // Preselect the selected row's type when it is a worker, else the first
                 // worker: infrastructure is never preselected.
-                let sel_ty = cur
-                    .summary
-                    .types
-                    .get(self.table_selected)
-                    .map(|t| t.ty.clone());
+                let sel_ty = self.selected_type().map(|t| t.ty.clone());
                 let selected = sel_ty
                     .and_then(|ty| types.iter().position(|(w, t)| *w && *t == ty))
                     .unwrap_or(0);

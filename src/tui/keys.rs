@@ -290,6 +290,15 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         Dashboard,
+        &[C('/')],
+        "/",
+        "filter rows by type or watcher (Enter keeps, Esc clears)",
+        Cmd::Filter,
+        false,
+        "",
+    ),
+    b(
+        Dashboard,
         &[C('w')],
         "w",
         "State panel: wrap on / off",

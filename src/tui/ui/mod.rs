@@ -446,8 +446,8 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
 
     // Components.
     let focused = |p: Panel| active && app.focus == p;
-    let rows: Vec<Row> = s
-        .types
+    let visible = app.visible_types();
+    let rows: Vec<Row> = visible
         .iter()
         .map(|ty| {
             let names: Vec<Line> = ty
@@ -556,14 +556,23 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         {
             let shown = table_a.height.saturating_sub(3);
             let lines = component_lines(app, s);
+            let filter = match (app.dash_filtering, app.dash_filter.is_empty()) {
+                (true, _) => format!(", filter: {}▏", safe(&app.dash_filter)),
+                (false, false) => format!(", filter: {}", safe(&app.dash_filter)),
+                (false, true) => String::new(),
+            };
+            let count = if visible.len() == s.types.len() {
+                format!("{} types", s.types.len())
+            } else {
+                format!("{} of {} types", visible.len(), s.types.len())
+            };
             if lines > shown {
                 format!(
-                    " Components ({} types, +{} more rows: j/k scroll) ",
-                    s.types.len(),
+                    " Components ({count}{filter}, +{} more rows: j/k scroll) ",
                     lines - shown
                 )
             } else {
-                format!(" Components ({} types) ", s.types.len())
+                format!(" Components ({count}{filter}) ")
             }
         },
         focused(Panel::Components),
