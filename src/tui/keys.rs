@@ -292,7 +292,7 @@ pub const BINDINGS: &[Binding] = &[
         Dashboard,
         &[C('/')],
         "/",
-        "filter rows by type or watcher (Enter keeps, Esc clears)",
+        "filter rows by type or watcher",
         Cmd::Filter,
         false,
         "",
