@@ -212,7 +212,8 @@ fn confirm_remove_popup_last_instance_in_red() {
 fn help_is_generated_from_the_registry() {
     let mut app = reference_app(false);
     app.update(key('?'));
-    let buf = render(&app, 120, 40);
+    // Tall enough for all of it (smaller terminals scroll it, see the_help_stops_...).
+    let buf = render(&app, 120, 50);
     insta::assert_snapshot!("help", text(&buf));
     let t = text(&buf);
     for (_, rows) in dynamo_ctl::tui::keys::help(false) {
@@ -520,4 +521,34 @@ fn the_gpu_map_colours_each_worker_type_with_a_legend() {
     assert_ne!(vllm, prefill, "the two worker types are told apart");
     assert_eq!(buf[at(&buf, "■ VllmWorker")].fg, vllm, "the legend matches");
     assert_eq!(buf[at(&buf, "■ PrefillWorker")].fg, prefill);
+}
+
+#[test]
+fn scale_dialog_and_command_bar() {
+    let mut app = reference_app(false);
+    select_type(&mut app, "VllmWorker");
+    press(&mut app, &[KeyCode::Char('s')]);
+    let t = text(&render(&app, 120, 40));
+    insta::assert_snapshot!("scale_dialog", t);
+    assert!(t.contains("VllmWorker (2 running) to: 2"), "{t}");
+    press(
+        &mut app,
+        &[KeyCode::Backspace, KeyCode::Char('4'), KeyCode::Enter],
+    );
+    let t = text(&render(&app, 120, 40));
+    insta::assert_snapshot!("scale_plan", t);
+    assert!(t.contains("Scale VllmWorker to 4"), "{t}");
+    press(
+        &mut app,
+        &[
+            KeyCode::Esc,
+            KeyCode::Char(':'),
+            KeyCode::Char('p'),
+            KeyCode::Tab,
+        ],
+    );
+    let t = text(&render(&app, 120, 40));
+    insta::assert_snapshot!("command_bar", t);
+    assert!(t.contains(":p▏"), "{t}");
+    assert!(t.contains("planner  prefillworker"), "{t}");
 }

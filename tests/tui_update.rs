@@ -1188,3 +1188,70 @@ fn slash_filters_the_dashboard_rows() {
     let tys: Vec<&str> = app.visible_types().iter().map(|t| t.ty.as_str()).collect();
     assert_eq!(tys, ["VllmWorker"]);
 }
+
+fn command_line(app: &App) -> (String, Option<String>) {
+    match app.popups.last() {
+        Some(Popup::Command { input, hint }) => (input.clone(), hint.clone()),
+        other => panic!("no command bar: {other:?}"),
+    }
+}
+
+#[test]
+fn the_command_bar_completes_and_runs_ns_scale_q_and_type_shortcuts() {
+    let (mut app, store, _d) = dashboard();
+    drive(&mut app, &store, key(':'));
+    assert_eq!(app.scope(), Scope::Command);
+    // A type shortcut: `:vllm` selects the VllmWorker row.
+    for c in "vl".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    drive(&mut app, &store, code(KeyCode::Tab));
+    assert_eq!(command_line(&app).0, "vllmworker ");
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(app.popups.is_empty());
+    assert_eq!(app.selected_type().unwrap().ty, "VllmWorker");
+    // Several completions: the common prefix and the choices.
+    drive(&mut app, &store, key(':'));
+    drive(&mut app, &store, key('p'));
+    drive(&mut app, &store, code(KeyCode::Tab));
+    let (line, hint) = command_line(&app);
+    assert_eq!(line, "p");
+    assert_eq!(hint.as_deref(), Some("processor  planner  prefillworker"));
+    drive(&mut app, &store, code(KeyCode::Esc));
+    // :scale TYPE N opens the plan's confirm.
+    drive(&mut app, &store, key(':'));
+    for c in "scale pre".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    drive(&mut app, &store, code(KeyCode::Tab));
+    assert_eq!(command_line(&app).0, "scale PrefillWorker ");
+    drive(&mut app, &store, key('3'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(
+        confirm_question(&app).starts_with("Scale PrefillWorker to 3: add dynamo_PrefillWorker_2")
+    );
+    drive(&mut app, &store, key('n'));
+    // :ns NAME opens another namespace; an unknown one says so.
+    drive(&mut app, &store, key(':'));
+    for c in "ns ghost".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(
+        status(&app),
+        (Severity::Error, "no namespace ghost".to_string())
+    );
+    drive(&mut app, &store, key(':'));
+    for c in "ns ag".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    drive(&mut app, &store, code(KeyCode::Tab));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.current.as_ref().unwrap().name, "agg");
+    // :q quits.
+    drive(&mut app, &store, key(':'));
+    drive(&mut app, &store, key('q'));
+    assert!(!app.quit, "q is text in the bar");
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(app.quit);
+}

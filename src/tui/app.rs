@@ -314,6 +314,11 @@ pub enum Popup {
         name: String,
         scroll: u16,
     },
+    /// `:` the command bar; `hint` lists the completions when Tab found several.
+    Command {
+        input: String,
+        hint: Option<String>,
+    },
 }
 
 /// Sizes the last frame had, written by the view (through `Cell`s) and read by `update`
@@ -522,6 +527,7 @@ impl App {
             Some(Popup::Messages { .. }) => Scope::Messages,
             Some(Popup::Instances { .. }) => Scope::Instances,
             Some(Popup::Entry { .. }) => Scope::Entry,
+            Some(Popup::Command { .. }) => Scope::Command,
             None if self.current.is_some() => Scope::Dashboard,
             None => Scope::Picker,
         }
@@ -973,6 +979,24 @@ impl App {
                 _ => {}
             }
         }
+        // Typing into the command bar.
+        if let Some(Popup::Command { input, hint }) = self.popups.last_mut() {
+            match key.code {
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    if input.chars().count() < 200 {
+                        input.push(c);
+                    }
+                    *hint = None;
+                    return Vec::new();
+                }
+                KeyCode::Backspace => {
+                    input.pop();
+                    *hint = None;
+                    return Vec::new();
+                }
+                _ => {}
+            }
+        }
         // Typing the count of a scale.
         if let Some(Popup::ScaleInput { input, .. }) = self.popups.last_mut() {
             match key.code {
@@ -1016,6 +1040,15 @@ impl App {
                 self.quit = true;
                 Vec::new()
             }
+            Cmd::Command => {
+                if matches!(scope, Scope::Picker | Scope::Dashboard) {
+                    self.popups.push(Popup::Command {
+                        input: String::new(),
+                        hint: None,
+                    });
+                }
+                Vec::new()
+            }
             Cmd::Messages => {
                 if !matches!(self.popups.last(), Some(Popup::Messages { .. })) {
                     self.popups.push(Popup::Messages { scroll: 0 });
@@ -1048,6 +1081,7 @@ impl App {
                 Scope::Confirm => self.confirm_cmd(cmd),
                 Scope::ScaleInput => self.scale_input_cmd(cmd),
                 Scope::Instances | Scope::Entry => self.instance_cmd(cmd),
+                Scope::Command => self.command_cmd(cmd),
                 Scope::Messages => {
                     let max = self.history.len().saturating_sub(1) as u16;
                     if let Some(Popup::Messages { scroll }) = self.popups.last_mut() {
@@ -1317,6 +1351,167 @@ impl App {
 
     fn open_confirm(&mut self, op: Op, ty: String) {
         self.open_plan(op, ty, None);
+    }
+
+    /// What Tab completes from: the commands, the open namespace's types (lower-cased, as
+    /// shortcuts), and after `ns ` the namespaces.
+    fn completions(&self, input: &str) -> (String, Vec<String>) {
+        let (head, word) = match input.rsplit_once(' ') {
+            Some((h, w)) => (format!("{h} "), w),
+            None => (String::new(), input),
+        };
+        let types: Vec<String> = self
+            .current
+            .as_ref()
+            .map(|c| c.summary.types.iter().map(|t| t.ty.clone()).collect())
+            .unwrap_or_default();
+        let pool: Vec<String> = match head.trim() {
+            "" => ["ns", "scale", "q"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(types.iter().map(|t| t.to_lowercase()))
+                .collect(),
+            "ns" => match &self.listing {
+                Listing::Found(list) => list.iter().map(|n| n.name.clone()).collect(),
+                _ => vec![],
+            },
+            "scale" => types,
+            _ => vec![],
+        };
+        let lw = word.to_lowercase();
+        let matches: Vec<String> = pool
+            .into_iter()
+            .filter(|c| c.to_lowercase().starts_with(&lw))
+            .collect();
+        (head, matches)
+    }
+
+    /// `:` then Tab / Enter / Esc.
+    fn command_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let Some(Popup::Command { input, .. }) = self.popups.last() else {
+            return Vec::new();
+        };
+        let input = input.clone();
+        match cmd {
+            Cmd::Close => {
+                self.popups.pop();
+                Vec::new()
+            }
+            Cmd::Complete => {
+                let (head, matches) = self.completions(&input);
+                let (new, hint) = match matches.as_slice() {
+                    [] => (input.clone(), Some("no completion".to_string())),
+                    [one] => (format!("{head}{one} "), None),
+                    many => {
+                        // The longest common prefix (case-insensitive), and the choices.
+                        let first: Vec<char> = many[0].chars().collect();
+                        let n = many[1..].iter().fold(first.len(), |n, m| {
+                            first
+                                .iter()
+                                .zip(m.chars())
+                                .take(n)
+                                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                                .count()
+                        });
+                        let prefix: String = first[..n].iter().collect();
+                        (format!("{head}{prefix}"), Some(many.join("  ")))
+                    }
+                };
+                if let Some(Popup::Command { input, hint: h }) = self.popups.last_mut() {
+                    *input = new;
+                    *h = hint;
+                }
+                Vec::new()
+            }
+            Cmd::Open => {
+                self.popups.pop();
+                self.run_command(input.trim())
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// `:q`, `:ns NAME`, `:scale TYPE N`, or a type name (a prefix will do) to jump to.
+    fn run_command(&mut self, line: &str) -> Vec<Effect> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [] => Vec::new(),
+            ["q" | "quit"] => {
+                self.quit = true;
+                Vec::new()
+            }
+            ["ns", name] => {
+                let known =
+                    matches!(&self.listing, Listing::Found(l) if l.iter().any(|n| n.name == *name));
+                if !known {
+                    self.say(Severity::Error, format!("no namespace {}", name));
+                    return Vec::new();
+                }
+                self.popups.clear();
+                if self.current.as_ref().is_some_and(|c| c.name == *name) {
+                    return Vec::new();
+                }
+                self.want = Some(name.to_string());
+                self.current = None;
+                self.dash_filter.clear();
+                self.say(Severity::Info, format!("opening {name}…"));
+                vec![self.refresh()]
+            }
+            ["scale", ty, n] => {
+                if self.readonly {
+                    self.say(Severity::Warn, "read-only mode (--readonly): scale is off");
+                    return Vec::new();
+                }
+                let Some(cur) = &self.current else {
+                    self.say(Severity::Warn, "open a namespace first (:ns NAME)");
+                    return Vec::new();
+                };
+                let Some(t) = cur
+                    .summary
+                    .types
+                    .iter()
+                    .find(|t| t.ty.eq_ignore_ascii_case(ty))
+                    .map(|t| t.ty.clone())
+                else {
+                    self.say(Severity::Error, format!("no type {ty} in {}", cur.name));
+                    return Vec::new();
+                };
+                match n.parse::<usize>() {
+                    Ok(n) => self.open_plan(Op::Scale(n), t, None),
+                    Err(_) => self.say(Severity::Error, format!("{n} is not a count")),
+                }
+                Vec::new()
+            }
+            [word] if self.current.is_some() => {
+                // A type name, or the start of one: select its row.
+                let w = word.to_lowercase();
+                self.dash_filter.clear();
+                let pos = self
+                    .visible_types()
+                    .iter()
+                    .position(|t| t.ty.to_lowercase() == w)
+                    .or_else(|| {
+                        self.visible_types()
+                            .iter()
+                            .position(|t| t.ty.to_lowercase().starts_with(&w))
+                    });
+                match pos {
+                    Some(i) => {
+                        self.table_selected = i;
+                        self.focus = Panel::Components;
+                    }
+                    None => self.say(Severity::Error, format!("unknown command or type: {word}")),
+                }
+                Vec::new()
+            }
+            _ => {
+                self.say(
+                    Severity::Error,
+                    format!("unknown command: {line} (try ns NAME, scale TYPE N, q, or a type)"),
+                );
+                Vec::new()
+            }
+        }
     }
 
     /// The instances of a type, or one entry: move, open, remove that very instance.

@@ -34,6 +34,8 @@ pub enum Cmd {
     Wrap,
     Left,
     Right,
+    Command,
+    Complete,
 }
 
 /// Who has the keys: the top popup, else the screen.
@@ -49,6 +51,7 @@ pub enum Scope {
     Messages,
     Instances,
     Entry,
+    Command,
 }
 
 impl Scope {
@@ -64,6 +67,7 @@ impl Scope {
             Scope::Messages => "Message history",
             Scope::Instances => "Instances of a type",
             Scope::Entry => "One instance",
+            Scope::Command => "Command bar",
         }
     }
 }
@@ -424,6 +428,33 @@ pub const BINDINGS: &[Binding] = &[
         "back",
     ),
     b(
+        Command,
+        &[K(KeyCode::Tab)],
+        "Tab",
+        "complete the word",
+        Cmd::Complete,
+        false,
+        "complete",
+    ),
+    b(
+        Command,
+        &[K(KeyCode::Enter)],
+        "Enter",
+        "run it",
+        Cmd::Open,
+        false,
+        "run",
+    ),
+    b(
+        Command,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "close",
+        Cmd::Close,
+        false,
+        "close",
+    ),
+    b(
         ScaleInput,
         &[K(KeyCode::Enter)],
         "Enter",
@@ -577,6 +608,15 @@ pub const BINDINGS: &[Binding] = &[
     b(Global, &[C('?')], "?", "help", Cmd::Help, false, "help"),
     b(
         Global,
+        &[C(':')],
+        ":",
+        "command bar: ns, scale, q, a type",
+        Cmd::Command,
+        false,
+        "",
+    ),
+    b(
+        Global,
         &[C('M')],
         "M",
         "message history (the last 100)",
@@ -641,7 +681,8 @@ pub fn footer(scope: Scope, readonly: bool) -> Vec<(&'static str, &'static str)>
 pub fn help(readonly: bool) -> Vec<(Scope, Vec<(&'static str, &'static str)>)> {
     let mut out: Vec<(Scope, Vec<(&'static str, &'static str)>)> = Vec::new();
     for scope in [
-        Global, Picker, Dashboard, Instances, Entry, Choose, Confirm, ScaleInput, Messages, Help,
+        Global, Picker, Dashboard, Instances, Entry, Choose, Confirm, ScaleInput, Messages,
+        Command, Help,
     ] {
         let rows: Vec<_> = bindings(readonly)
             .filter(|b| b.scope == scope)

@@ -112,7 +112,17 @@ pub fn draw(frame: &mut Frame, app: &App, v: &View) {
                 frame,
                 v,
                 body,
-                intent.op == Op::Remove || *kind != ConfirmKind::Change,
+                match (intent.op, kind) {
+                    (_, ConfirmKind::Infra | ConfirmKind::Kill) => " Confirm ",
+                    (Op::Scale(_), _) => " Confirm scale ",
+                    (Op::Remove, _) => " Confirm removal ",
+                    (Op::Add, _) => " Confirm add ",
+                },
+                *kind != ConfirmKind::Change
+                    || intent
+                        .plan
+                        .iter()
+                        .any(|c| matches!(c, crate::state::Change::Removed { .. })),
                 question,
                 warning.as_deref(),
                 note.as_deref(),
@@ -128,6 +138,7 @@ pub fn draw(frame: &mut Frame, app: &App, v: &View) {
             Popup::Entry { name, scroll } => {
                 instances::draw_entry(frame, app, v, body, name, *scroll)
             }
+            Popup::Command { input, hint } => draw_command(frame, v, body, input, hint.as_deref()),
         }
     }
 }
@@ -989,6 +1000,7 @@ fn draw_confirm(
     frame: &mut Frame,
     v: &View,
     area: Rect,
+    title: &'static str,
     danger: bool,
     question: &str,
     warning: Option<&str>,
@@ -997,11 +1009,6 @@ fn draw_confirm(
     ok_focused: bool,
 ) {
     let t = v.theme;
-    let title = if danger {
-        " Confirm removal "
-    } else {
-        " Confirm add "
-    };
     let w = 66u16.min(area.width);
     let text_w = w.saturating_sub(4).max(1) as usize;
     let q_lines = question.chars().count().div_ceil(text_w) as u16;
@@ -1058,6 +1065,34 @@ fn draw_confirm(
         .alignment(Alignment::Center),
         buttons_a,
     );
+}
+
+/// `:`: the command bar, at the bottom of the screen, with Tab's choices under it.
+fn draw_command(frame: &mut Frame, v: &View, area: Rect, input: &str, hint: Option<&str>) {
+    let t = v.theme;
+    let h = if hint.is_some() { 4 } else { 3 };
+    let r = Rect {
+        x: area.x,
+        y: area.y + area.height.saturating_sub(h),
+        width: area.width,
+        height: h.min(area.height),
+    };
+    frame.render_widget(Clear, r);
+    let block = popup_block(
+        t,
+        " Command (Tab completes, Enter runs, Esc closes) ",
+        false,
+    );
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(":", t.fg(t.magenta)),
+        Span::styled(format!("{}▏", safe(input)), t.fg(t.text)),
+    ])];
+    if let Some(hint) = hint {
+        lines.push(Line::styled(safe(hint).into_owned(), t.muted()));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 /// `s`: the count to scale the selected type to.
