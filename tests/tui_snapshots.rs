@@ -270,7 +270,7 @@ fn status_messages_are_time_stamped_and_coloured_by_severity() {
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter)); // no free GPU: an error
     let buf = render(&app, 120, 40);
-    let (x, y) = at(&buf, "12:00:00");
+    let (x, y) = at(&buf, "12:00:00 ✖");
     let (ex, ey) = at(&buf, "✖ cannot add");
     assert_eq!(ey, y);
     assert!(ex > x);
@@ -551,4 +551,24 @@ fn scale_dialog_and_command_bar() {
     insta::assert_snapshot!("command_bar", t);
     assert!(t.contains(":p▏"), "{t}");
     assert!(t.contains("planner  prefillworker"), "{t}");
+}
+
+#[test]
+fn long_namespace_names_never_run_into_the_next_column() {
+    let d = demo_copy();
+    let long = "a-very-long-namespace-name-that-goes-on-and-on-and-on-forever";
+    std::fs::copy(
+        d.path().join("agg.json"),
+        d.path().join(format!("{long}.json")),
+    )
+    .unwrap();
+    let (app, _) = app_on(d.path(), None, false);
+    let t = text(&render(&app, 100, 40));
+    let row = t
+        .lines()
+        .find(|l| l.contains("a-very-long"))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(row.contains('…'), "{row}");
+    assert!(row.contains("GPUs 4/6"), "{row}");
+    assert!(row.contains("modified"), "{row}");
 }

@@ -1255,3 +1255,16 @@ fn the_command_bar_completes_and_runs_ns_scale_q_and_type_shortcuts() {
     drive(&mut app, &store, code(KeyCode::Enter));
     assert!(app.quit);
 }
+
+#[test]
+fn picker_g_big_g_and_pages() {
+    let (mut app, store) = picker_app();
+    drive(&mut app, &store, key('G'));
+    assert_eq!(names(&app)[app.picker.selected], "full");
+    drive(&mut app, &store, key('g'));
+    assert_eq!(app.picker.selected, 0);
+    drive(&mut app, &store, code(KeyCode::PageDown));
+    assert_eq!(app.picker.selected, 3, "a page down stops at the last");
+    drive(&mut app, &store, code(KeyCode::PageUp));
+    assert_eq!(app.picker.selected, 0);
+}

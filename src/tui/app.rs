@@ -404,6 +404,8 @@ pub struct App {
     pub history: std::collections::VecDeque<Status>,
     /// `p`: live updates (file watch, arbiter polls) are not applied.
     pub paused: bool,
+    /// When the open namespace was last read (the clock's label).
+    pub last_refresh: Option<String>,
     /// The next reload of the open namespace is expected to differ (a change raced): keep
     /// the status line that explains it instead of "changed on disk".
     hold_status: bool,
@@ -441,6 +443,7 @@ impl App {
             unchanged: false,
             history: Default::default(),
             paused: false,
+            last_refresh: None,
         }
     }
 
@@ -698,6 +701,7 @@ impl App {
                     }
                 }
                 self.current = Some(Current::new(name, path, *doc, modified));
+                self.last_refresh = Some(self.clock.clone());
                 self.clamp_selection();
                 self.settle_arbiter();
                 self.follow_confirm();
@@ -1123,6 +1127,12 @@ impl App {
         match cmd {
             Cmd::Up => self.picker.selected = self.picker.selected.saturating_sub(1),
             Cmd::Down if self.picker.selected + 1 < n => self.picker.selected += 1,
+            Cmd::Top => self.picker.selected = 0,
+            Cmd::Bottom => self.picker.selected = n.saturating_sub(1),
+            Cmd::PageUp => self.picker.selected = self.picker.selected.saturating_sub(PAGE),
+            Cmd::PageDown => {
+                self.picker.selected = (self.picker.selected + PAGE).min(n.saturating_sub(1))
+            }
             Cmd::Filter => self.picker.filtering = true,
             Cmd::Close => {
                 if self.picker.filtering || !self.picker.filter.is_empty() {
@@ -1852,6 +1862,9 @@ fn op_verb(op: Op) -> &'static str {
 fn unreadable_now(name: &str) -> String {
     format!("{name}.json is unreadable now")
 }
+
+/// Rows a PgUp / PgDn moves in the picker.
+const PAGE: usize = 10;
 
 /// How far the entry view scrolls (the view stops at its last line anyway).
 const ENTRY_MAX_SCROLL: u16 = 2000;

@@ -326,10 +326,11 @@ fn draw_picker_list(frame: &mut Frame, app: &App, v: &View, area: Rect, title: &
             frame.render_widget(empty(lines), list_area);
         }
         _ => {
-            let items: Vec<ListItem> = app
-                .visible_namespaces()
+            let visible = app.visible_namespaces();
+            let col = name_column(&visible, list_area.width);
+            let items: Vec<ListItem> = visible
                 .into_iter()
-                .map(|ns| ns_item(t, app, ns, list_area.width))
+                .map(|ns| ns_item(t, app, ns, list_area.width, col))
                 .collect();
             let sel_style = t.selected();
             let list = List::new(items)
@@ -342,12 +343,35 @@ fn draw_picker_list(frame: &mut Frame, app: &App, v: &View, area: Rect, title: &
     }
 }
 
-fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16) -> ListItem<'a> {
+/// `s` in at most `w` columns: cut with an ellipsis, else padded.
+fn fit(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n > w {
+        let mut cut: String = s.chars().take(w.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    } else {
+        format!("{s}{}", " ".repeat(w - n))
+    }
+}
+
+/// The picker's name column: 16 wide, or as wide as the longest name up to a third of the
+/// row; a longer name is cut with an ellipsis, never pushing the next column.
+fn name_column(names: &[&NsInfo], width: u16) -> usize {
+    let longest = names
+        .iter()
+        .map(|n| safe(&n.name).chars().count())
+        .max()
+        .unwrap_or(0);
+    longest.clamp(16, (width as usize / 3).max(16))
+}
+
+fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16, col: usize) -> ListItem<'a> {
     let when = format!("modified {}", age(app.now, ns.modified));
-    let name = safe(&ns.name);
+    let name = fit(&safe(&ns.name), col);
     match &ns.brief {
         Ok(b) => {
-            let head = format!("{:<16} GPUs {}/{}", name, b.gpus_used, b.gpus_total);
+            let head = format!("{name} GPUs {}/{}", b.gpus_used, b.gpus_total);
             let pad = (width as usize)
                 .saturating_sub(2 + head.chars().count() + when.chars().count() + 1)
                 .max(2);
@@ -366,7 +390,7 @@ fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16) -> ListItem<'a>
                 .collect();
             ListItem::new(vec![
                 Line::from(vec![
-                    Span::styled(format!("{:<16}", name), t.title()),
+                    Span::styled(name, t.title()),
                     Span::styled(
                         format!(" GPUs {}/{}", b.gpus_used, b.gpus_total),
                         t.fg(t.magenta),
@@ -379,7 +403,7 @@ fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16) -> ListItem<'a>
         }
         Err(e) => ListItem::new(vec![
             Line::from(vec![
-                Span::styled(format!("{:<16}", name), t.error()),
+                Span::styled(name, t.error()),
                 Span::styled(" ✖ broken, cannot be opened", t.error()),
                 Span::raw("  "),
                 Span::styled(when, t.muted()),
@@ -425,6 +449,12 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         (false, true) => Span::styled("  [PAUSED: p resumes]", t.fg(t.orange)),
         (false, false) => Span::raw(""),
     };
+    // The live indicator: following the file, and when it was last read.
+    let live = match (&app.last_refresh, app.paused) {
+        (_, true) => Span::raw(""),
+        (Some(at), false) => Span::styled(format!("   ● live, read {at}"), t.fg(t.green)),
+        (None, false) => Span::styled("   ● live", t.fg(t.green)),
+    };
     frame.render_widget(
         Paragraph::new(vec![
             Line::from(vec![
@@ -435,6 +465,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                     safe(&cur.path.display().to_string()).into_owned(),
                     t.fg(t.text),
                 ),
+                live,
                 readonly,
             ]),
             Line::from(vec![
