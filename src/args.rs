@@ -7,7 +7,13 @@ use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 
 /// Inspect and scale NVIDIA Dynamo deployments. With no subcommand, opens the terminal UI.
 #[derive(Debug, Parser)]
-#[command(name = "dynamo-ctl", version, about, long_about = None)]
+#[command(
+    name = "dynamo-ctl",
+    version,
+    about,
+    long_about = None,
+    after_help = "Configuration: $XDG_CONFIG_HOME/dynamo-ctl/config.toml, else ~/.config/dynamo-ctl/config.toml\n(state_dir, refresh, [theme] colours, [keys] rebinding; see the README)"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -3,6 +3,7 @@
 pub mod arbiter;
 pub mod args;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod state;
 pub mod text;
@@ -13,20 +14,34 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// Resolves the state directory from the flags (`--demo` creates a fresh one and says where
-/// on stderr).
-pub fn state_dir(global: &args::Global) -> Result<PathBuf, String> {
+/// on stderr), else `$DYN_LOCAL_STATE_DIR`, else the config file's `state_dir`, else
+/// `~/.dynamo/state`.
+pub fn state_dir(global: &args::Global, cfg: &config::Config) -> Result<PathBuf, String> {
     if global.demo {
         let dir = demo::prepare().map_err(|e| format!("cannot create the demo directory: {e}"))?;
         eprintln!("dynamo-ctl: demo state directory: {}", dir.display());
         return Ok(dir);
     }
-    Ok(state::store::resolve_dir(global.state_dir.clone()))
+    let env_set = std::env::var_os("DYN_LOCAL_STATE_DIR").is_some_and(|d| !d.is_empty());
+    let flag = global
+        .state_dir
+        .clone()
+        .or_else(|| (!env_set).then(|| cfg.state_dir.clone()).flatten());
+    Ok(state::store::resolve_dir(flag))
 }
 
 /// The whole program; returns the process exit code (0 ok, 1 failure, 2 usage).
 pub fn run() -> i32 {
     let cli = args::Cli::parse();
-    let dir = match state_dir(&cli.global) {
+    let cfg = match config::path().map(|p| config::Config::load(&p)) {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
+            eprintln!("dynamo-ctl: config: {}", text::safe(&e));
+            return 2;
+        }
+        None => config::Config::default(),
+    };
+    let dir = match state_dir(&cli.global, &cfg) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("dynamo-ctl: {e}");
@@ -36,7 +51,7 @@ pub fn run() -> i32 {
     let store = state::Store::new(dir).with_lock_timeout(cli.global.lock_timeout());
     match cli.command {
         Some(cmd) => cli::run(&cli.global, &store, cmd),
-        None => tui::run(&cli.global, store),
+        None => tui::run(&cli.global, store, &cfg),
     }
 }
 

@@ -276,6 +276,66 @@ fn enter_on_a_row_then_esc_esc_is_back_at_the_picker() {
 }
 
 #[test]
+fn a_rebinding_in_the_config_changes_the_keys_the_footer_and_the_help() {
+    let dir = demo_copy();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cfg.path().join("dynamo-ctl")).unwrap();
+    std::fs::write(
+        cfg.path().join("dynamo-ctl/config.toml"),
+        "[keys]\nadd = \"A\"\nscale = \"ctrl-s\"\n",
+    )
+    .unwrap();
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "XDG_CONFIG_HOME={} {}",
+        sh_quote(cfg.path()),
+        tui_cmd(dir.path(), "-n dynamo")
+    ));
+    let s = t.wait_for("the dashboard and its footer", START, |s| {
+        s.contains("namespace dynamo") && s.contains("] add")
+    });
+    assert!(s.contains("[A] add"), "{s}");
+    assert!(s.contains("[Ctrl-S] scale"), "{s}");
+    assert!(!s.contains("[a] add"), "{s}");
+    t.keys(&["a"]);
+    t.keys(&["A"]);
+    t.wait_for("the chooser from A", START, |s| {
+        s.contains("Add which type?")
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the chooser closed", START, |s| {
+        !s.contains("Add which type?")
+    });
+    t.keys(&["?"]);
+    t.wait_for("the help with the new key", START, |s| {
+        s.contains("Help: keys") && s.contains("A         add an instance")
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the help closed", START, |s| !s.contains("Help: keys"));
+    t.keys(&["q"]);
+    t.wait_for("the shell again", START, |s| s.trim_end().ends_with("e2e$"));
+    // A bad config is refused with the line named, before the terminal is touched.
+    std::fs::write(
+        cfg.path().join("dynamo-ctl/config.toml"),
+        "[keys]\nadd = \"r\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--state-dir"])
+        .arg(dir.path())
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.toml: line 2: keys.add: r is already bound"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_second_writer_shows_up_without_a_key_press() {
     let dir = demo_copy();
     let t = Tmux::start();

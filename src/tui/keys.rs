@@ -680,13 +680,140 @@ pub const BINDINGS: &[Binding] = &[
     ),
 ];
 
-/// The bindings in force.
-pub fn bindings(readonly: bool) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS.iter().filter(move |b| !(readonly && b.dangerous))
+/// An action the configuration may rebind (`[keys]` in config.toml).
+#[derive(Clone, Copy, Debug)]
+pub struct Action {
+    pub name: &'static str,
+    pub scope: Scope,
+    pub cmd: Cmd,
+}
+
+const fn act(name: &'static str, scope: Scope, cmd: Cmd) -> Action {
+    Action { name, scope, cmd }
+}
+
+pub const ACTIONS: &[Action] = &[
+    act("quit", Global, Cmd::Quit),
+    act("help", Global, Cmd::Help),
+    act("messages", Global, Cmd::Messages),
+    act("refresh", Global, Cmd::Refresh),
+    act("command", Global, Cmd::Command),
+    act("add", Dashboard, Cmd::Add),
+    act("remove", Dashboard, Cmd::Remove),
+    act("scale", Dashboard, Cmd::Scale),
+    act("namespaces", Dashboard, Cmd::Namespaces),
+    act("pause", Dashboard, Cmd::Pause),
+    act("wrap", Dashboard, Cmd::Wrap),
+    act("filter", Dashboard, Cmd::Filter),
+    act("open", Dashboard, Cmd::Open),
+    act("remove_instance", Instances, Cmd::RemoveThis),
+    act("remove_instance", Entry, Cmd::RemoveThis),
+];
+
+/// A rebinding in force: the action's (scope, command), its key and the key's label.
+type Override = (Scope, Cmd, &'static [Key], &'static str);
+
+static OVERRIDES: std::sync::OnceLock<Vec<Override>> = std::sync::OnceLock::new();
+
+/// How a key is written in the footer and the help.
+pub fn key_label(k: Key) -> String {
+    match k {
+        Key::Char(c) => c.to_string(),
+        Key::Ctrl(c) => format!("Ctrl-{}", c.to_ascii_uppercase()),
+        Key::Code(KeyCode::F(n)) => format!("F{n}"),
+        Key::Code(KeyCode::PageUp) => "PgUp".into(),
+        Key::Code(KeyCode::PageDown) => "PgDn".into(),
+        Key::Code(c) => format!("{c:?}"),
+    }
+}
+
+/// Checks rebindings: each key must be free where its action is looked up (its scope and,
+/// for a global action, every scope; for a scoped one, the global bindings too).
+pub fn check_overrides(map: &[(&'static str, Key)]) -> Result<(), (&'static str, String)> {
+    fn actions(name: &str) -> impl Iterator<Item = &'static Action> + '_ {
+        ACTIONS.iter().filter(move |a| a.name == name)
+    }
+    let rebound = |b: &Binding| {
+        map.iter()
+            .any(|(n, _)| actions(n).any(|o| o.scope == b.scope && o.cmd == b.cmd))
+    };
+    for (i, (name, key)) in map.iter().enumerate() {
+        if actions(name).next().is_none() {
+            return Err((name, "unknown action".into()));
+        }
+        for a in actions(name) {
+            let sees = |s: Scope| a.scope == Global || s == Global || s == a.scope;
+            // Taken by a binding that stays (is not rebound itself)?
+            let taken = BINDINGS.iter().find(|b| {
+                sees(b.scope)
+                    && !(b.scope == a.scope && b.cmd == a.cmd)
+                    && !rebound(b)
+                    && b.keys.contains(key)
+            });
+            if let Some(b) = taken {
+                return Err((
+                    name,
+                    format!(
+                        "{} is already bound to \"{}\" ({})",
+                        key_label(*key),
+                        b.desc,
+                        b.scope.title()
+                    ),
+                ));
+            }
+            // Or by another rebinding?
+            if let Some((other, _)) = map[..i]
+                .iter()
+                .find(|(n, k)| k == key && actions(n).any(|o| sees(o.scope)))
+            {
+                return Err((
+                    name,
+                    format!("{} is also given to {other}", key_label(*key)),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts rebindings in force, once per process (the TUI does it at start). They change
+/// what keys do and how the footer and the help write them, together.
+pub fn set_overrides(map: &[(&'static str, Key)]) -> Result<(), (&'static str, String)> {
+    check_overrides(map)?;
+    let list: Vec<Override> = map
+        .iter()
+        .flat_map(|(name, key)| {
+            let keys: &'static [Key] = Box::leak(vec![*key].into_boxed_slice());
+            let label: &'static str = Box::leak(key_label(*key).into_boxed_str());
+            ACTIONS
+                .iter()
+                .filter(move |a| a.name == *name)
+                .map(move |a| (a.scope, a.cmd, keys, label))
+        })
+        .collect();
+    let _ = OVERRIDES.set(list);
+    Ok(())
+}
+
+/// The bindings in force: the registry with the configured rebindings applied.
+pub fn bindings(readonly: bool) -> impl Iterator<Item = Binding> {
+    let overrides = OVERRIDES.get().map(Vec::as_slice).unwrap_or(&[]);
+    BINDINGS
+        .iter()
+        .filter(move |b| !(readonly && b.dangerous))
+        .map(move |b| {
+            match overrides
+                .iter()
+                .find(|(s, c, _, _)| *s == b.scope && *c == b.cmd)
+            {
+                Some((_, _, keys, label)) => Binding { keys, label, ..*b },
+                None => *b,
+            }
+        })
 }
 
 /// The binding `ev` hits in `scope` (then the global ones).
-pub fn binding(scope: Scope, ev: &KeyEvent, readonly: bool) -> Option<&'static Binding> {
+pub fn binding(scope: Scope, ev: &KeyEvent, readonly: bool) -> Option<Binding> {
     let find = |s: Scope| {
         bindings(readonly).find(|b| b.scope == s && b.keys.iter().any(|k| k.matches(ev)))
     };
@@ -695,12 +822,7 @@ pub fn binding(scope: Scope, ev: &KeyEvent, readonly: bool) -> Option<&'static B
 
 /// What `ev` does in `scope`: the scope's own bindings first, then the global ones.
 pub fn lookup(scope: Scope, ev: &KeyEvent, readonly: bool) -> Option<Cmd> {
-    let find = |s: Scope| {
-        bindings(readonly)
-            .find(|b| b.scope == s && b.keys.iter().any(|k| k.matches(ev)))
-            .map(|b| b.cmd)
-    };
-    find(scope).or_else(|| find(Scope::Global))
+    binding(scope, ev, readonly).map(|b| b.cmd)
 }
 
 /// Footer hints for `scope`: its footer bindings, then the global ones.

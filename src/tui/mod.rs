@@ -42,7 +42,7 @@ For scripts use the subcommands:
   dynamo-ctl scale NS TYPE --replicas N
 (add -o json for machine-readable output; see dynamo-ctl --help)";
 
-pub fn run(g: &Global, store: Store) -> i32 {
+pub fn run(g: &Global, store: Store, cfg: &crate::config::Config) -> i32 {
     let trace = Trace::from_env();
     trace.mark("start");
     if !std::io::stdout().is_terminal() {
@@ -60,7 +60,17 @@ pub fn run(g: &Global, store: Store) -> i32 {
             return 1;
         }
     };
-    let theme = Theme::new(ColorMode::from_env());
+    let theme = Theme::new(ColorMode::from_env()).with_overrides(&cfg.theme);
+    // Rebindings from the config (checked when it was read).
+    if let Ok(map) = cfg.keymap()
+        && let Err((action, e)) = keys::set_overrides(&map)
+    {
+        eprintln!("dynamo-ctl: config: keys.{action}: {e}");
+        return 2;
+    }
+    let arbiter_every = cfg
+        .refresh
+        .map_or(ARBITER_EVERY, |s| Duration::from_secs_f64(s.max(0.5)));
     let mut opts = g.scale_options();
     opts.wait = true;
     let mut app = App::new(store.dir().to_path_buf(), g.readonly, g.namespace.clone())
@@ -83,7 +93,14 @@ pub fn run(g: &Global, store: Store) -> i32 {
         restore_and_report(info);
         std::process::exit(101);
     }));
-    let code = rt.block_on(event_loop(&mut terminal, &mut app, &store, &theme, &trace));
+    let code = rt.block_on(event_loop(
+        &mut terminal,
+        &mut app,
+        &store,
+        &theme,
+        &trace,
+        arbiter_every,
+    ));
     drop(terminal);
     drop(guard);
     // A change still waiting for its lock is abandoned: nothing was written yet, and the
@@ -115,6 +132,7 @@ async fn event_loop(
     store: &Store,
     theme: &Theme,
     trace: &Trace,
+    arbiter_every: Duration,
 ) -> i32 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
     watch::spawn(store.dir().to_path_buf(), tx.clone());
@@ -175,7 +193,7 @@ async fn event_loop(
             }
             _ = ages.tick() => Action::AgeTick,
             _ = tokio::time::sleep_until(next_arbiter.unwrap_or_else(Instant::now)), if next_arbiter.is_some() => {
-                next_arbiter = Some(Instant::now() + ARBITER_EVERY);
+                next_arbiter = Some(Instant::now() + arbiter_every);
                 Action::ArbiterTick
             }
             code = signals.recv() => return code,

@@ -44,6 +44,32 @@ pub struct Theme {
 }
 
 impl Theme {
+    /// Colours from the config file's `[theme]`, on truecolor terminals only (the 256-colour
+    /// palette and NO_COLOR keep theirs).
+    pub fn with_overrides(mut self, o: &crate::config::ThemeOverrides) -> Theme {
+        if self.mode != ColorMode::TrueColor {
+            return self;
+        }
+        for (slot, value) in [
+            (&mut self.bg, &o.bg),
+            (&mut self.panel, &o.panel),
+            (&mut self.cyan, &o.cyan),
+            (&mut self.magenta, &o.magenta),
+            (&mut self.orange, &o.orange),
+            (&mut self.green, &o.green),
+            (&mut self.red, &o.red),
+            (&mut self.text, &o.text),
+            (&mut self.dim, &o.dim),
+        ] {
+            if let Some((r, g, b)) = value.as_deref().and_then(crate::config::parse_rgb) {
+                *slot = Color::Rgb(r, g, b);
+            }
+        }
+        self
+    }
+}
+
+impl Theme {
     pub fn new(mode: ColorMode) -> Theme {
         match mode {
             ColorMode::TrueColor => Theme {
