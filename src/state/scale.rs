@@ -616,37 +616,13 @@ fn worker_env_is_object(cmd: &str) -> bool {
 /// layout without a base) is parked so it stays the template.
 pub fn remove(state: &mut State, ty: &str) -> Result<Change, RuleError> {
     let entries = entries_checked(state, ty)?;
-    let target = entries
+    let key = entries
         .iter()
         .filter(|(k, _)| !state.components[k].is_parked())
         .max_by_key(|(_, e)| e.suffix)
-        .map(|(k, e)| (k.clone(), e.suffix))
+        .map(|(k, _)| k.clone())
         .ok_or_else(|| RuleError::NothingRunning { ty: ty.to_string() })?;
-    let (key, suffix) = target;
-    let running_before = entries
-        .iter()
-        .filter(|(k, _)| !state.components[k].is_parked())
-        .count();
-    let park = suffix.is_none() || entries.len() == 1;
-    let gpus: Vec<String> = state.components[&key]
-        .gpus()
-        .iter()
-        .map(|g| g.to_string())
-        .collect();
-    if park {
-        let c = state.components.get_mut(&key).unwrap();
-        c.resources = Some(Resources::default());
-        c.lease = Some(None);
-    } else {
-        state.components.shift_remove(&key);
-    }
-    Ok(Change::Removed {
-        ty: ty.to_string(),
-        name: key,
-        gpus,
-        parked: park,
-        remaining: running_before - 1,
-    })
+    remove_entry(state, &key)
 }
 
 /// Removes one named entry by the planner's rules: a numbered entry is deleted; the base
