@@ -355,3 +355,26 @@ fn tables_are_coloured_on_a_terminal_unless_no_color() {
     );
     assert!(!plain.contains('\x1b'), "{plain:?}");
 }
+
+#[test]
+fn a_type_in_the_wrong_case_says_did_you_mean() {
+    let d = state_dir(&["demo/dynamo.json"]);
+    let before = read(d.path(), "dynamo");
+    for (ty, meant) in [
+        ("vllmworker", "VllmWorker"),
+        ("PREFILLWORKER", "PrefillWorker"),
+        ("prefill", "PrefillWorker"),
+    ] {
+        let r = run_in(d.path(), &["add", "dynamo", ty]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("did you mean {meant}?")),
+            "{}",
+            r.stderr
+        );
+    }
+    // Ambiguous or unrelated: no guess.
+    let r = run_in(d.path(), &["add", "dynamo", "P"]);
+    assert!(!r.stderr.contains("did you mean"), "{}", r.stderr);
+    assert_eq!(read(d.path(), "dynamo"), before);
+}

@@ -52,11 +52,16 @@ pub enum StateError {
 /// A scaling request that the planner's rules refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
-    #[error("no component of type {ty:?} in namespace {namespace:?} (known types: {known})")]
+    #[error(
+        "no component of type {ty:?} in namespace {namespace:?}{} (known types: {known})",
+        suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default()
+    )]
     UnknownType {
         ty: String,
         namespace: String,
         known: String,
+        /// A known type that differs only in case (or starts the same way).
+        suggestion: Option<String>,
     },
     #[error("invalid component type {ty:?}: {reason}")]
     BadType { ty: String, reason: &'static str },

@@ -327,9 +327,23 @@ fn unknown_type(state: &State, ty: &str) -> RuleError {
             known.push(t);
         }
     }
+    // "vllmworker", "VLLMWORKER", "vllm": the type meant, when one stands out.
+    let lower = ty.to_lowercase();
+    let suggestion = known
+        .iter()
+        .find(|k| k.to_lowercase() == lower)
+        .or_else(|| {
+            let starts: Vec<&String> = known
+                .iter()
+                .filter(|k| !lower.is_empty() && k.to_lowercase().starts_with(&lower))
+                .collect();
+            (starts.len() == 1).then(|| starts[0])
+        })
+        .cloned();
     RuleError::UnknownType {
         ty: ty.to_string(),
         namespace: state.namespace.clone(),
+        suggestion,
         known: if known.is_empty() {
             "none".into()
         } else {
