@@ -29,6 +29,9 @@ pub struct Global {
     /// Copy the bundled demo namespaces into a fresh temporary directory and use it
     #[arg(long, global = true)]
     pub demo: bool,
+    /// With --demo: keep the demo directory after exit (it is removed otherwise)
+    #[arg(long, global = true)]
+    pub keep: bool,
     /// Seconds to wait for the state file's lock (held by the planner or another dynamo-ctl)
     #[arg(long, global = true, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
     pub lock_timeout: f64,

@@ -19,7 +19,15 @@ use clap::Parser;
 pub fn state_dir(global: &args::Global, cfg: &config::Config) -> Result<PathBuf, String> {
     if global.demo {
         let dir = demo::prepare().map_err(|e| format!("cannot create the demo directory: {e}"))?;
-        eprintln!("dynamo-ctl: demo state directory: {}", dir.display());
+        eprintln!(
+            "dynamo-ctl: demo state directory: {}{}",
+            dir.display(),
+            if global.keep {
+                " (kept after exit: --keep)"
+            } else {
+                " (removed on exit; --keep keeps it)"
+            }
+        );
         return Ok(dir);
     }
     let env_set = std::env::var_os("DYN_LOCAL_STATE_DIR").is_some_and(|d| !d.is_empty());
@@ -48,11 +56,15 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    let store = state::Store::new(dir).with_lock_timeout(cli.global.lock_timeout());
-    match cli.command {
+    let store = state::Store::new(dir.clone()).with_lock_timeout(cli.global.lock_timeout());
+    let code = match cli.command {
         Some(cmd) => cli::run(&cli.global, &store, cmd),
         None => tui::run(&cli.global, store, &cfg),
+    };
+    if cli.global.demo && !cli.global.keep {
+        demo::cleanup(&dir);
     }
+    code
 }
 
 /// A state file is tens of thousands of small strings; mimalloc allocates and frees them

@@ -248,7 +248,7 @@ fn the_callers_environment_never_lands_in_the_file() {
 fn demo_flag_uses_a_fresh_copy() {
     let r = to_run(
         std::process::Command::new(BIN)
-            .args(["--demo", "add", "dynamo", "PrefillWorker"])
+            .args(["--demo", "--keep", "add", "dynamo", "PrefillWorker"])
             .output()
             .unwrap(),
     );
@@ -258,7 +258,13 @@ fn demo_flag_uses_a_fresh_copy() {
         .lines()
         .find(|l| l.contains("demo state directory: "))
         .unwrap();
-    let dir = std::path::PathBuf::from(line.split("demo state directory: ").nth(1).unwrap());
+    assert!(line.ends_with(" (kept after exit: --keep)"), "{line}");
+    let dir = std::path::PathBuf::from(
+        line.split("demo state directory: ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(" (kept after exit: --keep)"),
+    );
     assert!(dir.join("broken.json").exists());
     assert_eq!(running(&dir, "dynamo", "PrefillWorker"), 3);
     // A second --demo run starts from the bundled files again.
@@ -271,6 +277,22 @@ fn demo_flag_uses_a_fresh_copy() {
     let v: serde_json::Value = serde_json::from_str(&r2.stdout).unwrap();
     assert_eq!(v["types"][4]["running"], 2);
     std::fs::remove_dir_all(&dir).unwrap();
+    // Without --keep the directory is gone after exit.
+    let line = r2
+        .stderr
+        .lines()
+        .find(|l| l.contains("demo state directory: "))
+        .unwrap();
+    assert!(
+        line.ends_with("(removed on exit; --keep keeps it)"),
+        "{line}"
+    );
+    let dir2 = line
+        .split("demo state directory: ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(" (removed on exit; --keep keeps it)");
+    assert!(!std::path::Path::new(dir2).exists(), "{dir2}");
 }
 
 #[test]
