@@ -65,8 +65,20 @@ fn print_json(v: &Value) -> Result<(), StateError> {
 
 /// Exit code for an error: names a user typed that we refuse are usage errors.
 fn fail(e: &StateError) -> i32 {
-    eprintln!("dynamo-ctl: error: {}", safe(&e.to_string()));
-    fail_code(e)
+    error_out(&e.to_string(), fail_code(e))
+}
+
+/// `-o json`: errors are also JSON on stdout, for scripts.
+static JSON_ERRORS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Reports an error (stderr, and `{"error", "code"}` on stdout with `-o json`); returns the
+/// exit code.
+fn error_out(msg: &str, code: i32) -> i32 {
+    eprintln!("dynamo-ctl: error: {}", safe(msg));
+    if JSON_ERRORS.get() == Some(&true) {
+        let _ = print_json(&json!({"error": msg, "code": code}));
+    }
+    code
 }
 
 fn fail_code(e: &StateError) -> i32 {
@@ -77,6 +89,7 @@ fn fail_code(e: &StateError) -> i32 {
 }
 
 pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
+    let _ = JSON_ERRORS.set(g.output == Output::Json);
     let paint = Paint::detect();
     let result = match cmd {
         Command::List => list(g, store, &paint),
@@ -518,35 +531,33 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
         .keys()
         .any(|k| scale::parse_entry(&doc.state.namespace, k).ty == ty);
     if known && !flags.allow_infra && !scale::is_worker_type(&doc.state, ty) {
-        eprintln!(
-            "dynamo-ctl: error: {ty} is not a worker type (it holds no GPUs): another {ty} would run beside the first (a second Frontend fights the first for its port) and removing one takes that service away; pass --allow-infra if that is what you mean"
+        return error_out(
+            &format!(
+                "{ty} is not a worker type (it holds no GPUs): another {ty} would run beside the first (a second Frontend fights the first for its port) and removing one takes that service away; pass --allow-infra if that is what you mean"
+            ),
+            2,
         );
-        return 2;
     }
     let mut client = None;
     if g.file_only_reason().is_none() {
         let endpoint = match &doc.state.circus_endpoint {
             Some(e) => e.clone(),
             None => {
-                eprintln!(
-                    "dynamo-ctl: error: {} names no circus endpoint, so no process would start or stop; the state file is unchanged (--state-only changes only the file)",
-                    store
-                        .path_for(ns)
-                        .map(|p| safe(&p.display().to_string()).into_owned())
-                        .unwrap_or_default()
+                return error_out(
+                    &format!(
+                        "{} names no circus endpoint, so no process would start or stop; the state file is unchanged (--state-only changes only the file)",
+                        store
+                            .path_for(ns)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    ),
+                    1,
                 );
-                return 1;
             }
         };
         match Client::new(&endpoint, g.arbiter_timeout()) {
             Ok(c) => client = Some(c),
-            Err(e) => {
-                eprintln!(
-                    "dynamo-ctl: error: {}; the state file is unchanged",
-                    safe(&e.to_string())
-                );
-                return 1;
-            }
+            Err(e) => return error_out(&format!("{e}; the state file is unchanged"), 1),
         }
     }
     let mut opts = g.scale_options();
@@ -603,6 +614,12 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
         }
     };
     let timed_out = steps.iter().any(|s| s.process == Process::Timeout);
+    let code = match &error {
+        Some(ops::OpError::State(se)) => fail_code(se),
+        Some(_) => 1,
+        None if timed_out => 1,
+        None => 0,
+    };
     let running = store
         .load(ns)
         .ok()
@@ -625,6 +642,7 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
             "changes": steps,
             "running": running,
             "error": error.as_ref().map(|e| e.to_string()),
+            "code": code,
         }))
     } else if steps.is_empty() && error.is_none() {
         out("no change: already at the requested count\n")
@@ -638,27 +656,19 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
     if let Err(e) = printed {
         return fail(&e);
     }
-    match error {
-        Some(e) => {
-            let done = if steps.is_empty() {
-                String::new()
-            } else {
-                format!("after {} change(s): ", steps.len())
-            };
-            eprintln!("dynamo-ctl: error: {done}{}", safe(&e.to_string()));
-            match e {
-                ops::OpError::State(ref se) => fail_code(se),
-                _ => 1,
-            }
-        }
-        None if timed_out => {
-            eprintln!(
-                "dynamo-ctl: error: the new worker did not start within --start-timeout; its watcher and entry stay"
-            );
-            1
-        }
-        None => 0,
+    if let Some(e) = error {
+        let done = if steps.is_empty() {
+            String::new()
+        } else {
+            format!("after {} change(s): ", steps.len())
+        };
+        eprintln!("dynamo-ctl: error: {done}{}", safe(&e.to_string()));
+    } else if timed_out {
+        eprintln!(
+            "dynamo-ctl: error: the new worker did not start within --start-timeout; its watcher and entry stay"
+        );
     }
+    code
 }
 
 fn mode_of(client: &mut Option<Client>) -> Mode<'_> {

@@ -400,3 +400,37 @@ fn a_type_in_the_wrong_case_says_did_you_mean() {
     assert!(!r.stderr.contains("did you mean"), "{}", r.stderr);
     assert_eq!(read(d.path(), "dynamo"), before);
 }
+
+#[test]
+fn with_output_json_errors_are_json_on_stdout_too() {
+    let d = state_dir(&["demo/dynamo.json"]);
+    for (args, code, needle) in [
+        (&["show", "ghost", "-o", "json"][..], 1, "not found"),
+        (
+            &["add", "dynamo", "Nope", "-o", "json"],
+            1,
+            "no component of type",
+        ),
+        (
+            &["add", "../x", "VllmWorker", "-o", "json"],
+            2,
+            "invalid namespace",
+        ),
+        (
+            &["add", "dynamo", "Frontend", "-o", "json"],
+            2,
+            "not a worker type",
+        ),
+    ] {
+        let r = run_in(d.path(), args);
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {:?}", r.stdout));
+        assert_eq!(v["code"], code);
+        assert!(v["error"].as_str().unwrap().contains(needle), "{v}");
+        assert!(r.stderr.contains(needle), "{}", r.stderr);
+    }
+    // Tables stay quiet on stdout.
+    let r = run_in(d.path(), &["show", "ghost"]);
+    assert_eq!(r.stdout, "");
+}
