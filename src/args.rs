@@ -47,6 +47,22 @@ pub struct Global {
     /// TUI: view only; the add/remove keys are gone
     #[arg(long)]
     pub readonly: bool,
+    // Discovery (src/discovery/): live instances from etcd and the file store.
+    /// etcd endpoints of Dynamo's discovery, comma-separated [default: $ETCD_ENDPOINTS, else http://localhost:2379 when it answers]
+    #[arg(long, global = true, value_name = "URLS")]
+    pub etcd_endpoints: Option<String>,
+    /// Root of Dynamo's file store [default: $DYN_FILE_KV, else <temp dir>/dynamo_store_kv when it exists]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub file_kv: Option<PathBuf>,
+    /// Read no discovery source (etcd, file store)
+    #[arg(long, global = true)]
+    pub no_discovery: bool,
+    /// Seconds to wait for each discovery source
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 2.0, value_parser = parse_secs)]
+    pub discovery_timeout: f64,
+    /// Also print malformed discovery entries (on stderr)
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
 }
 
 impl Global {
@@ -113,6 +129,11 @@ pub enum Output {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Live instances from Dynamo's discovery (etcd, file store), optionally of one namespace
+    Instances {
+        /// Only this namespace
+        namespace: Option<String>,
+    },
     /// List namespaces with instance counts per type and their status
     List,
     /// Show one namespace: components grouped by type, watchers, GPUs, free GPUs

@@ -4,6 +4,7 @@ pub mod arbiter;
 pub mod args;
 pub mod cli;
 pub mod demo;
+pub mod discovery;
 pub mod state;
 pub mod text;
 pub mod tui;
