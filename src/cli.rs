@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 mod live;
 
 use crate::arbiter::{Client, Expect, Kill, Mode, Process, Watcher, ops};
-use crate::discovery;
 use crate::args::{ChangeFlags, Command, Global, Output};
+use crate::discovery;
 use crate::state::scale::{self, Summary};
 use crate::state::{RuleError, StateError, Store};
 use crate::text::safe;
@@ -237,9 +237,8 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
         }
         v
     };
-    let live_of = |name: &str| -> Option<usize> {
-        answered.then(|| live_ns.get(name).map_or(0, |l| l.live))
-    };
+    let live_of =
+        |name: &str| -> Option<usize> { answered.then(|| live_ns.get(name).map_or(0, |l| l.live)) };
     let components_of = |name: &str| -> Value {
         match (answered, live_ns.get(name)) {
             (false, _) => Value::Null,
@@ -857,7 +856,9 @@ fn follow_discovery(
     let endpoint = discovery::planner_endpoint(ty);
     let what = format!(
         "{ty}{}",
-        endpoint.map(|e| format!(" on endpoint {e}")).unwrap_or_default()
+        endpoint
+            .map(|e| format!(" on endpoint {e}"))
+            .unwrap_or_default()
     );
     progress(&format!(
         "waiting for discovery to {} {what} ({before} registered now)",

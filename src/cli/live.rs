@@ -62,7 +62,11 @@ pub(super) fn report_malformed(g: &Global, snap: &Snapshot) {
         eprintln!(
             "dynamo-ctl: warning: {} malformed discovery entr{} ignored (--verbose lists them)",
             snap.malformed_count,
-            if snap.malformed_count == 1 { "y" } else { "ies" }
+            if snap.malformed_count == 1 {
+                "y"
+            } else {
+                "ies"
+            }
         );
     }
 }
@@ -90,7 +94,11 @@ fn extra_text(i: &Instance) -> String {
             other => format!("{k}={other}"),
         })
         .collect();
-    if v.is_empty() { "-".into() } else { v.join(" ") }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(" ")
+    }
 }
 
 /// Rows of the instance table.

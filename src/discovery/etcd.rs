@@ -42,13 +42,11 @@ fn status(src: &EtcdSource, error: Option<String>, resyncs: u64) -> SourceStatus
 
 /// `host:port` of an endpoint URL (`http://h:p`, `h:p`, `h`).
 fn host_port(endpoint: &str) -> String {
-    let rest = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, r)| r);
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
     let hp = rest.split('/').next().unwrap_or(rest);
-    let has_port = hp
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':'));
+    let has_port = hp.rsplit_once(':').is_some_and(|(h, p)| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':')
+    });
     if has_port {
         hp.to_string()
     } else {

@@ -82,10 +82,7 @@ pub(crate) fn snapshot(src: &FileSource, ttl: Duration, grace: Duration) -> Sour
         if !meta.is_file() {
             st.put(
                 name.to_string(),
-                Err(format!(
-                    "file {} is not a regular file",
-                    parse::quote(name)
-                )),
+                Err(format!("file {} is not a regular file", parse::quote(name))),
             );
             continue;
         }

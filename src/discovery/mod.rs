@@ -219,12 +219,14 @@ pub struct NamespaceLive {
 }
 
 /// The endpoint the planner counts for a type: `generate` for VllmWorker, `mock` for
-/// PrefillWorker, any for the rest.
+/// PrefillWorker, any for the rest (type names compared case-insensitively).
 pub fn planner_endpoint(ty: &str) -> Option<&'static str> {
-    match ty {
-        "VllmWorker" => Some("generate"),
-        "PrefillWorker" => Some("mock"),
-        _ => None,
+    if ty.eq_ignore_ascii_case("VllmWorker") {
+        Some("generate")
+    } else if ty.eq_ignore_ascii_case("PrefillWorker") {
+        Some("mock")
+    } else {
+        None
     }
 }
 
@@ -443,11 +445,7 @@ impl Config {
             v.push((SourceKind::Etcd, e.endpoints.join(","), e.explicit));
         }
         if let Some(f) = &self.file {
-            v.push((
-                SourceKind::File,
-                f.root.display().to_string(),
-                f.explicit,
-            ));
+            v.push((SourceKind::File, f.root.display().to_string(), f.explicit));
         }
         v
     }
@@ -552,13 +550,20 @@ pub(crate) fn merge<'a>(states: impl IntoIterator<Item = &'a SourceState>) -> Sn
         }
     }
     snap.instances.sort_by(|a, b| {
-        (&a.namespace, &a.component, &a.endpoint, a.instance_id, a.source).cmp(&(
-            &b.namespace,
-            &b.component,
-            &b.endpoint,
-            b.instance_id,
-            b.source,
-        ))
+        (
+            &a.namespace,
+            &a.component,
+            &a.endpoint,
+            a.instance_id,
+            a.source,
+        )
+            .cmp(&(
+                &b.namespace,
+                &b.component,
+                &b.endpoint,
+                b.instance_id,
+                b.source,
+            ))
     });
     snap
 }
@@ -719,7 +724,14 @@ mod tests {
         };
         s.instances = vec![
             inst("d", "VllmWorker", "generate", 1, SourceKind::Etcd, false),
-            inst("d", "VllmWorker", "load_metrics", 1, SourceKind::Etcd, false),
+            inst(
+                "d",
+                "VllmWorker",
+                "load_metrics",
+                1,
+                SourceKind::Etcd,
+                false,
+            ),
             inst("d", "VllmWorker", "generate", 2, SourceKind::Etcd, false),
             inst("d", "vllmworker", "generate", 2, SourceKind::File, false),
             inst("d", "PrefillWorker", "mock", 3, SourceKind::Etcd, false),

@@ -30,7 +30,10 @@ pub fn quote(s: &str) -> String {
 
 fn hex_id(s: &str) -> Result<u64, String> {
     if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("instance id {} is not 1 to 16 hex digits", quote(s)));
+        return Err(format!(
+            "instance id {} is not 1 to 16 hex digits",
+            quote(s)
+        ));
     }
     u64::from_str_radix(s, 16).map_err(|e| e.to_string())
 }
@@ -115,8 +118,12 @@ fn build(
 
 /// An etcd key and value, either layout. `Err` is the message for the malformed list.
 pub fn etcd_entry(key: &[u8], value: &[u8]) -> Result<Instance, String> {
-    let key = std::str::from_utf8(key)
-        .map_err(|_| format!("etcd key {} is not UTF-8", quote(&String::from_utf8_lossy(key))))?;
+    let key = std::str::from_utf8(key).map_err(|_| {
+        format!(
+            "etcd key {} is not UTF-8",
+            quote(&String::from_utf8_lossy(key))
+        )
+    })?;
     let (parts, layout) = if let Some(rest) = key.strip_prefix(PREFIX_1X) {
         (parse_rest_1x(rest), Layout::V1)
     } else if let Some(rest) = key.strip_prefix(PREFIX_03) {
@@ -126,7 +133,13 @@ pub fn etcd_entry(key: &[u8], value: &[u8]) -> Result<Instance, String> {
     };
     let parts = parts.map_err(|e| format!("etcd key {}: {e}", quote(key)))?;
     let value = parse_value(value).map_err(|e| format!("etcd key {}: {e}", quote(key)))?;
-    Ok(build(parts, value, SourceKind::Etcd, layout, key.to_string()))
+    Ok(build(
+        parts,
+        value,
+        SourceKind::Etcd,
+        layout,
+        key.to_string(),
+    ))
 }
 
 /// Decodes a file store name: every `%XX` is one byte; the result must be UTF-8.
@@ -185,7 +198,11 @@ mod tests {
     fn layouts() {
         let v03 = br#"{"component": "VllmWorker", "endpoint": "generate", "namespace": "dynamo",
   "instance_id": 7587899101031805710, "transport": {"nats_tcp": "dynamo_vllmworker.generate-694da207ac81b30e"}}"#;
-        let i = etcd_entry(b"instances/dynamo/VllmWorker/generate:694da207ac81b30e", v03).unwrap();
+        let i = etcd_entry(
+            b"instances/dynamo/VllmWorker/generate:694da207ac81b30e",
+            v03,
+        )
+        .unwrap();
         assert_eq!(
             (
                 i.namespace.as_str(),

@@ -49,7 +49,10 @@ impl Drop for Tasks {
 
 /// Starts the live view (see the module docs). On a tokio runtime it runs as a task of
 /// that runtime; without one, on its own thread.
-pub fn spawn_watch(cfg: Config, on_change: impl Fn(Snapshot) + Send + Sync + 'static) -> WatchHandle {
+pub fn spawn_watch(
+    cfg: Config,
+    on_change: impl Fn(Snapshot) + Send + Sync + 'static,
+) -> WatchHandle {
     let (stop_tx, stop_rx) = oneshot::channel();
     let on_change = Arc::new(on_change);
     let fut = run(cfg, on_change, stop_rx);
@@ -164,8 +167,9 @@ async fn run(
         }
         if changed {
             if pending > 0 {
-                let said = usize::from(etcd_state.status.is_some() || !etcd_open && cfg.etcd.is_some())
-                    + usize::from(file_state.status.is_some());
+                let said =
+                    usize::from(etcd_state.status.is_some() || !etcd_open && cfg.etcd.is_some())
+                        + usize::from(file_state.status.is_some());
                 if said < pending {
                     continue;
                 }
