@@ -416,3 +416,105 @@ fn file_store_layout_hostile_files_and_tmp_files() {
     );
     assert_eq!(snap.sources[0].status, Status::Error);
 }
+
+#[test]
+fn add_and_remove_follow_the_worker_into_discovery() {
+    let (ep, _etcd) = shared();
+    let ns = "dwait";
+    let circus = DynamoCircus::start(ns, &ep);
+    let cfg = Config::etcd_only(&ep);
+    // The deployment's first worker registers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while discovery::snapshot(&cfg, Duration::from_secs(3)).live_for_type(ns, "VllmWorker")
+        != Some(1)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first worker never registered: {}",
+            std::fs::read_to_string(circus.root.path().join("circusd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sd = circus.state_dir();
+    let sd = sd.to_str().unwrap();
+    let r = run(&[
+        "--etcd-endpoints",
+        &ep,
+        "--state-dir",
+        sd,
+        "add",
+        ns,
+        "VllmWorker",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "waiting for discovery to register VllmWorker on endpoint generate (1 registered now)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("2 registered in discovery"),
+        "{}",
+        r.stderr
+    );
+    // Returned only once it was registered.
+    let snap = discovery::snapshot(&cfg, Duration::from_secs(3));
+    assert_eq!(snap.live_for_type(ns, "VllmWorker"), Some(2));
+
+    let r = run(&[
+        "--etcd-endpoints",
+        &ep,
+        "--state-dir",
+        sd,
+        "remove",
+        ns,
+        "VllmWorker",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("waiting for discovery to drop VllmWorker"),
+        "{}",
+        r.stderr
+    );
+    let snap = discovery::snapshot(&cfg, Duration::from_secs(3));
+    assert_eq!(snap.live_for_type(ns, "VllmWorker"), Some(1));
+
+    // --no-discovery: no wait.
+    let other = tempfile::tempdir().unwrap();
+    let r = run(&[
+        "--file-kv",
+        other.path().to_str().unwrap(),
+        "--no-discovery",
+        "--state-dir",
+        sd,
+        "add",
+        ns,
+        "VllmWorker",
+    ]);
+    assert_eq!(r.code, 0, "--no-discovery: no wait\n{}", r.stderr);
+    assert!(!r.stderr.contains("discovery"), "{}", r.stderr);
+    // A configured source where the worker never registers (it registers in etcd, the
+    // file store is asked): the wait reports its timeout and exits 1; the process runs.
+    let r = run(&[
+        "--file-kv",
+        other.path().to_str().unwrap(),
+        "--start-timeout",
+        "2",
+        "--state-dir",
+        sd,
+        "add",
+        ns,
+        "VllmWorker",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("still not registered in discovery after --start-timeout"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("running"), "{}", r.stderr);
+}

@@ -444,3 +444,102 @@ pub fn run(args: &[&str]) -> Run {
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
 }
+
+/// circusd (from `.venv`, as in tests/arbiter.rs) running one real Dynamo worker as
+/// `<ns>_VllmWorker`, registering `<ns>.VllmWorker.generate` in etcd at `etcd`; the state
+/// file to match (GPUs 0-3, GPU 0 taken).
+pub struct DynamoCircus {
+    child: Option<Child>,
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+}
+
+pub fn circusd() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/circusd");
+    assert!(
+        venv.exists(),
+        "circusd not found: run scripts/test.sh, which installs circus==0.19.0 into .venv"
+    );
+    venv
+}
+
+impl DynamoCircus {
+    pub fn start(ns: &str, etcd: &str) -> DynamoCircus {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("state")).unwrap();
+        let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+        let pubsub = format!("tcp://127.0.0.1:{}", free_port());
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/discovery_support/worker.py");
+        let cmd = format!(
+            "/usr/bin/env DYN_DISCOVERY_BACKEND=etcd ETCD_ENDPOINTS={etcd} DYN_EVENT_PLANE=zmq DYN_SYSTEM_PORT=-1 {} {} {ns}.VllmWorker.generate",
+            venv_python().display(),
+            script.display()
+        );
+        let state = serde_json::json!({
+            "namespace": ns,
+            "circus_endpoint": endpoint,
+            "components": {
+                format!("{ns}_VllmWorker"): {
+                    "watcher_name": format!("{ns}_VllmWorker"),
+                    "cmd": cmd,
+                    "resources": {"allocated_gpus": [0]},
+                }
+            },
+            "environment": {
+                "DYNAMO_SERVICE_CONFIG": "{}",
+                "SYSTEM_RESOURCES": {"total_gpus": 4, "gpu_info": ["0", "1", "2", "3"]},
+            },
+        });
+        std::fs::write(
+            root.path().join(format!("state/{ns}.json")),
+            serde_json::to_string(&state).unwrap(),
+        )
+        .unwrap();
+        let ini = format!(
+            "[circus]\nendpoint = {endpoint}\npubsub_endpoint = {pubsub}\nstatsd = False\n\n[watcher:{ns}_VllmWorker]\ncmd = {cmd}\nnumprocesses = 1\ngraceful_timeout = 10\n"
+        );
+        std::fs::write(root.path().join("circus.ini"), ini).unwrap();
+        let log = std::fs::File::create(root.path().join("circusd.log")).unwrap();
+        let mut c = Command::new(circusd());
+        c.arg(root.path().join("circus.ini"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        die_with_parent(&mut c);
+        let child = c.spawn().expect("start circusd");
+        DynamoCircus {
+            child: Some(child),
+            endpoint,
+            root,
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+}
+
+impl Drop for DynamoCircus {
+    fn drop(&mut self) {
+        // circus setsid()s its workers: kill each one's group, then circusd.
+        let mut groups = Vec::new();
+        if let Ok(mut c) = dynamo_ctl::arbiter::Client::new(&self.endpoint, Duration::from_secs(2))
+            && let Ok(names) = c.list()
+        {
+            for n in names {
+                groups.extend(c.pids(&n).unwrap_or_default());
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for pid in groups {
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+            }
+        }
+    }
+}
