@@ -518,3 +518,37 @@ fn add_and_remove_follow_the_worker_into_discovery() {
     );
     assert!(r.stderr.contains("running"), "{}", r.stderr);
 }
+
+#[test]
+fn the_file_store_is_followed_by_inotify_and_by_polling() {
+    for poll in [false, true] {
+        let root = tempfile::tempdir().unwrap();
+        let mut cfg = Config::file_only(root.path());
+        cfg.poll = poll;
+        // The root exists, the bucket not yet: it appears with the first registration.
+        let live = Live::start(cfg);
+        let i = live.wait(10, "the first (empty) state", |s| {
+            s.sources.first().is_some_and(|x| x.status == Status::Ok)
+        });
+        let bucket = root.path().join("v1/instances");
+        std::fs::create_dir_all(&bucket).unwrap();
+        let v = r#"{"type":"Endpoint","component":"backend","endpoint":"generate","namespace":"fw","instance_id":1,"transport":{"tcp":"x"}}"#;
+        // Written as Dynamo writes: a .tmp_ file renamed into place.
+        std::fs::write(bucket.join(".tmp_00aa"), v).unwrap();
+        let i = live.wait_from(i, 10, "nothing from a .tmp_ file", |s| {
+            s.malformed_count == 0 && s.sources[0].status == Status::Ok
+        });
+        std::fs::rename(
+            bucket.join(".tmp_00aa"),
+            bucket.join("fw%2Fbackend%2Fgenerate%2Fab"),
+        )
+        .unwrap();
+        let i = live.wait_from(i, 10, &format!("the new file (poll {poll})"), |s| {
+            ids(s, "fw") == [("ab".to_string(), false)]
+        });
+        std::fs::remove_file(bucket.join("fw%2Fbackend%2Fgenerate%2Fab")).unwrap();
+        live.wait_from(i, 10, &format!("the file gone (poll {poll})"), |s| {
+            ids(s, "fw").is_empty()
+        });
+    }
+}

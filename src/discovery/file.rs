@@ -111,7 +111,11 @@ pub(crate) enum FileUpdate {
     Reset(SourceState),
 }
 
-fn make_watcher(tx: UnboundedSender<()>, root: PathBuf) -> Option<Box<dyn Watcher + Send>> {
+fn make_watcher(
+    tx: UnboundedSender<()>,
+    root: PathBuf,
+    force_poll: bool,
+) -> Option<Box<dyn Watcher + Send>> {
     let handler = move |res: notify::Result<notify::Event>| {
         let relevant = match &res {
             Err(_) => true,
@@ -129,7 +133,6 @@ fn make_watcher(tx: UnboundedSender<()>, root: PathBuf) -> Option<Box<dyn Watche
             let _ = tx.send(());
         }
     };
-    let force_poll = std::env::var("DYNAMO_CTL_WATCH").is_ok_and(|v| v == "poll");
     if !force_poll && let Ok(w) = notify::recommended_watcher(handler.clone()) {
         return Some(Box::new(w));
     }
@@ -156,10 +159,11 @@ pub(crate) async fn run(
     src: FileSource,
     ttl: Duration,
     grace: Duration,
+    poll: bool,
     tx: UnboundedSender<FileUpdate>,
 ) {
     let (ntx, mut nrx) = mpsc::unbounded_channel::<()>();
-    let mut watcher = make_watcher(ntx, src.root.clone());
+    let mut watcher = make_watcher(ntx, src.root.clone(), poll);
     let mut watched: Option<(PathBuf, RecursiveMode)> = None;
     loop {
         let want = target(&src.root);

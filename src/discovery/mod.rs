@@ -327,6 +327,9 @@ pub struct Config {
     pub grace: Duration,
     /// The live view's coalescing window.
     pub coalesce: Duration,
+    /// Follow the file store by polling (every second) instead of inotify; defaults to
+    /// `DYNAMO_CTL_WATCH=poll` (e.g. NFS).
+    pub poll: bool,
     /// Testing aid: a pause between the live view's etcd snapshot and its watch.
     #[doc(hidden)]
     pub watch_delay: Duration,
@@ -341,6 +344,7 @@ impl Default for Config {
             ttl: Duration::from_secs(10),
             grace: Duration::from_secs(20),
             coalesce: Duration::from_millis(50),
+            poll: std::env::var("DYNAMO_CTL_WATCH").is_ok_and(|v| v == "poll"),
             watch_delay: Duration::ZERO,
         }
     }

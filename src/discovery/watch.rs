@@ -110,9 +110,9 @@ async fn run(
     }
     if let Some(f) = cfg.file.clone() {
         if f.explicit || f.root.is_dir() {
-            tasks
-                .0
-                .push(tokio::spawn(file::run(f, cfg.ttl, cfg.grace, ftx)));
+            tasks.0.push(tokio::spawn(file::run(
+                f, cfg.ttl, cfg.grace, cfg.poll, ftx,
+            )));
             file_open = true;
             pending += 1;
         }
