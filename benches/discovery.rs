@@ -7,7 +7,7 @@
 //! `cargo bench --bench discovery` (etcd from the Debian package etcd-server).
 
 #[path = "../tests/discovery_support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod discovery_support;
 
 use std::sync::mpsc;
@@ -121,7 +121,10 @@ fn main() {
         );
         drop(handle);
         for i in 0..40 {
-            etcd.delete(&format!("v1/instances/lat/backend/generate/{:x}", 0x1000 + i));
+            etcd.delete(&format!(
+                "v1/instances/lat/backend/generate/{:x}",
+                0x1000 + i
+            ));
         }
     }
 }

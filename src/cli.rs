@@ -690,13 +690,13 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
     let mut progress = |line: &str| eprintln!("dynamo-ctl: {}", safe(line));
     // With a discovery source on, an add or remove that runs a process is followed until
     // discovery says so (the planner's blocking mode).
-    let follow = (client.is_some() && !flags.no_wait)
-        .then(|| match &op {
-            ChangeOp::Add { .. } => Some(true),
-            ChangeOp::Remove { .. } => Some(false),
-            ChangeOp::Scale { .. } => None,
-        })
-        .flatten()
+    let adding = match &op {
+        ChangeOp::Add { .. } => Some(true),
+        ChangeOp::Remove { .. } => Some(false),
+        ChangeOp::Scale { .. } => None,
+    };
+    let follow = adding
+        .filter(|_| client.is_some() && !flags.no_wait)
         .and_then(|adding| live_before(g, ns, ty).map(|(cfg, n)| (adding, cfg, n)));
     let (steps, error) = match op {
         ChangeOp::Add { expect } => {
