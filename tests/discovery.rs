@@ -392,6 +392,10 @@ fn file_store_layout_hostile_files_and_tmp_files() {
     std::fs::write(bucket.join(".tmp_0123abcd"), v).unwrap();
     std::fs::write(bucket.join("fs%2Fbackend%2Fgenerate%2Fzz"), v).unwrap();
     std::fs::write(bucket.join("fs%2Fbackend%2Fgenerate%2F1"), "{").unwrap();
+    // A FIFO is never opened (a read would block): reported, not read.
+    let fifo = std::ffi::CString::new(bucket.join("fs%2Fbackend%2Fgenerate%2F3").to_str().unwrap())
+        .unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
     // An old file: stale (listed, not counted).
     let old = bucket.join("fs%2Fbackend%2Fgenerate%2F2");
     std::fs::write(&old, v).unwrap();
@@ -407,7 +411,12 @@ fn file_store_layout_hostile_files_and_tmp_files() {
             ("24f41fc93f71170b".to_string(), false)
         ]
     );
-    assert_eq!(snap.malformed_count, 2, "{:?}", snap.malformed);
+    assert_eq!(snap.malformed_count, 3, "{:?}", snap.malformed);
+    assert!(
+        snap.malformed
+            .iter()
+            .any(|m| m.contains("not a regular file"))
+    );
     assert_eq!(snap.count("fs", "backend", None), Some(1));
     // A configured root that does not exist is an error, not a hang.
     let snap = discovery::snapshot(

@@ -2,6 +2,7 @@
 //! `<root>/v1/instances/`, named by the percent-encoded key, staleness by mtime.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -87,10 +88,15 @@ pub(crate) fn snapshot(src: &FileSource, ttl: Duration, grace: Duration) -> Sour
             continue;
         }
         let mut buf = Vec::new();
-        let read = std::fs::File::open(ent.path()).and_then(|f| {
-            f.take(parse::MAX_VALUE_BYTES as u64 + 1)
-                .read_to_end(&mut buf)
-        });
+        // O_NONBLOCK: a file swapped for a FIFO after the check above never blocks us.
+        let read = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(ent.path())
+            .and_then(|f| {
+                f.take(parse::MAX_VALUE_BYTES as u64 + 1)
+                    .read_to_end(&mut buf)
+            });
         if read.is_err() {
             continue; // deleted between listing and reading
         }
