@@ -29,6 +29,22 @@ fn vm_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Context switches of every thread of this process so far (wake-ups, roughly).
+fn ctxt_switches() -> u64 {
+    let Ok(rd) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    rd.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 fn fill(ep: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -119,6 +135,18 @@ fn main() {
             ms(lat[20].0),
             ms(lat[39].0)
         );
+        if coalesce.as_millis() == 50 {
+            // Idle: nothing changes for 5 s; count the process's context switches.
+            std::thread::sleep(Duration::from_millis(500));
+            let before = ctxt_switches();
+            std::thread::sleep(Duration::from_secs(5));
+            let after = ctxt_switches();
+            println!(
+                "idle live view (etcd watch of {} keys): {} context switches in 5 s, all threads",
+                N + 40,
+                after - before
+            );
+        }
         drop(handle);
         for i in 0..40 {
             etcd.delete(&format!(
