@@ -49,6 +49,7 @@ mod watch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -123,9 +124,9 @@ pub struct Instance {
     /// File store: the file's mtime.
     #[serde(skip)]
     pub modified: Option<SystemTime>,
-    /// The whole value, unknown fields included.
+    /// The whole value, unknown fields included (shared: a snapshot clones cheaply).
     #[serde(skip)]
-    pub value: Map<String, Value>,
+    pub value: Arc<Map<String, Value>>,
 }
 
 impl Instance {
@@ -165,7 +166,7 @@ impl Instance {
             "lease": self.lease,
             "modified": self.modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t)
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            "value": self.value,
+            "value": *self.value,
         })
     }
 }
@@ -709,7 +710,7 @@ mod tests {
             lease: None,
             mod_revision: None,
             modified: None,
-            value: Map::new(),
+            value: Arc::default(),
         }
     }
 

@@ -112,7 +112,7 @@ fn build(
         lease: None,
         mod_revision: None,
         modified: None,
-        value,
+        value: std::sync::Arc::new(value),
     }
 }
 
