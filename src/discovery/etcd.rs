@@ -14,6 +14,8 @@ const PAGE: i64 = 2000;
 const MAX_MESSAGE: usize = 64 << 20;
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A watch that lasted this long resets the backoff.
+const STABLE: Duration = Duration::from_secs(10);
 
 /// What the etcd task tells the live view.
 #[derive(Debug)]
@@ -191,7 +193,6 @@ pub(crate) async fn run(
                 if tx.send(EtcdUpdate::Reset(state)).is_err() {
                     return;
                 }
-                backoff = BACKOFF_MIN;
                 (client, rev)
             }
             Err(e) => {
@@ -216,9 +217,20 @@ pub(crate) async fn run(
         if !watch_delay.is_zero() {
             tokio::time::sleep(watch_delay).await;
         }
-        match watch(&client, rev, &tx).await {
+        let watching = std::time::Instant::now();
+        let end = watch(&client, rev, &tx).await;
+        // A watch that lived a while was healthy: the next trouble starts from the shortest
+        // pause. One that ends at once again and again (a server that keeps cancelling it)
+        // backs off like a refused connection.
+        if watching.elapsed() > STABLE {
+            backoff = BACKOFF_MIN;
+        }
+        match end {
             End::Closed => return,
-            End::Resync => {}
+            End::Resync => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
             End::Broken(e) => {
                 let st = SourceState {
                     status: Some(status(&src, Some(e), resyncs)),
