@@ -561,3 +561,69 @@ fn the_file_store_is_followed_by_inotify_and_by_polling() {
         });
     }
 }
+
+fn write_instance(root: &std::path::Path, ns: &str, id: &str) {
+    let bucket = root.join("v1/instances");
+    std::fs::create_dir_all(&bucket).unwrap();
+    std::fs::write(
+        bucket.join(format!("{ns}%2Fbackend%2Fgenerate%2F{id}")),
+        r#"{"type":"Endpoint","transport":{"tcp":"x"}}"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_live_view_runs_on_the_callers_runtime_and_stops_with_its_handle() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = discovery::spawn_watch(Config::file_only(root.path()), move |s| {
+            let _ = tx.send(s);
+        });
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.sources[0].kind, SourceKind::File);
+        write_instance(root.path(), "rt", "ab");
+        loop {
+            let s = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("the new instance")
+                .unwrap();
+            if ids(&s, "rt") == [("ab".to_string(), false)] {
+                break;
+            }
+        }
+        // Dropping the handle ends the view: its callback (and our sender) goes with it.
+        drop(handle);
+        while let Some(_s) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the view stopped")
+        {}
+    });
+}
+
+#[test]
+fn without_a_runtime_the_live_view_has_its_own_thread_and_stops_with_its_handle() {
+    let root = tempfile::tempdir().unwrap();
+    write_instance(root.path(), "th", "cd");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = discovery::spawn_watch(Config::file_only(root.path()), move |s| {
+        let _ = tx.send(s);
+    });
+    let s = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(ids(&s, "th"), [("cd".to_string(), false)]);
+    // stop() joins the view's thread: the callback is gone when it returns.
+    handle.stop();
+    while rx.try_recv().is_ok() {}
+    assert!(matches!(
+        rx.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Disconnected)
+    ));
+}
