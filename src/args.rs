@@ -51,7 +51,7 @@ pub struct Global {
     /// etcd endpoints of Dynamo's discovery, comma-separated [default: $ETCD_ENDPOINTS, else http://localhost:2379 when it answers]
     #[arg(long, global = true, value_name = "URLS")]
     pub etcd_endpoints: Option<String>,
-    /// Root of Dynamo's file store [default: $DYN_FILE_KV, else <temp dir>/dynamo_store_kv when it exists]
+    /// Root of Dynamo's file store [default: $DYN_FILE_KV, else $TMPDIR/dynamo_store_kv when it exists]
     #[arg(long, global = true, value_name = "DIR")]
     pub file_kv: Option<PathBuf>,
     /// Read no discovery source (etcd, file store)

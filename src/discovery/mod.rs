@@ -28,6 +28,24 @@
 //! - [`wait_for_count`]: blocks until a component's count satisfies a predicate (the CLI's
 //!   wait after an add or a remove).
 //!
+//! # For the TUI
+//! ```text
+//! let cfg = discovery::Config::from_args(&global);        // sources from flags / env
+//! let handle = discovery::spawn_watch(cfg, move |snap| {   // on the TUI's tokio runtime
+//!     let _ = tx.send(Action::InstancesChanged(snap));     // full Snapshot each time
+//! });
+//! // ... the namespace or screen changes: drop(handle) stops every task of the view.
+//! // In App::update, from the latest Snapshot:
+//! snap.sources;                                  // header: kind, location, ok/error
+//! snap.namespaces()[ns].live / .components;      // picker: per namespace / component
+//! snap.live_for_type(ns, "VllmWorker");          // dashboard: state-file type -> live
+//! snap.of_namespace(ns);                         // an instances panel (stale flag shown)
+//! ```
+//! `on_change` runs on a runtime thread: keep it short (send the snapshot on). A
+//! snapshot owns its data ([`Instance::value`] is shared through an `Arc`), so it can be
+//! kept in `App` as is. File-store owners touch their files every ~3 s: each touch is a
+//! change (the entry's mtime), so a view with file-store entries is called that often.
+//!
 //! # Semantics
 //! - etcd: a snapshot (paged ranges at one revision), then one watch stream for both
 //!   prefixes from the snapshot's revision + 1, so no event is lost in between. A broken
@@ -37,7 +55,7 @@
 //! - File store: files under `v1/instances/`, `.tmp_*` and hidden files ignored. An entry
 //!   whose mtime is older than [`Config::ttl`] (10 s, Dynamo's TTL) is `stale`; older than
 //!   TTL + [`Config::grace`] (20 s) it is dropped. Followed with notify (inotify);
-//!   `DYNAMO_CTL_WATCH=poll` polls every second instead.
+//!   [`Config::poll`] (default: `DYNAMO_CTL_WATCH=poll`) polls every second instead.
 //! - A malformed key or value is a message in [`Snapshot::malformed`] (at most
 //!   [`MAX_MALFORMED`] kept), never an error. Unknown fields stay in [`Instance::value`].
 //!   Every string is as found: print it through [`crate::text::safe`].
