@@ -32,7 +32,7 @@ pub struct Global {
     /// Seconds to wait for each answer from the circus arbiter
     #[arg(long, global = true, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub arbiter_timeout: f64,
-    /// Seconds to wait for a new worker's process to run
+    /// Seconds to wait for a new worker's process to run (and, when discovery is followed, for a change to register)
     #[arg(long, global = true, value_name = "SECS", default_value_t = 120.0, value_parser = parse_secs)]
     pub start_timeout: f64,
     /// Seconds a worker may take to exit after SIGTERM (the planner waits 600)

@@ -627,3 +627,26 @@ fn without_a_runtime_the_live_view_has_its_own_thread_and_stops_with_its_handle(
         Err(std::sync::mpsc::TryRecvError::Disconnected)
     ));
 }
+
+#[test]
+fn an_etcd_that_accepts_and_never_answers_is_bounded_by_the_timeout() {
+    // The kernel accepts connections into the backlog; nothing ever answers them.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("http://{}", l.local_addr().unwrap());
+    let mut cfg = Config::etcd_only(&ep);
+    cfg.timeout = Duration::from_millis(500);
+    let snap = discovery::snapshot(&cfg, Duration::from_secs(1));
+    assert_eq!(snap.sources[0].status, Status::Error, "{snap:?}");
+    let r = run(&[
+        "--etcd-endpoints",
+        &ep,
+        "--discovery-timeout",
+        "0.5",
+        "list",
+        "--state-dir",
+        "/nonexistent-dir-for-this-test",
+    ]);
+    // No namespace anywhere: the state directory's error, after a bounded wait.
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    drop(l);
+}
