@@ -650,3 +650,60 @@ fn an_etcd_that_accepts_and_never_answers_is_bounded_by_the_timeout() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     drop(l);
 }
+
+#[test]
+fn sources_come_from_the_environment_as_dynamo_reads_it_and_flags_win() {
+    let (ep, etcd) = shared();
+    etcd.put(
+        "v1/instances/envns/backend/generate/77",
+        r#"{"transport":{"tcp":"x"}}"#,
+        None,
+    );
+    let fkv = tempfile::tempdir().unwrap();
+    write_instance(fkv.path(), "envns", "88");
+    // ETCD_ENDPOINTS is comma-separated; a dead endpoint beside a live one is fine.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let both = format!("{dead},{ep}");
+    let r = run_env(
+        &["instances", "envns", "-o", "json"],
+        &[
+            ("ETCD_ENDPOINTS", both.as_str()),
+            ("DYN_FILE_KV", fkv.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["sources"][0]["location"], both.as_str());
+    assert_eq!(v["sources"][0]["status"], "ok", "{}", r.stdout);
+    assert_eq!(v["sources"][1]["kind"], "file");
+    let ids: Vec<&str> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instance_id_hex"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["77", "88"]);
+    // A flag (anywhere on the line) wins over the variable.
+    let r = run_env(
+        &[
+            "instances",
+            "envns",
+            "--etcd-endpoints",
+            &dead,
+            "-o",
+            "json",
+        ],
+        &[("ETCD_ENDPOINTS", ep.as_str())],
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["sources"][0]["location"], dead.as_str());
+    assert_eq!(v["sources"][0]["status"], "error");
+    assert_eq!(r.code, 1);
+    // --no-discovery: no source at all.
+    let r = run_env(
+        &["--no-discovery", "instances", "-o", "json"],
+        &[("ETCD_ENDPOINTS", ep.as_str())],
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["sources"], serde_json::json!([]));
+}

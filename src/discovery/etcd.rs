@@ -56,33 +56,44 @@ fn host_port(endpoint: &str) -> String {
     }
 }
 
-/// A plain TCP connect to each endpoint first: a refused or unroutable endpoint fails
-/// here at once, where the gRPC channel would keep retrying until the timeout.
-async fn probe(src: &EtcdSource, timeout: Duration) -> Result<(), String> {
-    let mut errors = Vec::new();
-    for e in &src.endpoints {
+/// A plain TCP connect to every endpoint first (concurrently): a refused or unroutable
+/// endpoint fails here at once, where the gRPC channel would keep retrying until the
+/// timeout, or would send a request to it and fail. Returns the endpoints that answered.
+async fn probe(src: &EtcdSource, timeout: Duration) -> Result<Vec<String>, String> {
+    let tries = src.endpoints.iter().map(|e| async move {
         let hp = host_port(e);
         match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&hp)).await {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(err)) => errors.push(format!("{e}: {err}")),
-            Err(_) => errors.push(format!(
+            Ok(Ok(_)) => Ok(e.clone()),
+            Ok(Err(err)) => Err(format!("{e}: {err}")),
+            Err(_) => Err(format!(
                 "{e}: no answer within {:.1}s",
                 timeout.as_secs_f64()
             )),
         }
+    });
+    let (up, errors): (Vec<_>, Vec<_>) = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .partition(Result::is_ok);
+    if up.is_empty() {
+        return Err(errors
+            .into_iter()
+            .filter_map(Result::err)
+            .collect::<Vec<_>>()
+            .join("; "));
     }
-    Err(errors.join("; "))
+    Ok(up.into_iter().filter_map(Result::ok).collect())
 }
 
 async fn connect(src: &EtcdSource, timeout: Duration) -> Result<Client, String> {
     if src.endpoints.is_empty() {
         return Err("no etcd endpoint given".into());
     }
-    probe(src, timeout).await?;
+    let up = probe(src, timeout).await?;
     let opts = ConnectOptions::new()
         .with_connect_timeout(timeout)
         .with_keep_alive(Duration::from_secs(30), timeout.max(Duration::from_secs(5)));
-    match tokio::time::timeout(timeout, Client::connect(&src.endpoints, Some(opts))).await {
+    match tokio::time::timeout(timeout, Client::connect(&up, Some(opts))).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {:.1}s", timeout.as_secs_f64())),

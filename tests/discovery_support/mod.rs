@@ -430,14 +430,21 @@ pub struct Run {
 
 /// Runs the CLI with no discovery variables from the caller's environment.
 pub fn run(args: &[&str]) -> Run {
-    let o = Command::new(BIN)
-        .args(args)
+    run_env(args, &[])
+}
+
+/// Runs the CLI with these variables (and no others of discovery's).
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .env_remove("ETCD_ENDPOINTS")
         .env_remove("DYN_FILE_KV")
         .env_remove("DYNAMO_CTL_WATCH")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
     Run {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
