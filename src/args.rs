@@ -41,7 +41,7 @@ pub struct Global {
     /// Seconds to wait for each answer from the circus arbiter
     #[arg(long, global = true, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub arbiter_timeout: f64,
-    /// Seconds to wait for a new worker's process to run
+    /// Seconds to wait for a new worker's process to run (and, when discovery is followed, for a change to register)
     #[arg(long, global = true, value_name = "SECS", default_value_t = 120.0, value_parser = parse_secs)]
     pub start_timeout: f64,
     /// Seconds a worker may take to exit after SIGTERM (the planner waits 600)
@@ -56,6 +56,22 @@ pub struct Global {
     /// TUI: view only; the add/remove keys are gone
     #[arg(long)]
     pub readonly: bool,
+    // Discovery (src/discovery/): live instances from etcd and the file store.
+    /// etcd endpoints of Dynamo's discovery, comma-separated [default: $ETCD_ENDPOINTS, else http://localhost:2379 when it answers]
+    #[arg(long, global = true, value_name = "URLS")]
+    pub etcd_endpoints: Option<String>,
+    /// Root of Dynamo's file store [default: $DYN_FILE_KV, else $TMPDIR/dynamo_store_kv when it exists]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub file_kv: Option<PathBuf>,
+    /// Read no discovery source (etcd, file store)
+    #[arg(long, global = true)]
+    pub no_discovery: bool,
+    /// Seconds to wait for each discovery source
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 2.0, value_parser = parse_secs)]
+    pub discovery_timeout: f64,
+    /// Also print malformed discovery entries (on stderr)
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
 }
 
 impl Global {
@@ -122,6 +138,11 @@ pub enum Output {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Live instances from Dynamo's discovery (etcd, file store), optionally of one namespace
+    Instances {
+        /// Only this namespace
+        namespace: Option<String>,
+    },
     /// List namespaces with instance counts per type and their status
     List,
     /// Show one namespace: components grouped by type, watchers, GPUs, free GPUs

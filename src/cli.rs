@@ -1,4 +1,5 @@
-//! The scripting subcommands: `list`, `show`, `add`, `remove`, `scale`. Data goes to
+//! The scripting subcommands: `list`, `show`, `add`, `remove`, `scale`, `instances`
+//! (live instances from Dynamo's discovery, `cli/live.rs`). Data goes to
 //! stdout (a table, or JSON with `--output json`), messages to stderr. Exit codes: 0 ok,
 //! 1 failure, 2 usage (bad flags, bad namespace or type names).
 
@@ -7,8 +8,11 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
+mod live;
+
 use crate::arbiter::{Client, Expect, Kill, Mode, Process, Watcher, ops};
 use crate::args::{ChangeFlags, Command, Global, Output};
+use crate::discovery;
 use crate::state::scale::{self, Summary};
 use crate::state::{RuleError, StateError, Store};
 use crate::text::safe;
@@ -94,6 +98,12 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
     let result = match cmd {
         Command::List => list(g, store, &paint),
         Command::Show { namespace } => show(g, store, &namespace, &paint),
+        Command::Instances { namespace } => {
+            return match live::instances(g, namespace.as_deref(), &paint) {
+                Ok(code) => code,
+                Err(e) => fail(&e),
+            };
+        }
         Command::Add {
             namespace,
             ty,
@@ -213,16 +223,54 @@ fn visible_len(s: &str) -> usize {
 }
 
 fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
-    let entries = store.list()?;
+    let snap = live::snapshot(g);
+    live::report_malformed(g, &snap);
+    let live_ns = snap.namespaces();
+    // A namespace only discovery knows (every Dynamo 1.x deployment) is listed too, even
+    // without a state directory.
+    let entries = match store.list() {
+        Ok(e) => e,
+        Err(StateError::DirMissing { .. }) if !live_ns.is_empty() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let in_state: std::collections::HashSet<&str> =
+        entries.iter().map(|e| e.name.as_str()).collect();
+    let live_only: Vec<(&String, &discovery::NamespaceLive)> = live_ns
+        .iter()
+        .filter(|(n, _)| !in_state.contains(n.as_str()))
+        .collect();
+    let answered = snap.answered();
+    let sources_of = |name: &str, state: bool| -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if state {
+            v.push("state");
+        }
+        if let Some(l) = live_ns.get(name) {
+            v.extend(l.sources.iter().map(|k| k.as_str()));
+        }
+        v
+    };
+    let live_of =
+        |name: &str| -> Option<usize> { answered.then(|| live_ns.get(name).map_or(0, |l| l.live)) };
+    let components_of = |name: &str| -> Value {
+        match (answered, live_ns.get(name)) {
+            (false, _) => Value::Null,
+            (true, None) => json!({}),
+            (true, Some(l)) => json!(l.components),
+        }
+    };
     let now = SystemTime::now();
     if g.output == Output::Json {
-        let items: Vec<Value> = entries
+        let mut items: Vec<Value> = entries
             .iter()
             .map(|e| {
                 let mut o = json!({
                     "name": e.name,
                     "path": e.path,
                     "modified": rfc3339(e.modified),
+                    "sources": sources_of(&e.name, true),
+                    "live": live_of(&e.name),
+                    "live_components": components_of(&e.name),
                 });
                 match &e.doc {
                     Ok(doc) => {
@@ -244,42 +292,98 @@ fn list(g: &Global, store: &Store, paint: &Paint) -> Result<(), StateError> {
                 o
             })
             .collect();
-        return print_json(&json!({"state_dir": store.dir(), "namespaces": items}));
+        for (name, _) in &live_only {
+            items.push(json!({
+                "name": name,
+                "path": null,
+                "modified": null,
+                "status": "ok",
+                "sources": sources_of(name, false),
+                "live": live_of(name),
+                "live_components": components_of(name),
+            }));
+        }
+        items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        return print_json(&json!({
+            "state_dir": store.dir(),
+            "namespaces": items,
+            "discovery": live::sources_json(&snap),
+        }));
     }
-    if entries.is_empty() {
+    if entries.is_empty() && live_only.is_empty() {
         eprintln!(
             "dynamo-ctl: no namespaces in {} (`dynamo serve` with a local planner writes them; try --demo)",
             safe(&store.dir().display().to_string())
         );
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = entries
+    let live_text = |name: &str| live_of(name).map_or("-".to_string(), |n| n.to_string());
+    let mut rows: Vec<(String, Vec<String>)> = entries
         .iter()
-        .map(|e| match &e.doc {
-            Ok(doc) => {
-                let s = scale::summarize(&doc.state);
-                vec![
+        .map(|e| {
+            let row = match &e.doc {
+                Ok(doc) => {
+                    let s = scale::summarize(&doc.state);
+                    vec![
+                        paint.cyan(&safe(&e.name)),
+                        counts_text(&s),
+                        format!("{}/{}", s.gpus_used, s.gpus_total),
+                        age(e.modified, now),
+                        live_text(&e.name),
+                        sources_of(&e.name, true).join(","),
+                        paint.green("ok"),
+                    ]
+                }
+                Err(err) => vec![
                     paint.cyan(&safe(&e.name)),
-                    counts_text(&s),
-                    format!("{}/{}", s.gpus_used, s.gpus_total),
+                    "-".into(),
+                    "-".into(),
                     age(e.modified, now),
-                    paint.green("ok"),
-                ]
-            }
-            Err(err) => vec![
-                paint.cyan(&safe(&e.name)),
-                "-".into(),
-                "-".into(),
-                age(e.modified, now),
-                paint.red(&format!("error: {}", safe(&err.to_string()))),
-            ],
+                    live_text(&e.name),
+                    sources_of(&e.name, true).join(","),
+                    paint.red(&format!("error: {}", safe(&err.to_string()))),
+                ],
+            };
+            (e.name.clone(), row)
         })
         .collect();
-    out(&table(
-        &["NAMESPACE", "RUNNING", "GPUS", "MODIFIED", "STATUS"],
+    for (name, l) in &live_only {
+        let comps = l
+            .components
+            .iter()
+            .map(|(c, n)| format!("{} {n}", safe(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        rows.push((
+            (*name).clone(),
+            vec![
+                paint.cyan(&safe(name)),
+                if comps.is_empty() { "-".into() } else { comps },
+                "-".into(),
+                "-".into(),
+                live_text(name),
+                sources_of(name, false).join(","),
+                paint.green("ok (no state file)"),
+            ],
+        ));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, r)| r).collect();
+    let mut text = table(
+        &[
+            "NAMESPACE",
+            "RUNNING",
+            "GPUS",
+            "MODIFIED",
+            "LIVE",
+            "SOURCES",
+            "STATUS",
+        ],
         &rows,
         paint,
-    ))
+    );
+    text.push_str(&live::sources_text(&snap, paint));
+    out(&text)
 }
 
 /// What the arbiter says about one namespace, for `show`.
@@ -363,7 +467,17 @@ fn process_text(parked: bool, pids: Option<&[u32]>) -> String {
 
 fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateError> {
     let path = store.path_for(ns)?;
-    let doc = store.load(ns)?;
+    let snap = live::snapshot(g);
+    live::report_malformed(g, &snap);
+    let doc = match store.load(ns) {
+        Ok(d) => d,
+        Err(StateError::NotFound { .. } | StateError::DirMissing { .. })
+            if snap.of_namespace(ns).next().is_some() =>
+        {
+            return live::show_live_only(g, ns, &snap, paint);
+        }
+        Err(e) => return Err(e),
+    };
     let s = scale::summarize(&doc.state);
     let arb = ArbiterView::ask(g, ns, s.circus_endpoint.as_deref());
     let unmanaged = arb.unmanaged(&s);
@@ -372,6 +486,7 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
         v["path"] = json!(path);
         if let Some(types) = v["types"].as_array_mut() {
             for (t, ts) in types.iter_mut().zip(&s.types) {
+                t["live"] = json!(snap.live_for_type(ns, &ts.ty));
                 if let Some(insts) = t["instances"].as_array_mut() {
                     for (i, is) in insts.iter_mut().zip(&ts.instances) {
                         i["pids"] = json!(arb.pids_of(&is.watcher_name));
@@ -381,6 +496,12 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
         }
         v["arbiter"] = json!(arb);
         v["unmanaged_watchers"] = json!(unmanaged);
+        v["discovery"] = live::sources_json(&snap);
+        v["live_instances"] = json!(
+            snap.of_namespace(ns)
+                .map(discovery::Instance::to_json)
+                .collect::<Vec<_>>()
+        );
         print_json(&v)?;
         return Ok(());
     }
@@ -433,12 +554,14 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
                 safe(&t.ty).into_owned(),
                 t.running.to_string(),
                 procs,
+                snap.live_for_type(ns, &t.ty)
+                    .map_or("-".to_string(), |n| n.to_string()),
                 if gpus.is_empty() { "-".into() } else { gpus },
             ]
         })
         .collect();
     text.push_str(&table(
-        &["TYPE", "RUNNING", "PROCESSES", "GPUS"],
+        &["TYPE", "RUNNING", "PROCESSES", "LIVE", "GPUS"],
         &rows,
         paint,
     ));
@@ -491,6 +614,19 @@ fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateE
             safe(&s.free_gpus.join(", ")).into_owned()
         }
     ));
+    let insts: Vec<_> = snap.of_namespace(ns).collect();
+    if !insts.is_empty() {
+        text.push('\n');
+        text.push_str(&table(
+            &live::INSTANCE_HEADER,
+            &live::instance_rows(insts.into_iter(), false, paint),
+            paint,
+        ));
+    }
+    if !snap.sources.is_empty() {
+        text.push('\n');
+        text.push_str(&live::sources_text(&snap, paint));
+    }
     out(&text)?;
     Ok(())
 }
@@ -563,6 +699,16 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
     let mut opts = g.scale_options();
     opts.wait = !flags.no_wait;
     let mut progress = |line: &str| eprintln!("dynamo-ctl: {}", safe(line));
+    // With a discovery source on, an add or remove that runs a process is followed until
+    // discovery says so (the planner's blocking mode).
+    let adding = match &op {
+        ChangeOp::Add { .. } => Some(true),
+        ChangeOp::Remove { .. } => Some(false),
+        ChangeOp::Scale { .. } => None,
+    };
+    let follow = adding
+        .filter(|_| client.is_some() && !flags.no_wait)
+        .and_then(|adding| live_before(g, ns, ty).map(|(cfg, n)| (adding, cfg, n)));
     let (steps, error) = match op {
         ChangeOp::Add { expect } => {
             let expect = Expect::name(expect);
@@ -614,10 +760,24 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
         }
     };
     let timed_out = steps.iter().any(|s| s.process == Process::Timeout);
+    let mut live_error = None;
+    if let Some((adding, cfg, before)) = follow
+        && error.is_none()
+        && steps.iter().any(|s| {
+            s.process
+                == if adding {
+                    Process::Started
+                } else {
+                    Process::Stopped
+                }
+        })
+    {
+        live_error = follow_discovery(g, &cfg, ns, ty, adding, before, &mut progress);
+    }
     let code = match &error {
         Some(ops::OpError::State(se)) => fail_code(se),
         Some(_) => 1,
-        None if timed_out => 1,
+        None if timed_out || live_error.is_some() => 1,
         None => 0,
     };
     let running = store
@@ -667,8 +827,77 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
         eprintln!(
             "dynamo-ctl: error: the new worker did not start within --start-timeout; its watcher and entry stay"
         );
+    } else if let Some(e) = &live_error {
+        eprintln!("dynamo-ctl: error: {}", safe(e));
     }
     code
+}
+
+/// The discovery config and a type's live count before a change, when it is worth
+/// following: a source answered, and it was configured explicitly or already knows the
+/// namespace (so a machine that merely has a default etcd does not wait for workers that
+/// never register there).
+fn live_before(g: &Global, ns: &str, ty: &str) -> Option<(discovery::Config, usize)> {
+    let cfg = discovery::Config::from_args(g);
+    if !cfg.any() {
+        return None;
+    }
+    let snap = discovery::snapshot(&cfg, cfg.timeout);
+    let n = snap.live_for_type(ns, ty)?;
+    let explicit = cfg.sources().iter().any(|s| s.2);
+    (explicit || snap.of_namespace(ns).next().is_some()).then_some((cfg, n))
+}
+
+/// Waits (up to --start-timeout) until discovery counts one more (`adding`) or one fewer
+/// instance of `ty` than `before`. Returns the error to report, if any.
+fn follow_discovery(
+    g: &Global,
+    cfg: &discovery::Config,
+    ns: &str,
+    ty: &str,
+    adding: bool,
+    before: usize,
+    progress: &mut dyn FnMut(&str),
+) -> Option<String> {
+    let endpoint = discovery::planner_endpoint(ty);
+    let what = format!(
+        "{ty}{}",
+        endpoint
+            .map(|e| format!(" on endpoint {e}"))
+            .unwrap_or_default()
+    );
+    progress(&format!(
+        "waiting for discovery to {} {what} ({before} registered now)",
+        if adding { "register" } else { "drop" }
+    ));
+    let started = std::time::Instant::now();
+    let timeout = std::time::Duration::from_secs_f64(g.start_timeout);
+    let outcome = discovery::wait_for_count(
+        cfg,
+        ns,
+        ty,
+        endpoint,
+        |n| if adding { n > before } else { n < before },
+        timeout,
+        progress,
+    );
+    match outcome {
+        discovery::WaitOutcome::Reached(n) => {
+            progress(&format!(
+                "{what}: {n} registered in discovery, after {:.2} s",
+                started.elapsed().as_secs_f64()
+            ));
+            None
+        }
+        discovery::WaitOutcome::TimedOut(last) => Some(format!(
+            "{what} still {}registered in discovery after --start-timeout ({:.0} s): {} before, {} now",
+            if adding { "not " } else { "" },
+            g.start_timeout,
+            before,
+            last.map_or("unknown".to_string(), |n| n.to_string())
+        )),
+        discovery::WaitOutcome::NoSource => None,
+    }
 }
 
 fn mode_of(client: &mut Option<Client>) -> Mode<'_> {

@@ -5,6 +5,7 @@ pub mod args;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod state;
 pub mod text;
 pub mod tui;

@@ -33,6 +33,8 @@ const REREAD_PAUSES: [Duration; 8] = [
     Duration::from_millis(100),
 ];
 const MID_WRITE_WINDOW: Duration = Duration::from_secs(2);
+/// How long a read keeps trying while the file is still changing.
+const BUSY_REREAD: Duration = Duration::from_secs(2);
 
 /// A namespace file found in the directory; `doc` holds its parse error if it is broken.
 #[derive(Debug)]
@@ -213,6 +215,9 @@ fn recently_modified(m: &fs::Metadata) -> bool {
 /// while a writer may be at it (see [`REREAD_PAUSES`]).
 fn read_parsed(path: &Path) -> Result<(Vec<u8>, Document)> {
     let mut pauses = REREAD_PAUSES.iter().enumerate();
+    // A file that keeps changing under us (a writer at it, on a busy machine) is re-read
+    // for up to this long, in short steps, to land between two of its writes.
+    let busy_until = Instant::now() + BUSY_REREAD;
     loop {
         let (bytes, meta) = read_bytes_meta(path)?;
         let err = match parse_bytes(path, &bytes) {
@@ -220,12 +225,15 @@ fn read_parsed(path: &Path) -> Result<(Vec<u8>, Document)> {
             Err(e @ StateError::Parse { .. }) => e,
             Err(e) => return Err(e),
         };
+        let changing = changed_since(path, &meta);
         match pauses.next() {
             Some((i, pause))
-                if changed_since(path, &meta)
-                    || (recently_modified(&meta) && (i < 4 || meta.len() == 0)) =>
+                if changing || (recently_modified(&meta) && (i < 4 || meta.len() == 0)) =>
             {
                 std::thread::sleep(*pause)
+            }
+            None if changing && Instant::now() < busy_until => {
+                std::thread::sleep(Duration::from_millis(3))
             }
             _ => return Err(err),
         }

@@ -1,0 +1,303 @@
+//! The etcd source: paged snapshot of both prefixes at one revision, then one watch stream
+//! from the next revision; resynchronised from a fresh snapshot on any break.
+
+use std::time::Duration;
+
+use etcd_client::{Client, ConnectOptions, EventType, GetOptions, WatchOptions};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::parse::{self, PREFIX_1X, PREFIX_03};
+use super::{EtcdSource, Instance, SourceKind, SourceState, SourceStatus, Status};
+
+/// Keys per range request (values are a few hundred bytes; the decode cap is far above).
+const PAGE: i64 = 2000;
+const MAX_MESSAGE: usize = 64 << 20;
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A watch that lasted this long resets the backoff.
+const STABLE: Duration = Duration::from_secs(10);
+
+/// What the etcd task tells the live view.
+#[derive(Debug)]
+pub(crate) enum EtcdUpdate {
+    /// A full state (after a snapshot, or empty with an error status).
+    Reset(SourceState),
+    /// Changes on top of the last reset.
+    Events(Vec<(String, Option<Result<Instance, String>>)>),
+    /// The default endpoint did not answer: the source is off.
+    Off,
+}
+
+fn status(src: &EtcdSource, error: Option<String>, resyncs: u64) -> SourceStatus {
+    SourceStatus {
+        kind: SourceKind::Etcd,
+        location: src.endpoints.join(","),
+        status: if error.is_some() {
+            Status::Error
+        } else {
+            Status::Ok
+        },
+        error,
+        resyncs,
+    }
+}
+
+/// `host:port` of an endpoint URL (`http://h:p`, `h:p`, `h`).
+fn host_port(endpoint: &str) -> String {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let hp = rest.split('/').next().unwrap_or(rest);
+    let has_port = hp.rsplit_once(':').is_some_and(|(h, p)| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':')
+    });
+    if has_port {
+        hp.to_string()
+    } else {
+        format!("{hp}:2379")
+    }
+}
+
+/// A plain TCP connect to every endpoint first (concurrently): a refused or unroutable
+/// endpoint fails here at once, where the gRPC channel would keep retrying until the
+/// timeout, or would send a request to it and fail. Returns the endpoints that answered.
+async fn probe(src: &EtcdSource, timeout: Duration) -> Result<Vec<String>, String> {
+    let tries = src.endpoints.iter().map(|e| async move {
+        let hp = host_port(e);
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&hp)).await {
+            Ok(Ok(_)) => Ok(e.clone()),
+            Ok(Err(err)) => Err(format!("{e}: {err}")),
+            Err(_) => Err(format!(
+                "{e}: no answer within {:.1}s",
+                timeout.as_secs_f64()
+            )),
+        }
+    });
+    let (up, errors): (Vec<_>, Vec<_>) = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .partition(Result::is_ok);
+    if up.is_empty() {
+        return Err(errors
+            .into_iter()
+            .filter_map(Result::err)
+            .collect::<Vec<_>>()
+            .join("; "));
+    }
+    Ok(up.into_iter().filter_map(Result::ok).collect())
+}
+
+async fn connect(src: &EtcdSource, timeout: Duration) -> Result<Client, String> {
+    if src.endpoints.is_empty() {
+        return Err("no etcd endpoint given".into());
+    }
+    let up = probe(src, timeout).await?;
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(timeout)
+        .with_keep_alive(Duration::from_secs(30), timeout.max(Duration::from_secs(5)));
+    match tokio::time::timeout(timeout, Client::connect(&up, Some(opts))).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {:.1}s", timeout.as_secs_f64())),
+    }
+}
+
+/// Both prefixes at one revision, paged. Returns the revision and the entries.
+async fn load(client: &Client, timeout: Duration) -> Result<(i64, SourceState), String> {
+    let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+    let mut state = SourceState::default();
+    let mut rev = 0i64;
+    for prefix in [PREFIX_03, PREFIX_1X] {
+        let end = parse::prefix_end(prefix);
+        let mut start = prefix.as_bytes().to_vec();
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+            if rev > 0 {
+                opts = opts.with_revision(rev);
+            }
+            let resp = match tokio::time::timeout(timeout, kv.get(start.clone(), Some(opts))).await
+            {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => {
+                    return Err(format!("no answer within {:.1}s", timeout.as_secs_f64()));
+                }
+            };
+            if rev == 0 {
+                rev = resp.header().map_or(0, |h| h.revision());
+            }
+            for kv in resp.kvs() {
+                state.put(key_string(kv.key()), entry(kv));
+            }
+            match resp.kvs().last() {
+                Some(last) if resp.more() => {
+                    start = last.key().to_vec();
+                    start.push(0);
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok((rev, state))
+}
+
+fn key_string(k: &[u8]) -> String {
+    String::from_utf8_lossy(k).into_owned()
+}
+
+fn entry(kv: &etcd_client::KeyValue) -> Result<Instance, String> {
+    parse::etcd_entry(kv.key(), kv.value()).map(|mut i| {
+        i.lease = Some(kv.lease());
+        i.mod_revision = Some(kv.mod_revision());
+        i
+    })
+}
+
+/// One snapshot for the CLI. `None` when the default endpoint does not answer.
+pub(crate) async fn snapshot(src: &EtcdSource, timeout: Duration) -> Option<SourceState> {
+    let res = match connect(src, timeout).await {
+        Ok(c) => load(&c, timeout).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok((_, mut st)) => {
+            st.status = Some(status(src, None, 0));
+            Some(st)
+        }
+        Err(_) if !src.explicit => None,
+        Err(e) => Some(SourceState {
+            status: Some(status(src, Some(e), 0)),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Why a watch ended.
+enum End {
+    /// Compacted or cancelled: take a fresh snapshot now.
+    Resync,
+    /// The connection broke.
+    Broken(String),
+    /// The live view is gone.
+    Closed,
+}
+
+/// The live source: snapshot, watch, and again after any break, until `tx` is closed.
+pub(crate) async fn run(
+    src: EtcdSource,
+    timeout: Duration,
+    watch_delay: Duration,
+    tx: UnboundedSender<EtcdUpdate>,
+) {
+    let mut backoff = BACKOFF_MIN;
+    let mut resyncs = 0u64;
+    let mut first = true;
+    loop {
+        let loaded = match connect(&src, timeout).await {
+            Ok(c) => load(&c, timeout).await.map(|l| (c, l)),
+            Err(e) => Err(e),
+        };
+        let (client, rev) = match loaded {
+            Ok((client, (rev, mut state))) => {
+                if !first {
+                    resyncs += 1;
+                }
+                state.status = Some(status(&src, None, resyncs));
+                if tx.send(EtcdUpdate::Reset(state)).is_err() {
+                    return;
+                }
+                (client, rev)
+            }
+            Err(e) => {
+                if first && !src.explicit {
+                    let _ = tx.send(EtcdUpdate::Off);
+                    return;
+                }
+                let st = SourceState {
+                    status: Some(status(&src, Some(e), resyncs)),
+                    ..Default::default()
+                };
+                if tx.send(EtcdUpdate::Reset(st)).is_err() {
+                    return;
+                }
+                first = false;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        first = false;
+        if !watch_delay.is_zero() {
+            tokio::time::sleep(watch_delay).await;
+        }
+        let watching = std::time::Instant::now();
+        let end = watch(&client, rev, &tx).await;
+        // A watch that lived a while was healthy: the next trouble starts from the shortest
+        // pause. One that ends at once again and again (a server that keeps cancelling it)
+        // backs off like a refused connection.
+        if watching.elapsed() > STABLE {
+            backoff = BACKOFF_MIN;
+        }
+        match end {
+            End::Closed => return,
+            End::Resync => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            End::Broken(e) => {
+                let st = SourceState {
+                    status: Some(status(&src, Some(e), resyncs)),
+                    ..Default::default()
+                };
+                if tx.send(EtcdUpdate::Reset(st)).is_err() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+async fn watch(client: &Client, rev: i64, tx: &UnboundedSender<EtcdUpdate>) -> End {
+    let mut wc = client.watch_client().max_decoding_message_size(MAX_MESSAGE);
+    let opts = |p: &str| {
+        WatchOptions::new()
+            .with_range(parse::prefix_end(p))
+            .with_start_revision(rev + 1)
+    };
+    let mut stream = match wc.watch(PREFIX_03, Some(opts(PREFIX_03))).await {
+        Ok(s) => s,
+        Err(e) => return End::Broken(e.to_string()),
+    };
+    if let Err(e) = stream.watch(PREFIX_1X, Some(opts(PREFIX_1X))).await {
+        return End::Broken(e.to_string());
+    }
+    loop {
+        let msg = tokio::select! {
+            m = stream.message() => m,
+            () = tx.closed() => return End::Closed,
+        };
+        let resp = match msg {
+            Ok(Some(r)) => r,
+            Ok(None) => return End::Broken("the watch stream ended".into()),
+            Err(e) => return End::Broken(e.to_string()),
+        };
+        if resp.compact_revision() > 0 || resp.canceled() {
+            return End::Resync;
+        }
+        let events: Vec<_> = resp
+            .events()
+            .iter()
+            .filter_map(|ev| {
+                let kv = ev.kv()?;
+                let key = key_string(kv.key());
+                Some(match ev.event_type() {
+                    EventType::Put => (key, Some(entry(kv))),
+                    EventType::Delete => (key, None),
+                })
+            })
+            .collect();
+        if !events.is_empty() && tx.send(EtcdUpdate::Events(events)).is_err() {
+            return End::Closed;
+        }
+    }
+}
