@@ -364,8 +364,9 @@ fn a_compacted_revision_forces_a_resync() {
     let (ep, etcd) = shared();
     etcd.put("v1/instances/cmp/c/e/a1", "{}", None);
     let mut cfg = Config::etcd_only(&ep);
-    // The watch starts 2 s after the snapshot: the test compacts past it meanwhile.
-    cfg.watch_delay = Duration::from_secs(2);
+    // The watch starts 4 s after the snapshot: the test compacts past it meanwhile (a
+    // few etcd calls, well within that).
+    cfg.watch_delay = Duration::from_secs(4);
     let live = Live::start(cfg);
     let key_ids =
         |s: &discovery::Snapshot| ids(s, "cmp").into_iter().map(|x| x.0).collect::<Vec<_>>();

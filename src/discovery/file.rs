@@ -169,7 +169,8 @@ pub(crate) async fn run(
     tx: UnboundedSender<FileUpdate>,
 ) {
     let (ntx, mut nrx) = mpsc::unbounded_channel::<()>();
-    let mut watcher = make_watcher(ntx, src.root.clone(), poll);
+    let mut polling = poll;
+    let mut watcher = make_watcher(ntx.clone(), src.root.clone(), polling);
     let mut watched: Option<(PathBuf, RecursiveMode)> = None;
     loop {
         let want = target(&src.root);
@@ -183,6 +184,16 @@ pub(crate) async fn run(
                 Some((p, mode)) if w.watch(p, *mode).is_ok() => want.clone(),
                 _ => None,
             };
+            // inotify refused (e.g. out of watches): poll instead, once.
+            if watched.is_none() && want.is_some() && !polling {
+                polling = true;
+                watcher = make_watcher(ntx.clone(), src.root.clone(), true);
+                if let (Some(w), Some((p, mode))) = (watcher.as_mut(), &want)
+                    && w.watch(p, *mode).is_ok()
+                {
+                    watched = want.clone();
+                }
+            }
         }
         let s2 = src.clone();
         let mut st = match tokio::task::spawn_blocking(move || snapshot(&s2, ttl, grace)).await {
