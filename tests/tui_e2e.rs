@@ -336,6 +336,43 @@ fn a_rebinding_in_the_config_changes_the_keys_the_footer_and_the_help() {
 }
 
 #[test]
+fn a_worker_registering_while_the_dashboard_is_open_appears_within_2_s() {
+    let dir = demo_copy();
+    let kv = tempfile::tempdir().unwrap();
+    let bucket = kv.path().join("v1/instances");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(
+        dir.path(),
+        &format!("-n dynamo --file-kv {}", sh_quote(kv.path())),
+    ));
+    let s = t.wait_for("the dashboard", START, |s| {
+        s.contains("namespace dynamo") && s.contains("discovery file ●")
+    });
+    let row = s.lines().find(|l| l.contains(" VllmWorker ")).unwrap();
+    assert!(row.contains("● 2   0…"), "none registered yet: {row}");
+    // A Dynamo 1.x worker registers in the file store (its layout: the key percent-encoded,
+    // written to a temp file and renamed, as Dynamo does).
+    let tmp = bucket.join(".tmp_1234");
+    std::fs::write(
+        &tmp,
+        r#"{"type":"Endpoint","component":"VllmWorker","endpoint":"generate","namespace":"dynamo","instance_id":7587899115514639621,"transport":{"tcp":"127.0.0.1:40469/x"}}"#,
+    )
+    .unwrap();
+    std::fs::rename(
+        &tmp,
+        bucket.join("dynamo%2FVllmWorker%2Fgenerate%2F694da20b0bc03505"),
+    )
+    .unwrap();
+    let s = t.wait_for("the registration on screen", Duration::from_secs(2), |s| {
+        s.lines()
+            .any(|l| l.contains(" VllmWorker ") && l.contains("● 2   1…"))
+    });
+    assert!(s.contains("discovery file ●"), "{s}");
+    t.keys(&["q"]);
+}
+
+#[test]
 fn a_second_writer_shows_up_without_a_key_press() {
     let dir = demo_copy();
     let t = Tmux::start();

@@ -374,7 +374,7 @@ fn dashboard_with_the_arbiter_shows_processes_and_mismatches() {
     assert!(t.contains("● dynamo_VllmWorker pid 4104"), "{t}");
     assert!(t.contains("✗ dynamo_VllmWorker_1 not running"), "{t}");
     assert!(
-        t.contains("not in file    ! 1   ! dynamo_vllmworker_7 pid 4999"),
+        t.contains("not in file    ! 1         ! dynamo_vllmworker_7 pid 4999"),
         "{t}"
     );
     let (x, y) = at(&buf, "✗ dynamo_VllmWorker_1");
@@ -477,20 +477,20 @@ fn the_state_panel_wraps_scrolls_sideways_and_stops_at_the_last_page() {
     // Sideways: the end of a long command comes into view.
     let before = text(&render(&app, 120, 40));
     assert!(
-        !before.contains("graph:Frontend --service-name Planner"),
+        !before.contains("graph:Frontend --service-name"),
         "{before}"
     );
     press(&mut app, &[KeyCode::Char('l'); 8]);
     let t = text(&render(&app, 120, 40));
     assert!(t.contains(" →64 "), "{t}");
-    assert!(t.contains("graph:Frontend --service-name Planner"), "{t}");
+    assert!(t.contains("graph:Frontend --service-name"), "{t}");
     press(&mut app, &[KeyCode::Char('h'); 8]);
     assert!(!text(&render(&app, 120, 40)).contains("→"));
     // Wrapped: the whole command is on screen.
     press(&mut app, &[KeyCode::Char('w')]);
     let t = text(&render(&app, 120, 40));
     assert!(t.contains(" wrapped "), "{t}");
-    assert!(t.contains("--service-name Planner --worker-id"), "{t}");
+    assert!(t.contains("--worker-id"), "{t}");
 }
 
 #[test]
@@ -571,4 +571,74 @@ fn long_namespace_names_never_run_into_the_next_column() {
     assert!(row.contains('…'), "{row}");
     assert!(row.contains("GPUs 4/6"), "{row}");
     assert!(row.contains("modified"), "{row}");
+}
+
+#[test]
+fn desired_and_live_side_by_side_and_a_discovery_only_namespace() {
+    use dynamo_ctl::tui::app::Action;
+    let mut app = reference_app(false);
+    // The file wants 2 VllmWorkers and 1 PrefillWorker: 1 VllmWorker registered on
+    // `generate` (one starting), 2 PrefillWorkers on `mock` (one unmanaged), the planner.
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dynamo", "VllmWorker", "generate", 0x11),
+        ("dynamo", "VllmWorker", "load_metrics", 0x11),
+        ("dynamo", "PrefillWorker", "mock", 0x21),
+        ("dynamo", "PrefillWorker", "mock", 0x22),
+        ("dynamo", "Planner", "status", 0x31),
+    ]))));
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("dashboard_live", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("discovery etcd ●"), "{t}");
+    let row = |ty: &str| {
+        t.lines()
+            .find(|l| l.contains(&format!(" {ty} ")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        row("VllmWorker").contains("● 2   1…"),
+        "{}",
+        row("VllmWorker")
+    );
+    assert!(
+        row("PrefillWorker").contains("● 1   2+"),
+        "{}",
+        row("PrefillWorker")
+    );
+    assert!(row("Planner").contains("● 1   1 "), "{}", row("Planner"));
+    assert_eq!(
+        buf[at(&buf, "1…")].fg,
+        Color::Rgb(0xff, 0x8c, 0x00),
+        "starting: orange"
+    );
+    assert_eq!(buf[at(&buf, "2+")].fg, RED, "unmanaged: red");
+
+    // A namespace only discovery knows.
+    let d = demo_copy();
+    let (mut app, store) = app_on(d.path(), None, false);
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dyn16", "backend", "generate", 0x24f41fc93f71170b),
+        ("dyn16", "backend", "generate", 0x24f41fc93f71170c),
+        ("dyn16", "frontend", "http", 0x77),
+    ]))));
+    let t = text(&render(&app, 120, 40));
+    assert!(t.contains("dyn16"), "{t}");
+    let pos = app
+        .visible_namespaces()
+        .iter()
+        .position(|n| n.name == "dyn16")
+        .unwrap();
+    app.picker.selected = pos;
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let buf = render(&app, 120, 40);
+    let t = text(&buf);
+    insta::assert_snapshot!(
+        "discovery_only",
+        t.replace(&d.path().display().to_string(), "DIR")
+    );
+    assert!(t.contains("(discovery only: no state file)"), "{t}");
+    assert!(t.contains("generate 24f41fc93f71170b etcd"), "{t}");
+    assert!(t.contains("circus - (no state file)"), "{t}");
+    assert!(t.contains("2 registered components"), "{t}");
 }

@@ -1268,3 +1268,50 @@ fn picker_g_big_g_and_pages() {
     drive(&mut app, &store, code(KeyCode::PageUp));
     assert_eq!(app.picker.selected, 0);
 }
+
+// ------------------------------------------------------------------ discovery
+
+#[test]
+fn discovery_merges_namespaces_into_the_picker_and_opens_a_discovery_only_one() {
+    let (mut app, store) = picker_app();
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dynamo", "VllmWorker", "generate", 0x11),
+        ("dyn16", "backend", "generate", 0x24f4),
+        ("dyn16", "backend", "generate", 0x24f5),
+    ]))));
+    assert_eq!(names(&app), ["agg", "broken", "dyn16", "dynamo", "full"]);
+    let dyn16 = app.visible_namespaces()[2].clone();
+    assert!(dyn16.discovery_only);
+    assert_eq!(dyn16.sources, ["etcd"]);
+    assert_eq!(dyn16.live, Some(2));
+    let dynamo = app.visible_namespaces()[3].clone();
+    assert_eq!(dynamo.sources, ["state", "etcd"]);
+    assert_eq!(dynamo.live, Some(1));
+    // It opens: live only, and scaling says why there is nothing to scale.
+    app.picker.selected = 2;
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let cur = app.current.as_ref().expect("opened");
+    assert!(cur.discovery_only);
+    assert_eq!(cur.name, "dyn16");
+    assert!(
+        cur.json
+            .iter()
+            .any(|l| l.contains("\"instance_id_hex\": \"24f4\""))
+    );
+    assert!(!app.wants_arbiter());
+    for k in ['a', 'r', 's'] {
+        let effects = drive(&mut app, &store, key(k));
+        assert!(effects.is_empty() && app.popups.is_empty());
+        assert!(
+            status(&app).1.starts_with("nothing to scale in dyn16"),
+            "{}",
+            status(&app).1
+        );
+    }
+    // A worker leaving updates the open namespace.
+    app.update(Action::InstancesChanged(Box::new(live(&[(
+        "dyn16", "backend", "generate", 0x24f4,
+    )]))));
+    let cur = app.current.as_ref().unwrap();
+    assert!(!cur.json.iter().any(|l| l.contains("24f5")));
+}

@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Cmd, Scope};
 use crate::arbiter::{Kill, Options, Process, Step, Watcher};
+use crate::discovery::Snapshot;
 use crate::state::json::JsonStyle;
 use crate::state::scale::{self, Change, Summary, gpu_phrase};
 use crate::state::{Document, NamespaceEntry};
@@ -33,6 +34,8 @@ pub enum Action {
     SpinnerTick,
     /// The slow timer that refreshes the "modified 3m ago" ages.
     AgeTick,
+    /// Discovery's live view changed (every registered instance, all sources).
+    InstancesChanged(Box<Snapshot>),
     /// Time to ask the arbiter again (every 2 s while a namespace with an arbiter is open).
     ArbiterTick,
     /// An [`Effect::ArbiterPoll`] finished: the namespace's watchers with their pids.
@@ -189,6 +192,12 @@ pub struct NsInfo {
     pub path: PathBuf,
     pub modified: Option<SystemTime>,
     pub brief: Result<Brief, String>,
+    /// Who knows the namespace: "state" (a state file), "etcd", "file" (the file store).
+    pub sources: Vec<&'static str>,
+    /// Registered instances (discovery), None when no discovery source answered.
+    pub live: Option<usize>,
+    /// Only discovery knows it (Dynamo 1.x): no state file, nothing to scale here.
+    pub discovery_only: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -202,6 +211,9 @@ pub struct Brief {
 impl NsInfo {
     pub fn from_entry(e: &NamespaceEntry) -> NsInfo {
         NsInfo {
+            sources: vec!["state"],
+            live: None,
+            discovery_only: false,
             name: e.name.clone(),
             path: e.path.clone(),
             modified: e.modified,
@@ -223,6 +235,8 @@ impl NsInfo {
 /// The open namespace.
 #[derive(Clone, Debug)]
 pub struct Current {
+    /// No state file: only discovery knows this namespace (the rows are its components).
+    pub discovery_only: bool,
     pub name: String,
     pub path: PathBuf,
     pub doc: Document,
@@ -242,6 +256,7 @@ impl Current {
             .map(str::to_string)
             .collect();
         Current {
+            discovery_only: false,
             name,
             path,
             doc,
@@ -250,6 +265,30 @@ impl Current {
             modified,
         }
     }
+
+    /// A namespace only discovery knows: an empty state, and its instances as the JSON.
+    pub fn discovery_only(name: String, live: Option<&Snapshot>) -> Self {
+        let doc =
+            Document::parse(&serde_json::json!({"namespace": name, "components": {}}).to_string())
+                .expect("a minimal state parses");
+        let mut cur = Current::new(name, PathBuf::new(), doc, None);
+        cur.discovery_only = true;
+        cur.json = instances_json(live, &cur.name);
+        cur
+    }
+}
+
+/// The namespace's registered instances as pretty JSON lines (the State panel of a
+/// discovery-only namespace).
+fn instances_json(live: Option<&Snapshot>, ns: &str) -> Vec<String> {
+    let list: Vec<serde_json::Value> = live
+        .map(|s| s.of_namespace(ns).map(|i| i.to_json()).collect())
+        .unwrap_or_default();
+    serde_json::to_string_pretty(&list)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -400,6 +439,10 @@ pub struct App {
     pub scale_opts: Options,
     /// The last `update` changed nothing that is drawn (the loop skips the frame).
     pub unchanged: bool,
+    /// Discovery's live view (None until it first answers, or with no source on).
+    pub live: Option<Snapshot>,
+    /// The state directory's namespaces, before discovery's are merged in.
+    state_listing: Listing,
     /// The last status messages (at most [`HISTORY`]), oldest first.
     pub history: std::collections::VecDeque<Status>,
     /// `p`: live updates (file watch, arbiter polls) are not applied.
@@ -441,6 +484,8 @@ impl App {
             scale_opts: Options::default(),
             hold_status: false,
             unchanged: false,
+            live: None,
+            state_listing: Listing::Loading,
             history: Default::default(),
             paused: false,
             last_refresh: None,
@@ -631,6 +676,10 @@ impl App {
                 }
                 Vec::new()
             }
+            Action::InstancesChanged(snap) => {
+                self.on_instances(*snap);
+                Vec::new()
+            }
             Action::ScaleProgress(line) => {
                 self.say(Severity::Info, line);
                 Vec::new()
@@ -652,13 +701,86 @@ impl App {
         }
     }
 
+    /// The picker's list: the state directory's namespaces, each with what discovery says
+    /// of it, plus the namespaces only discovery knows (every Dynamo 1.x deployment).
+    fn merge_listing(&mut self) {
+        let live = self.live.as_ref().map(|s| (s.answered(), s.namespaces()));
+        let mut list = match &self.state_listing {
+            Listing::Found(l) => l.clone(),
+            other => match &live {
+                Some((_, ns)) if !ns.is_empty() => Vec::new(),
+                _ => {
+                    self.listing = other.clone();
+                    return;
+                }
+            },
+        };
+        if let Some((answered, namespaces)) = &live {
+            for n in list.iter_mut() {
+                n.sources = vec!["state"];
+                n.live = answered.then_some(0);
+                if let Some(l) = namespaces.get(&n.name) {
+                    n.sources.extend(l.sources.iter().map(|k| k.as_str()));
+                    n.live = Some(l.live);
+                }
+            }
+            for (name, l) in namespaces {
+                if list.iter().any(|n| n.name == *name) {
+                    continue;
+                }
+                list.push(NsInfo {
+                    name: name.clone(),
+                    path: PathBuf::new(),
+                    modified: None,
+                    brief: Ok(Brief {
+                        counts: l.components.iter().map(|(c, n)| (c.clone(), *n)).collect(),
+                        gpus_used: 0,
+                        gpus_total: 0,
+                    }),
+                    sources: l.sources.iter().map(|k| k.as_str()).collect(),
+                    live: Some(l.live),
+                    discovery_only: true,
+                });
+            }
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        self.listing = Listing::Found(list);
+    }
+
+    /// Re-merges the picker's list, keeping the cursor on the namespace it was on.
+    fn relist(&mut self, apply: impl FnOnce(&mut App)) {
+        let selected = self
+            .visible_namespaces()
+            .get(self.picker.selected)
+            .map(|n| n.name.clone());
+        apply(self);
+        self.merge_listing();
+        let visible = self.visible_namespaces();
+        let n = visible.len();
+        if let Some(i) = selected.and_then(|name| visible.iter().position(|v| v.name == name)) {
+            self.picker.selected = i;
+        } else if self.picker.selected >= n {
+            self.picker.selected = n.saturating_sub(1);
+        }
+    }
+
+    fn on_instances(&mut self, snap: Snapshot) {
+        self.relist(|app| app.live = Some(snap));
+        if let Some(cur) = &mut self.current
+            && cur.discovery_only
+        {
+            cur.json = instances_json(self.live.as_ref(), &cur.name);
+        }
+    }
+
     fn on_refreshed(&mut self, r: Refresh) {
         // The picker's cursor stays on the namespace it was on, wherever that moved.
         let selected = self
             .visible_namespaces()
             .get(self.picker.selected)
             .map(|n| n.name.clone());
-        self.listing = r.listing;
+        self.state_listing = r.listing;
+        self.merge_listing();
         let visible = self.visible_namespaces();
         let n = visible.len();
         if let Some(i) = selected.and_then(|name| visible.iter().position(|v| v.name == name)) {
@@ -705,6 +827,25 @@ impl App {
                 self.clamp_selection();
                 self.settle_arbiter();
                 self.follow_confirm();
+            }
+            // No state file, but discovery knows it (Dynamo 1.x): live only.
+            LoadOutcome::Gone(_)
+                if self
+                    .live
+                    .as_ref()
+                    .is_some_and(|s| s.of_namespace(&name).next().is_some()) =>
+            {
+                if self.current.as_ref().is_none_or(|c| c.name != name) {
+                    self.table_selected = 0;
+                    self.focus = Panel::Components;
+                    self.say(
+                        Severity::Ok,
+                        format!("opened namespace {name} (discovery only: no state file)"),
+                    );
+                }
+                self.current = Some(Current::discovery_only(name, self.live.as_ref()));
+                self.last_refresh = Some(self.clock.clone());
+                self.arbiter = ArbiterStatus::NoEndpoint;
             }
             LoadOutcome::Gone(msg) => {
                 let was_open = self.current.as_ref().is_some_and(|c| c.name == name);
@@ -1173,6 +1314,11 @@ impl App {
         let Some(cur) = &self.current else {
             return Vec::new();
         };
+        if cur.discovery_only && matches!(cmd, Cmd::Add | Cmd::Remove | Cmd::Scale) {
+            let name = cur.name.clone();
+            self.say(Severity::Warn, no_scaling(&name));
+            return Vec::new();
+        }
         let rows = self.visible_types().len();
         // The last page, not the last line: G and PgDn never scroll into emptiness.
         let json_max =
@@ -1856,6 +2002,13 @@ fn op_verb(op: Op) -> &'static str {
         Op::Remove => "remove",
         Op::Scale(_) => "scale",
     }
+}
+
+/// Why a discovery-only namespace has no scaling keys.
+pub fn no_scaling(ns: &str) -> String {
+    format!(
+        "nothing to scale in {ns}: it has no local planner state file (only discovery knows it; a Dynamo 1.x deployment scales through its own planner or Kubernetes)"
+    )
 }
 
 /// The start of the warning shown while the open namespace's file cannot be read.

@@ -100,6 +100,7 @@ pub fn run(g: &Global, store: Store, cfg: &crate::config::Config) -> i32 {
         &theme,
         &trace,
         arbiter_every,
+        &crate::discovery::Config::from_args(g),
     ));
     drop(terminal);
     drop(guard);
@@ -133,9 +134,17 @@ async fn event_loop(
     theme: &Theme,
     trace: &Trace,
     arbiter_every: Duration,
+    discovery: &crate::discovery::Config,
 ) -> i32 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
     watch::spawn(store.dir().to_path_buf(), tx.clone());
+    // Discovery's live view, when a source is on; it lives as long as the loop.
+    let _discovery = discovery.any().then(|| {
+        let tx = tx.clone();
+        crate::discovery::spawn_watch(discovery.clone(), move |snap| {
+            let _ = tx.send(Action::InstancesChanged(Box::new(snap)));
+        })
+    });
     let banner = ui::banner();
     let mut events = EventStream::new();
     let (now, label) = clock();

@@ -176,3 +176,38 @@ pub fn select_type(app: &mut App, ty: &str) {
         .position(|t| t.ty == ty)
         .unwrap();
 }
+
+/// A discovery snapshot from one answering etcd with these (namespace, component,
+/// endpoint, instance id) registrations.
+pub fn live(instances: &[(&str, &str, &str, u64)]) -> dynamo_ctl::discovery::Snapshot {
+    use dynamo_ctl::discovery::{Instance, Layout, Snapshot, SourceKind, SourceStatus, Status};
+    Snapshot {
+        sources: vec![SourceStatus {
+            kind: SourceKind::Etcd,
+            location: "http://127.0.0.1:2379".into(),
+            status: Status::Ok,
+            error: None,
+            resyncs: 0,
+        }],
+        instances: instances
+            .iter()
+            .map(|(ns, comp, ep, id)| Instance {
+                namespace: ns.to_string(),
+                component: comp.to_string(),
+                endpoint: ep.to_string(),
+                instance_id: *id,
+                transport: serde_json::json!({"nats_tcp": "x"}),
+                source: SourceKind::Etcd,
+                layout: Layout::V03,
+                stale: false,
+                key: format!("instances/{ns}/{comp}/{ep}:{id:x}"),
+                lease: Some(*id as i64),
+                mod_revision: Some(1),
+                modified: None,
+                value: Default::default(),
+            })
+            .collect(),
+        malformed: vec![],
+        malformed_count: 0,
+    }
+}

@@ -388,13 +388,32 @@ fn ns_item<'a>(t: &Theme, app: &App, ns: &'a NsInfo, width: u16, col: usize) -> 
                     ]
                 })
                 .collect();
-            ListItem::new(vec![
-                Line::from(vec![
-                    Span::styled(name, t.title()),
+            // Where it comes from, and how many instances are registered.
+            let from = ns.sources.join("+");
+            let (what, when) = if ns.discovery_only {
+                (
+                    Span::styled(format!(" discovery only ({from})"), t.fg(t.magenta)),
+                    String::new(),
+                )
+            } else {
+                (
                     Span::styled(
                         format!(" GPUs {}/{}", b.gpus_used, b.gpus_total),
                         t.fg(t.magenta),
                     ),
+                    when,
+                )
+            };
+            let live = match ns.live {
+                Some(n) if !ns.discovery_only => format!("  live {n} ({from})"),
+                Some(n) => format!("  live {n}"),
+                None => String::new(),
+            };
+            ListItem::new(vec![
+                Line::from(vec![
+                    Span::styled(name, t.title()),
+                    what,
+                    Span::styled(live, t.fg(t.green)),
                     Span::raw(" ".repeat(pad)),
                     Span::styled(when, t.muted()),
                 ]),
@@ -432,8 +451,13 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let hb = panel(t, Span::styled(" ◆ dynamo-ctl ", t.title()), false);
     let hi = hb.inner(header);
     frame.render_widget(hb, header);
-    let endpoint = safe(s.circus_endpoint.as_deref().unwrap_or("none")).into_owned();
+    let endpoint = if cur.discovery_only {
+        "-".to_string()
+    } else {
+        safe(s.circus_endpoint.as_deref().unwrap_or("none")).into_owned()
+    };
     let (arb_text, arb_style) = match &app.arbiter {
+        _ if cur.discovery_only => ("(no state file)".to_string(), t.muted()),
         ArbiterStatus::Unknown => ("asking…".to_string(), t.muted()),
         ArbiterStatus::NoEndpoint => ("none: file only".to_string(), t.fg(t.orange)),
         ArbiterStatus::FileOnly(why) => (format!("file only ({why})"), t.fg(t.orange)),
@@ -462,7 +486,11 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                 Span::styled(safe(&cur.name).into_owned(), t.title()),
                 Span::styled("   file ", t.muted()),
                 Span::styled(
-                    safe(&cur.path.display().to_string()).into_owned(),
+                    if cur.discovery_only {
+                        "- (discovery only)".to_string()
+                    } else {
+                        safe(&cur.path.display().to_string()).into_owned()
+                    },
                     t.fg(t.text),
                 ),
                 live,
@@ -473,6 +501,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                 Span::styled(endpoint, t.fg(t.magenta)),
                 Span::raw(" "),
                 Span::styled(arb_text, arb_style),
+                discovery_status(t, app),
                 Span::styled("   last change ", t.muted()),
                 Span::styled(age(app.now, cur.modified), t.fg(t.text)),
                 Span::styled("   GPUs ", t.muted()),
@@ -545,12 +574,19 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             Row::new(vec![
                 Cell::from(Span::styled(safe(&ty.ty).into_owned(), t.fg(t.cyan))),
                 Cell::from(Span::styled(format!("{dot} {}", ty.running), run_style)),
+                Cell::from(live_cell(t, app, &cur.name, &ty.ty, Some(ty.running))),
                 Cell::from(Text::from(names)),
                 Cell::from(Text::from(gpus)),
             ])
             .height(ty.instances.len().max(1) as u16)
         })
         .collect();
+    // A namespace only discovery knows: its components, live.
+    let rows = if cur.discovery_only {
+        discovery_rows(t, app, &cur.name)
+    } else {
+        rows
+    };
     let unmanaged = app.arbiter.unmanaged(s);
     let mut rows = rows;
     if !unmanaged.is_empty() {
@@ -572,6 +608,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             Row::new(vec![
                 Cell::from(Span::styled("not in file", t.error())),
                 Cell::from(Span::styled(format!("! {}", unmanaged.len()), t.error())),
+                Cell::from(""),
                 Cell::from(Text::from(names)),
                 Cell::from(""),
             ])
@@ -583,12 +620,14 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         [
             Constraint::Length(14),
             Constraint::Length(5),
+            Constraint::Length(5),
             Constraint::Fill(1),
             Constraint::Length(5),
         ],
     )
     .header(
-        Row::new(["Type", "Run", "Watchers", "GPUs"]).style(t.muted().add_modifier(Modifier::BOLD)),
+        Row::new(["Type", "Run", "Live", "Watchers", "GPUs"])
+            .style(t.muted().add_modifier(Modifier::BOLD)),
     )
     .row_highlight_style(t.selected())
     .highlight_symbol("▶ ")
@@ -603,7 +642,14 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                 (false, false) => format!(", filter: {}", safe(&app.dash_filter)),
                 (false, true) => String::new(),
             };
-            let count = if visible.len() == s.types.len() {
+            let count = if cur.discovery_only {
+                let n = app.live.as_ref().map_or(0, |l| {
+                    l.namespaces()
+                        .get(&cur.name)
+                        .map_or(0, |n| n.components.len())
+                });
+                format!("{n} registered components")
+            } else if visible.len() == s.types.len() {
                 format!("{} types", s.types.len())
             } else {
                 format!("{} of {} types", visible.len(), s.types.len())
@@ -736,9 +782,98 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     );
 }
 
+/// "   discovery etcd ● file ✗": each discovery source's health (nothing when none is on).
+fn discovery_status<'a>(t: &Theme, app: &App) -> Span<'a> {
+    let Some(snap) = &app.live else {
+        return Span::raw("");
+    };
+    let parts: Vec<String> = snap
+        .sources
+        .iter()
+        .map(|s| {
+            if s.ok() {
+                format!("{} ●", s.kind.as_str())
+            } else {
+                format!("{} ✗", s.kind.as_str())
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        return Span::raw("");
+    }
+    let style = if snap.sources.iter().all(|s| s.ok()) {
+        t.fg(t.green)
+    } else {
+        t.fg(t.orange)
+    };
+    Span::styled(format!("   discovery {}", parts.join(" ")), style)
+}
+
+/// Registered instances of a type (discovery), against what the file wants: green when
+/// they agree, orange while fewer are registered (starting, or gone), red when more are
+/// (unmanaged); "-" when no discovery source answered.
+fn live_cell<'a>(t: &Theme, app: &App, ns: &str, ty: &str, desired: Option<usize>) -> Span<'a> {
+    let Some(live) = app.live.as_ref().and_then(|s| s.live_for_type(ns, ty)) else {
+        return Span::styled("-", t.muted());
+    };
+    match desired {
+        Some(d) if live < d => Span::styled(format!("{live}…"), t.fg(t.orange)),
+        Some(d) if live > d => Span::styled(format!("{live}+"), t.error()),
+        _ => Span::styled(live.to_string(), t.fg(t.green)),
+    }
+}
+
+/// A discovery-only namespace's rows: each registered component, its live count, and its
+/// instances (endpoint, id in hex, stale marks).
+fn discovery_rows<'a>(t: &Theme, app: &App, ns: &str) -> Vec<Row<'a>> {
+    let Some(snap) = &app.live else {
+        return vec![];
+    };
+    let mut by_comp: std::collections::BTreeMap<&str, Vec<&crate::discovery::Instance>> =
+        Default::default();
+    for i in snap.of_namespace(ns) {
+        by_comp.entry(i.component.as_str()).or_default().push(i);
+    }
+    by_comp
+        .into_iter()
+        .map(|(comp, insts)| {
+            let lines: Vec<Line> = insts
+                .iter()
+                .map(|i| {
+                    let mut spans = vec![
+                        Span::styled(format!("{} ", safe(&i.endpoint)), t.fg(t.text)),
+                        Span::styled(i.instance_id_hex(), t.fg(t.magenta)),
+                        Span::styled(format!(" {}", i.source.as_str()), t.muted()),
+                    ];
+                    if i.stale {
+                        spans.push(Span::styled(" stale", t.fg(t.orange)));
+                    }
+                    Line::from(spans)
+                })
+                .collect();
+            let n = lines.len().max(1) as u16;
+            Row::new(vec![
+                Cell::from(Span::styled(safe(comp).into_owned(), t.fg(t.cyan))),
+                Cell::from(Span::styled("-", t.muted())),
+                Cell::from(live_cell(t, app, ns, comp, None)),
+                Cell::from(Text::from(lines)),
+                Cell::from("-"),
+            ])
+            .height(n)
+        })
+        .collect()
+}
+
 /// The rows the Components table needs: one per instance (at least one per type), plus
 /// one for the watchers circus runs that the file lacks.
 fn component_lines(app: &App, s: &crate::state::Summary) -> u16 {
+    if let Some(cur) = app.current.as_ref().filter(|c| c.discovery_only) {
+        let n = app
+            .live
+            .as_ref()
+            .map_or(0, |l| l.of_namespace(&cur.name).count());
+        return n.min(u16::MAX as usize / 2) as u16;
+    }
     let lines: usize = s.types.iter().map(|t| t.instances.len().max(1)).sum();
     let unmanaged = app.arbiter.unmanaged(s).len();
     (lines + unmanaged).min(u16::MAX as usize / 2) as u16
@@ -750,15 +885,25 @@ fn component_lines(app: &App, s: &crate::state::Summary) -> u16 {
 /// Components table the width it needs, not more.
 fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, Rect, Rect) {
     let comp_need = component_lines(app, s) + 3; // borders and the header row
-    let watcher_w = s
-        .types
-        .iter()
-        .flat_map(|t| t.instances.iter())
-        .map(|i| i.watcher_name.chars().count() as u16 + 16) // marks, pids
-        .max()
-        .unwrap_or(20)
-        .max(20);
-    let table_w = 14 + 5 + watcher_w + 5 + 10; // columns, gaps, borders, selection mark
+    let watcher_w = if app.current.as_ref().is_some_and(|c| c.discovery_only) {
+        // endpoint, id in hex, source
+        app.live
+            .iter()
+            .flat_map(|l| l.instances.iter())
+            .map(|i| (i.endpoint.chars().count() + 16 + 6 + 6) as u16)
+            .max()
+            .unwrap_or(20)
+            .min(80)
+    } else {
+        s.types
+            .iter()
+            .flat_map(|t| t.instances.iter())
+            .map(|i| i.watcher_name.chars().count() as u16 + 14) // marks, pids
+            .max()
+            .unwrap_or(20)
+    }
+    .max(20);
+    let table_w = 14 + 5 + 6 + watcher_w + 5 + 10; // columns, gaps, borders, selection mark
     let gpu_need = |width: u16| {
         let cols = gpu_columns(s, width.saturating_sub(2)).0.max(1);
         s.gpu_map.len().div_ceil(cols).max(1) as u16 + 2
@@ -784,7 +929,7 @@ fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, R
         }
     };
     if main.width >= 100 {
-        let left_w = table_w.clamp(main.width * 2 / 5, main.width * 58 / 100);
+        let left_w = table_w.clamp(main.width * 2 / 5, main.width * 64 / 100);
         let [left, right] =
             Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(main);
         // Beside the State panel: the GPU map as tall as it needs, the table the rest.
