@@ -231,7 +231,7 @@ fn dashboard_a_opens_type_chooser_preselecting_the_selected_row() {
             selected,
         }) => {
             assert_eq!(*op, Op::Add);
-            assert_eq!(types[*selected], "PrefillWorker");
+            assert_eq!(types[selected.unwrap()], "PrefillWorker");
         }
         other => panic!("expected the chooser, got {other:?}"),
     }
@@ -252,7 +252,7 @@ fn dashboard_r_offers_only_running_types() {
         panic!("no chooser");
     };
     assert_eq!(*op, Op::Remove);
-    assert_eq!(types[*selected], "VllmWorker");
+    assert_eq!(types[selected.unwrap()], "VllmWorker");
     let cur = app.current.as_ref().unwrap();
     for t in types {
         assert!(cur.summary.running(t) > 0, "{t} has nothing to remove");
@@ -761,7 +761,8 @@ fn infrastructure_is_never_preselected_and_needs_a_second_confirmation() {
         "workers first"
     );
     assert_eq!(
-        types[*selected], "VllmWorker",
+        types[selected.unwrap()],
+        "VllmWorker",
         "the Frontend row does not preselect Frontend"
     );
     let at = types.iter().position(|t| t == "Frontend").unwrap();
@@ -1314,4 +1315,32 @@ fn discovery_merges_namespaces_into_the_picker_and_opens_a_discovery_only_one() 
     )]))));
     let cur = app.current.as_ref().unwrap();
     assert!(!cur.json.iter().any(|l| l.contains("24f5")));
+}
+
+#[test]
+fn with_only_infrastructure_nothing_is_preselected() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("fe.json"),
+        r#"{"namespace": "fe", "components": {"fe_Frontend": {"watcher_name": "fe_Frontend", "cmd": "python3 -m frontend", "resources": {}}}}"#,
+    )
+    .unwrap();
+    let (mut app, store) = app_on(d.path(), Some("fe"), false);
+    drive(&mut app, &store, key('a'));
+    assert!(matches!(
+        app.popups.last(),
+        Some(Popup::Choose { selected: None, .. })
+    ));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert!(
+        matches!(app.popups.last(), Some(Popup::Choose { .. })),
+        "Enter picks nothing"
+    );
+    assert!(status(&app).1.contains("pick a type first"));
+    drive(&mut app, &store, key('j'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(
+        confirm_question(&app),
+        "Frontend is not a worker. Run another Frontend?"
+    );
 }

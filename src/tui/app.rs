@@ -319,7 +319,8 @@ pub enum Popup {
     Choose {
         op: Op,
         types: Vec<String>,
-        selected: usize,
+        /// None: nothing preselected (only infrastructure to offer); j/k pick one.
+        selected: Option<usize>,
     },
     Confirm {
         intent: Intent,
@@ -1466,9 +1467,10 @@ impl App {
                 // Preselect the selected row's type when it is a worker, else the first
                 // worker: infrastructure is never preselected.
                 let sel_ty = self.selected_type().map(|t| t.ty.clone());
+                let first_worker = types.iter().position(|(w, _)| *w);
                 let selected = sel_ty
                     .and_then(|ty| types.iter().position(|(w, t)| *w && *t == ty))
-                    .unwrap_or(0);
+                    .or(first_worker);
                 let types: Vec<String> = types.into_iter().map(|(_, t)| t).collect();
                 self.popups.push(Popup::Choose {
                     op,
@@ -1490,16 +1492,20 @@ impl App {
         else {
             return Vec::new();
         };
+        let last = types.len().saturating_sub(1);
         match cmd {
-            Cmd::Up => *selected = selected.saturating_sub(1),
-            Cmd::Down if *selected + 1 < types.len() => *selected += 1,
+            Cmd::Up => *selected = Some(selected.map_or(0, |s| s.saturating_sub(1))),
+            Cmd::Down => *selected = Some(selected.map_or(0, |s| (s + 1).min(last))),
             Cmd::Close => {
                 self.popups.pop();
             }
-            Cmd::Open => {
-                let (op, ty) = (*op, types.get(*selected).cloned().unwrap_or_default());
-                self.open_confirm(op, ty);
-            }
+            Cmd::Open => match selected.and_then(|i| types.get(i)).cloned() {
+                Some(ty) => {
+                    let op = *op;
+                    self.open_confirm(op, ty);
+                }
+                None => self.say(Severity::Info, "pick a type first (j/k)"),
+            },
             _ => {}
         }
         Vec::new()

@@ -1130,7 +1130,7 @@ fn draw_choose(
     area: Rect,
     op: Op,
     types: &[String],
-    selected: usize,
+    selected: Option<usize>,
     _top: bool,
 ) {
     let t = v.theme;
@@ -1155,7 +1155,7 @@ fn draw_choose(
         .collect();
     let [list_a, help_a] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
-    let mut st = ListState::default().with_selected(Some(selected));
+    let mut st = ListState::default().with_selected(selected);
     frame.render_stateful_widget(
         List::new(items)
             .highlight_symbol("▶ ")
