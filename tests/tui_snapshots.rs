@@ -641,4 +641,7 @@ fn desired_and_live_side_by_side_and_a_discovery_only_namespace() {
     assert!(t.contains("generate 24f41fc93f71170b etcd"), "{t}");
     assert!(t.contains("circus - (no state file)"), "{t}");
     assert!(t.contains("2 registered components"), "{t}");
+    // The scaling keys are absent, and the footer says why.
+    assert!(t.contains("no state file: nothing to scale"), "{t}");
+    assert!(!t.contains("[a] add"), "{t}");
 }

@@ -500,6 +500,12 @@ impl App {
         self
     }
 
+    /// Whether the keys that change the deployment are off: `--readonly`, or a namespace only
+    /// discovery knows (nothing to scale without a state file).
+    pub fn keys_readonly(&self) -> bool {
+        self.readonly || self.current.as_ref().is_some_and(|c| c.discovery_only)
+    }
+
     /// Whether the arbiter should be polled now: a namespace with an endpoint is open.
     pub fn wants_arbiter(&self) -> bool {
         self.file_only.is_none()
@@ -1157,18 +1163,23 @@ impl App {
                 _ => {}
             }
         }
-        let Some(cmd) = keys::lookup(scope, &key, self.readonly) else {
+        let Some(cmd) = keys::lookup(scope, &key, self.keys_readonly()) else {
             // Say why a key that changes the deployment does nothing.
-            if self.readonly
-                && let Some(b) = keys::binding(scope, &key, false).filter(|b| b.dangerous)
-            {
-                self.say(
-                    Severity::Warn,
-                    format!(
-                        "read-only mode (--readonly): {} ({}) is off",
-                        b.label, b.desc
+            if let Some(b) = keys::binding(scope, &key, false).filter(|b| b.dangerous) {
+                match &self.current {
+                    Some(cur) if cur.discovery_only => {
+                        let name = cur.name.clone();
+                        self.say(Severity::Warn, no_scaling(&name))
+                    }
+                    _ if self.readonly => self.say(
+                        Severity::Warn,
+                        format!(
+                            "read-only mode (--readonly): {} ({}) is off",
+                            b.label, b.desc
+                        ),
                     ),
-                );
+                    _ => {}
+                }
             }
             return Vec::new();
         };

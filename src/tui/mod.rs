@@ -100,7 +100,12 @@ pub fn run(g: &Global, store: Store, cfg: &crate::config::Config) -> i32 {
         &theme,
         &trace,
         arbiter_every,
-        &crate::discovery::Config::from_args(g),
+        &{
+            // The TUI coalesces less than the default (50 ms): a put shows sooner.
+            let mut d = crate::discovery::Config::from_args(g);
+            d.coalesce = Duration::from_millis(10);
+            d
+        },
     ));
     drop(terminal);
     drop(guard);
