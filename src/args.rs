@@ -50,8 +50,9 @@ pub struct Global {
     /// Output format for data on stdout
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
-    /// TUI: open this namespace directly
-    #[arg(long, short = 'n', value_name = "NS")]
+    /// The namespace: the TUI opens it directly; subcommands take it instead of NS
+    /// (`dynamo-ctl -n dynamo show`, `dynamo-ctl -n dynamo add VllmWorker`)
+    #[arg(long, short = 'n', global = true, value_name = "NS")]
     pub namespace: Option<String>,
     /// TUI: view only; the add/remove keys are gone
     #[arg(long)]
@@ -140,22 +141,26 @@ pub enum Output {
 pub enum Command {
     /// Live instances from Dynamo's discovery (etcd, file store), optionally of one namespace
     Instances {
-        /// Only this namespace
+        /// Only this namespace (or -n NS)
+        #[arg(id = "ns_positional", value_name = "NS")]
         namespace: Option<String>,
     },
     /// List namespaces with instance counts per type and their status
     List,
     /// Show one namespace: components grouped by type, watchers, GPUs, free GPUs
     Show {
-        /// Namespace (the state file's name without .json)
-        namespace: String,
+        /// Namespace (the state file's name without .json); or give it with -n
+        #[arg(id = "ns_positional", value_name = "NS")]
+        namespace: Option<String>,
     },
     /// Add one instance of a component type: the entry, and its process via the arbiter
     Add {
+        /// Namespace, then TYPE; with -n NS, just TYPE
+        #[arg(id = "ns_positional", value_name = "NS")]
         namespace: String,
         /// Component type, e.g. VllmWorker or PrefillWorker
         #[arg(value_name = "TYPE")]
-        ty: String,
+        ty: Option<String>,
         #[command(flatten)]
         flags: ChangeFlags,
         /// Add only if the new entry is NAME (else nothing is done)
@@ -164,9 +169,11 @@ pub enum Command {
     },
     /// Stop and remove the highest-numbered running instance of a component type
     Remove {
+        /// Namespace, then TYPE; with -n NS, just TYPE
+        #[arg(id = "ns_positional", value_name = "NS")]
         namespace: String,
         #[arg(value_name = "TYPE")]
-        ty: String,
+        ty: Option<String>,
         #[command(flatten)]
         flags: ChangeFlags,
         /// Remove only if the target is NAME (else nothing is done)
@@ -178,9 +185,11 @@ pub enum Command {
     },
     /// Add or remove instances until N run, one at a time, stopping at the first failure
     Scale {
+        /// Namespace, then TYPE; with -n NS, just TYPE
+        #[arg(id = "ns_positional", value_name = "NS")]
         namespace: String,
         #[arg(value_name = "TYPE")]
-        ty: String,
+        ty: Option<String>,
         /// Number of running instances wanted
         #[arg(long, value_name = "N")]
         replicas: usize,

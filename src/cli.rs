@@ -72,6 +72,31 @@ fn fail(e: &StateError) -> i32 {
     error_out(&e.to_string(), fail_code(e))
 }
 
+/// The namespace from the positional NS or `-n` (one of them, or both the same).
+fn pick_ns(g: &Global, positional: Option<String>) -> Result<String, i32> {
+    match (positional, &g.namespace) {
+        (Some(p), Some(n)) if p != *n => Err(error_out(
+            &format!("two namespaces given: {p} and -n {n}"),
+            2,
+        )),
+        (Some(p), _) => Ok(p),
+        (None, Some(n)) => Ok(n.clone()),
+        (None, None) => Err(error_out("which namespace? give NS or -n NS", 2)),
+    }
+}
+
+/// `add NS TYPE`, or `-n NS add TYPE` (then the one positional is the type).
+fn ns_and_type(g: &Global, first: String, second: Option<String>) -> Result<(String, String), i32> {
+    match (second, &g.namespace) {
+        (Some(ty), _) => pick_ns(g, Some(first)).map(|ns| (ns, ty)),
+        (None, Some(ns)) => Ok((ns.clone(), first)),
+        (None, None) => Err(error_out(
+            &format!("which type in namespace {first}? give NS TYPE, or -n NS TYPE"),
+            2,
+        )),
+    }
+}
+
 /// `-o json`: errors are also JSON on stdout, for scripts.
 static JSON_ERRORS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
@@ -97,8 +122,12 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
     let paint = Paint::detect();
     let result = match cmd {
         Command::List => list(g, store, &paint),
-        Command::Show { namespace } => show(g, store, &namespace, &paint),
+        Command::Show { namespace } => match pick_ns(g, namespace) {
+            Ok(ns) => show(g, store, &ns, &paint),
+            Err(code) => return code,
+        },
         Command::Instances { namespace } => {
+            let namespace = namespace.or_else(|| g.namespace.clone());
             return match live::instances(g, namespace.as_deref(), &paint) {
                 Ok(code) => code,
                 Err(e) => fail(&e),
@@ -111,7 +140,10 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
             expect,
         } => {
             let op = ChangeOp::Add { expect };
-            return change(g, store, &namespace, &ty, &flags, op);
+            return match ns_and_type(g, namespace, ty) {
+                Ok((ns, ty)) => change(g, store, &ns, &ty, &flags, op),
+                Err(code) => code,
+            };
         }
         Command::Remove {
             namespace,
@@ -121,7 +153,10 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
             force,
         } => {
             let op = ChangeOp::Remove { expect, force };
-            return change(g, store, &namespace, &ty, &flags, op);
+            return match ns_and_type(g, namespace, ty) {
+                Ok((ns, ty)) => change(g, store, &ns, &ty, &flags, op),
+                Err(code) => code,
+            };
         }
         Command::Scale {
             namespace,
@@ -131,7 +166,10 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
             force,
         } => {
             let op = ChangeOp::Scale { replicas, force };
-            return change(g, store, &namespace, &ty, &flags, op);
+            return match ns_and_type(g, namespace, ty) {
+                Ok((ns, ty)) => change(g, store, &ns, &ty, &flags, op),
+                Err(code) => code,
+            };
         }
     };
     match result {

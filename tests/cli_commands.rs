@@ -434,3 +434,44 @@ fn with_output_json_errors_are_json_on_stdout_too() {
     let r = run_in(d.path(), &["show", "ghost"]);
     assert_eq!(r.stdout, "");
 }
+
+#[test]
+fn dash_n_names_the_namespace_for_subcommands_too() {
+    let d = state_dir(&["demo/dynamo.json"]);
+    for args in [
+        &["-n", "dynamo", "show"][..],
+        &["show", "-n", "dynamo"],
+        &["show", "dynamo"],
+    ] {
+        let r = run_in(d.path(), args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with("namespace  dynamo"),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    let r = run_in(d.path(), &["-n", "dynamo", "add", "VllmWorker"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "added dynamo_VllmWorker_2 on GPU 4\n");
+    let r = run_in(d.path(), &["remove", "-n", "dynamo", "VllmWorker"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run_in(
+        d.path(),
+        &["-n", "dynamo", "scale", "VllmWorker", "--replicas", "2"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Two different namespaces, or none: usage errors.
+    let r = run_in(d.path(), &["-n", "other", "show", "dynamo"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("two namespaces given"), "{}", r.stderr);
+    let r = run_in(d.path(), &["show"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = run_in(d.path(), &["add", "VllmWorker"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("which type in namespace VllmWorker?"),
+        "{}",
+        r.stderr
+    );
+}
