@@ -18,10 +18,11 @@ const LOCK_POLL: Duration = Duration::from_millis(20);
 /// hundreds of thousands of components). Anything bigger is reported, never read whole.
 pub const MAX_STATE_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// The planner rewrites its file in place (`open('w')`, then `json.dump`), so a reader can
-/// catch it half-written. A file that does not parse is read again after these pauses
-/// while it keeps changing; a file modified within [`MID_WRITE_WINDOW`] (its writer may be
-/// descheduled mid-write) for the first four pauses, or all of them if it is empty (just
-/// truncated). An old broken file is reported at once.
+/// catch it half-written. A file that does not parse is read again, after these pauses and
+/// then every 20 ms, while it keeps changing or is empty and was modified within
+/// [`MID_WRITE_WINDOW`] (its writer may be descheduled just after truncating it), for at
+/// most [`BUSY_REREAD`]; a recent, whole, broken file gets four quick tries. An old broken
+/// file is reported at once.
 const REREAD_PAUSES: [Duration; 8] = [
     Duration::from_millis(5),
     Duration::from_millis(10),
@@ -214,9 +215,8 @@ fn recently_modified(m: &fs::Metadata) -> bool {
 /// Reads and parses one file, with its bytes. A file that does not parse is read again
 /// while a writer may be at it (see [`REREAD_PAUSES`]).
 fn read_parsed(path: &Path) -> Result<(Vec<u8>, Document)> {
-    let mut pauses = REREAD_PAUSES.iter().enumerate();
-    // A file that keeps changing under us (a writer at it, on a busy machine) is re-read
-    // for up to this long, in short steps, to land between two of its writes.
+    let mut pauses = REREAD_PAUSES.iter();
+    let mut tries = 0;
     let busy_until = Instant::now() + BUSY_REREAD;
     loop {
         let (bytes, meta) = read_bytes_meta(path)?;
@@ -225,18 +225,19 @@ fn read_parsed(path: &Path) -> Result<(Vec<u8>, Document)> {
             Err(e @ StateError::Parse { .. }) => e,
             Err(e) => return Err(e),
         };
-        let changing = changed_since(path, &meta);
-        match pauses.next() {
-            Some((i, pause))
-                if changing || (recently_modified(&meta) && (i < 4 || meta.len() == 0)) =>
-            {
-                std::thread::sleep(*pause)
-            }
-            None if changing && Instant::now() < busy_until => {
-                std::thread::sleep(Duration::from_millis(3))
-            }
-            _ => return Err(err),
+        // Still being written (it changed while we read it), or just truncated by a writer
+        // that may be descheduled (a busy machine): read it again, for at most
+        // BUSY_REREAD. Just written but whole and broken: four quick tries. An old broken
+        // file is reported at once.
+        tries += 1;
+        let recent = recently_modified(&meta);
+        let live = changed_since(path, &meta)
+            || (recent && meta.len() == 0)
+            || (recent && tries <= 4);
+        if !live || Instant::now() >= busy_until {
+            return Err(err);
         }
+        std::thread::sleep(pauses.next().copied().unwrap_or(Duration::from_millis(20)));
     }
 }
 
