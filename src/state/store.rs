@@ -231,9 +231,8 @@ fn read_parsed(path: &Path) -> Result<(Vec<u8>, Document)> {
         // file is reported at once.
         tries += 1;
         let recent = recently_modified(&meta);
-        let live = changed_since(path, &meta)
-            || (recent && meta.len() == 0)
-            || (recent && tries <= 4);
+        let live =
+            changed_since(path, &meta) || (recent && meta.len() == 0) || (recent && tries <= 4);
         if !live || Instant::now() >= busy_until {
             return Err(err);
         }
