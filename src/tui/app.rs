@@ -444,6 +444,8 @@ pub struct App {
     pub live: Option<Snapshot>,
     /// The state directory's namespaces, before discovery's are merged in.
     state_listing: Listing,
+    /// A broken read of the open namespace was followed by one more read already.
+    reread_broken: bool,
     /// The last status messages (at most [`HISTORY`]), oldest first.
     pub history: std::collections::VecDeque<Status>,
     /// `p`: live updates (file watch, arbiter polls) are not applied.
@@ -487,6 +489,7 @@ impl App {
             unchanged: false,
             live: None,
             state_listing: Listing::Loading,
+            reread_broken: false,
             history: Default::default(),
             paused: false,
             last_refresh: None,
@@ -698,8 +701,7 @@ impl App {
             Action::FsChanged => vec![self.refresh()],
             Action::Refreshed(r) => {
                 self.pending = self.pending.saturating_sub(1);
-                self.on_refreshed(r);
-                Vec::new()
+                self.on_refreshed(r)
             }
             Action::ScaleDone { intent, result } => {
                 self.pending = self.pending.saturating_sub(1);
@@ -780,7 +782,7 @@ impl App {
         }
     }
 
-    fn on_refreshed(&mut self, r: Refresh) {
+    fn on_refreshed(&mut self, r: Refresh) -> Vec<Effect> {
         // The picker's cursor stays on the namespace it was on, wherever that moved.
         let selected = self
             .visible_namespaces()
@@ -796,10 +798,10 @@ impl App {
             self.picker.selected = n.saturating_sub(1);
         }
         let Some((name, outcome)) = r.ns else {
-            return;
+            return Vec::new();
         };
         if self.want.as_deref() != Some(name.as_str()) {
-            return; // an answer for a namespace we left meanwhile
+            return Vec::new(); // an answer for a namespace we left meanwhile
         }
         match outcome {
             LoadOutcome::Loaded(doc, modified) => {
@@ -830,6 +832,7 @@ impl App {
                     }
                 }
                 self.current = Some(Current::new(name, path, *doc, modified));
+                self.reread_broken = false;
                 self.last_refresh = Some(self.clock.clone());
                 self.clamp_selection();
                 self.settle_arbiter();
@@ -877,12 +880,19 @@ impl App {
                             unreadable_now(&name)
                         ),
                     );
+                    // Reads run side by side: this one may have started before a good
+                    // write that an earlier-finished read already showed. Read once more,
+                    // so the screen ends on the file as it is now.
+                    if !std::mem::replace(&mut self.reread_broken, true) {
+                        return vec![self.refresh()];
+                    }
                 } else {
                     self.want = None;
                     self.say(Severity::Error, format!("cannot open {name}: {msg}"));
                 }
             }
         }
+        Vec::new()
     }
 
     /// After a (re)load: what is known of the arbiter for this file.

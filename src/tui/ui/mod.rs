@@ -615,19 +615,28 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             .height(n),
         );
     }
+    // The Live column only when a discovery source answers (a Dynamo 0.3 machine without
+    // etcd sees no column of dashes).
+    let show_live = cur.discovery_only || app.live.as_ref().is_some_and(|l| l.answered());
     let table = Table::new(
         rows,
         [
             Constraint::Length(14),
             Constraint::Length(5),
-            Constraint::Length(5),
+            Constraint::Length(if show_live { 5 } else { 0 }),
             Constraint::Fill(1),
             Constraint::Length(5),
         ],
     )
     .header(
-        Row::new(["Type", "Run", "Live", "Watchers", "GPUs"])
-            .style(t.muted().add_modifier(Modifier::BOLD)),
+        Row::new([
+            "Type",
+            "Run",
+            if show_live { "Live" } else { "" },
+            "Watchers",
+            "GPUs",
+        ])
+        .style(t.muted().add_modifier(Modifier::BOLD)),
     )
     .row_highlight_style(t.selected())
     .highlight_symbol("▶ ")
@@ -903,7 +912,14 @@ fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, R
             .unwrap_or(20)
     }
     .max(20);
-    let table_w = 14 + 5 + 6 + watcher_w + 5 + 10; // columns, gaps, borders, selection mark
+    let live_w = if app.current.as_ref().is_some_and(|c| c.discovery_only)
+        || app.live.as_ref().is_some_and(|l| l.answered())
+    {
+        6
+    } else {
+        1
+    };
+    let table_w = 14 + 5 + live_w + watcher_w + 5 + 10; // columns, gaps, borders, selection mark
     let gpu_need = |width: u16| {
         let cols = gpu_columns(s, width.saturating_sub(2)).0.max(1);
         s.gpu_map.len().div_ceil(cols).max(1) as u16 + 2
