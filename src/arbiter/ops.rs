@@ -115,6 +115,20 @@ pub struct Step {
     pub layout_note: Option<String>,
 }
 
+impl Step {
+    /// A change made in the file only.
+    fn state_only(change: Change, doc: &Document, started: Instant) -> Step {
+        Step {
+            change,
+            process: Process::StateOnly,
+            pids: None,
+            note: None,
+            elapsed: started.elapsed(),
+            layout_note: doc.layout_note().map(str::to_string),
+        }
+    }
+}
+
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.change)?;
@@ -232,15 +246,7 @@ pub fn add(
                 expect.check(&c)?;
                 Ok::<_, RuleError>(c)
             })?;
-            let step = Step {
-                change,
-                process: Process::StateOnly,
-                pids: None,
-                note: None,
-                elapsed: started.elapsed(),
-                layout_note: doc.layout_note().map(str::to_string),
-            };
-            return Ok((step, doc));
+            return Ok((Step::state_only(change, &doc, started), doc));
         }
         Mode::Arbiter(c) => c,
     };
@@ -366,15 +372,7 @@ pub fn remove(
     let client = match mode {
         Mode::StateOnly => {
             let (change, doc) = store.transact(ns, false, pick)?;
-            let step = Step {
-                change,
-                process: Process::StateOnly,
-                pids: None,
-                note: None,
-                elapsed: started.elapsed(),
-                layout_note: doc.layout_note().map(str::to_string),
-            };
-            return Ok((step, doc));
+            return Ok((Step::state_only(change, &doc, started), doc));
         }
         Mode::Arbiter(c) => c,
     };
