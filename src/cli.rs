@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 mod live;
 
-use crate::arbiter::{Client, Expect, Kill, Mode, Process, Watcher, ops};
+use crate::arbiter::{self, Client, Expect, Kill, Mode, Process, Watcher, ops};
 use crate::args::{ChangeFlags, Command, Global, Output};
 use crate::discovery;
 use crate::state::scale::{self, Summary};
@@ -467,26 +467,16 @@ impl ArbiterView {
 
     /// The pids of a watcher named in the file; None when the arbiter was not heard.
     pub fn pids_of(&self, watcher: &str) -> Option<Vec<u32>> {
-        let lower = watcher.to_lowercase();
-        self.watchers.as_ref().map(|ws| {
-            ws.iter()
-                .find(|w| w.name.to_lowercase() == lower)
-                .map(|w| w.pids.clone())
-                .unwrap_or_default()
-        })
+        self.watchers
+            .as_deref()
+            .map(|ws| arbiter::client::pids_of(ws, watcher))
     }
 
     /// Watchers the arbiter runs for this namespace that the file does not name.
     pub fn unmanaged(&self, s: &Summary) -> Vec<Watcher> {
-        let known: std::collections::HashSet<String> = s
-            .types
-            .iter()
-            .flat_map(|t| t.instances.iter().map(|i| i.watcher_name.to_lowercase()))
-            .collect();
-        self.watchers
-            .iter()
-            .flatten()
-            .filter(|w| !known.contains(&w.name.to_lowercase()))
+        let ws = self.watchers.as_deref().unwrap_or(&[]);
+        arbiter::client::unmanaged(ws, s)
+            .into_iter()
             .cloned()
             .collect()
     }

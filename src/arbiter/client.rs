@@ -135,6 +135,33 @@ pub struct Watcher {
     pub pids: Vec<u32>,
 }
 
+/// Circus lower-cases watcher names (Python's `str.lower`): compare that way.
+fn same_watcher(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
+}
+
+/// The pids of watcher `name` among `watchers`; empty when circus runs no such watcher.
+pub fn pids_of(watchers: &[Watcher], name: &str) -> Vec<u32> {
+    watchers
+        .iter()
+        .find(|w| same_watcher(&w.name, name))
+        .map(|w| w.pids.clone())
+        .unwrap_or_default()
+}
+
+/// The watchers no entry of the state file names (running, not in the file).
+pub fn unmanaged<'a>(watchers: &'a [Watcher], s: &crate::state::Summary) -> Vec<&'a Watcher> {
+    watchers
+        .iter()
+        .filter(|w| {
+            !s.types
+                .iter()
+                .flat_map(|t| &t.instances)
+                .any(|i| same_watcher(&i.watcher_name, &w.name))
+        })
+        .collect()
+}
+
 impl Client {
     pub fn new(endpoint: &str, timeout: Duration) -> Result<Client> {
         check_endpoint(endpoint)?;
@@ -425,8 +452,7 @@ impl Client {
 
     /// Whether `name` is among the watchers (circus lower-cases names).
     pub fn has_watcher(&mut self, name: &str) -> Result<bool> {
-        let lower = name.to_lowercase();
-        Ok(self.list()?.iter().any(|w| w.to_lowercase() == lower))
+        Ok(self.list()?.iter().any(|w| same_watcher(w, name)))
     }
 
     /// The watchers whose names start with `<namespace>_` (case-insensitively), with pids.

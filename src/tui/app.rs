@@ -105,13 +105,9 @@ impl ArbiterStatus {
     /// Live pids of a watcher named in the file; None when the arbiter was not heard.
     pub fn pids(&self, watcher: &str) -> Option<Vec<u32>> {
         match self {
-            ArbiterStatus::Online { watchers, .. } => Some(
-                watchers
-                    .iter()
-                    .find(|w| w.name.eq_ignore_ascii_case(watcher))
-                    .map(|w| w.pids.clone())
-                    .unwrap_or_default(),
-            ),
+            ArbiterStatus::Online { watchers, .. } => {
+                Some(crate::arbiter::client::pids_of(watchers, watcher))
+            }
             _ => None,
         }
     }
@@ -119,16 +115,9 @@ impl ArbiterStatus {
     /// Watchers of the namespace that the file does not name.
     pub fn unmanaged(&self, s: &Summary) -> Vec<&Watcher> {
         match self {
-            ArbiterStatus::Online { watchers, .. } => watchers
-                .iter()
-                .filter(|w| {
-                    !s.types.iter().any(|t| {
-                        t.instances
-                            .iter()
-                            .any(|i| i.watcher_name.eq_ignore_ascii_case(&w.name))
-                    })
-                })
-                .collect(),
+            ArbiterStatus::Online { watchers, .. } => {
+                crate::arbiter::client::unmanaged(watchers, s)
+            }
             _ => vec![],
         }
     }
