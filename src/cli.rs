@@ -737,54 +737,36 @@ fn change(g: &Global, store: &Store, ns: &str, ty: &str, flags: &ChangeFlags, op
     let follow = adding
         .filter(|_| client.is_some() && !flags.no_wait)
         .and_then(|adding| live_before(g, ns, ty).map(|(cfg, n)| (adding, cfg, n)));
+    if let ChangeOp::Remove { force: true, .. } | ChangeOp::Scale { force: true, .. } = op {
+        opts.kill = Kill::AfterTimeout;
+    }
+    let one = |r: Result<(ops::Step, crate::state::Document), ops::OpError>| match r {
+        Ok((step, _)) => (vec![step], None),
+        Err(e) => (vec![], Some(e)),
+    };
+    let mode = mode_of(&mut client);
     let (steps, error) = match op {
-        ChangeOp::Add { expect } => {
-            let expect = Expect::name(expect);
-            match ops::add(
-                store,
-                ns,
-                ty,
-                mode_of(&mut client),
-                &opts,
-                &expect,
-                &mut progress,
-            ) {
-                Ok((step, _)) => (vec![step], None),
-                Err(e) => (vec![], Some(e)),
-            }
-        }
-        ChangeOp::Remove { expect, force } => {
-            if force {
-                opts.kill = Kill::AfterTimeout;
-            }
-            let expect = Expect::name(expect);
-            match ops::remove(
-                store,
-                ns,
-                ty,
-                None,
-                mode_of(&mut client),
-                &opts,
-                &expect,
-                &mut progress,
-            ) {
-                Ok((step, _)) => (vec![step], None),
-                Err(e) => (vec![], Some(e)),
-            }
-        }
-        ChangeOp::Scale { replicas, force } => {
-            if force {
-                opts.kill = Kill::AfterTimeout;
-            }
-            ops::scale(
-                store,
-                ns,
-                ty,
-                replicas,
-                mode_of(&mut client),
-                &opts,
-                &mut progress,
-            )
+        ChangeOp::Add { expect } => one(ops::add(
+            store,
+            ns,
+            ty,
+            mode,
+            &opts,
+            &Expect::name(expect),
+            &mut progress,
+        )),
+        ChangeOp::Remove { expect, .. } => one(ops::remove(
+            store,
+            ns,
+            ty,
+            None,
+            mode,
+            &opts,
+            &Expect::name(expect),
+            &mut progress,
+        )),
+        ChangeOp::Scale { replicas, .. } => {
+            ops::scale(store, ns, ty, replicas, mode, &opts, &mut progress)
         }
     };
     let timed_out = steps.iter().any(|s| s.process == Process::Timeout);
