@@ -644,3 +644,48 @@ fn desired_and_live_side_by_side_and_a_discovery_only_namespace() {
     assert!(t.contains("no state file: nothing to scale"), "{t}");
     assert!(!t.contains("[a] add"), "{t}");
 }
+
+#[test]
+fn registered_instances_panel_flashes_new_and_greys_leaving() {
+    use dynamo_ctl::tui::app::Action;
+    use std::time::Duration;
+    let mut app = reference_app(false);
+    let mut first = live(&[
+        ("dynamo", "VllmWorker", "generate", 0x694d_a207_ac81_b30e),
+        ("dynamo", "PrefillWorker", "mock", 0x694d_a207_ac81_b310),
+        ("dynamo", "Frontend", "http", 0x694d_a207_ac81_b311),
+    ]);
+    // A file-store registration gone stale, with a field newer Dynamo adds.
+    let mut stale = first.instances[0].clone();
+    stale.source = dynamo_ctl::discovery::SourceKind::File;
+    stale.layout = dynamo_ctl::discovery::Layout::V1;
+    stale.instance_id = 0x24f4;
+    stale.key = "v1/instances/dynamo/VllmWorker/generate/24f4".into();
+    stale.stale = true;
+    stale.lease = None;
+    stale.modified = Some(now() - Duration::from_secs(14));
+    stale.transport = serde_json::json!({"tcp": "127.0.0.1:40469/24f4/dynamo/VllmWorker/generate"});
+    first.instances.push(stale);
+    app.update(Action::InstancesChanged(Box::new(first.clone())));
+    app.set_clock(now() + Duration::from_secs(1), CLOCK);
+    let mut second = first.clone();
+    second.instances.retain(|i| i.component != "Frontend");
+    second.instances.push(
+        live(&[("dynamo", "VllmWorker", "generate", 0x694d_a207_ac81_b320)]).instances[0].clone(),
+    );
+    app.update(Action::InstancesChanged(Box::new(second)));
+    app.update(code(KeyCode::Char('i')));
+    app.update(code(KeyCode::Char('j')));
+    let buf = render(&app, 140, 30);
+    insta::assert_snapshot!("registered_instances", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("registered instances (5)"), "{t}");
+    let (x, y) = at(&buf, "★ new");
+    assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+    assert_eq!(buf[(x, y)].fg, GREEN);
+    let (x, y) = at(&buf, "○ leaving");
+    assert_eq!(buf[(x, y)].fg, Color::Rgb(0x6c, 0x6c, 0x70));
+    let (x, y) = at(&buf, "▲ stale");
+    assert_eq!(buf[(x, y)].fg, Color::Rgb(0xff, 0x8c, 0x00));
+    assert!(t.contains("touched 15s ago"), "{t}");
+}

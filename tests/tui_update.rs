@@ -4,6 +4,8 @@
 mod tui_support;
 
 use crossterm::event::KeyCode;
+use std::time::Duration;
+
 use dynamo_ctl::state::scale;
 use dynamo_ctl::tui::app::{
     Action, App, Effect, Listing, LoadOutcome, Op, Panel, Popup, Refresh, Severity,
@@ -1096,7 +1098,8 @@ fn enter_drills_into_instances_and_x_removes_that_very_instance() {
         app.popups.last(),
         Some(&Popup::Instances {
             ty: "VllmWorker".into(),
-            selected: 0
+            selected: 0,
+            filter: Default::default(),
         })
     );
     drive(&mut app, &store, key('j'));
@@ -1343,4 +1346,267 @@ fn with_only_infrastructure_nothing_is_preselected() {
         confirm_question(&app),
         "Frontend is not a worker. Run another Frontend?"
     );
+}
+
+// ------------------------------------------------------- registered instances (`i`)
+
+fn at_secs(app: &mut App, secs: u64) {
+    app.set_clock(now() + Duration::from_secs(secs), CLOCK);
+}
+
+fn live_idents(app: &App) -> Vec<(u64, bool)> {
+    app.live_rows(&Default::default())
+        .iter()
+        .map(|r| (r.inst.instance_id, r.leaving))
+        .collect()
+}
+
+#[test]
+fn i_shows_registrations_new_ones_flash_and_vanished_ones_leave_for_a_while() {
+    let (mut app, store, _d) = dashboard();
+    app.update(Action::InstancesChanged(Box::new(live(&[(
+        "dynamo",
+        "VllmWorker",
+        "generate",
+        0x11,
+    )]))));
+    // What is there at the first answer is not new.
+    assert!(app.track.flashing.is_empty());
+    assert_eq!(app.next_wake(), None, "nothing to time: no timer");
+    drive(&mut app, &store, key('i'));
+    assert_eq!(app.scope(), Scope::Live);
+    assert_eq!(live_idents(&app), [(0x11, false)]);
+    at_secs(&mut app, 1);
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dynamo", "VllmWorker", "generate", 0x11),
+        ("dynamo", "PrefillWorker", "mock", 0x12),
+        ("other", "VllmWorker", "generate", 0x13),
+    ]))));
+    assert_eq!(app.track.flashing.len(), 2);
+    assert_eq!(
+        app.next_wake(),
+        Some(now() + Duration::from_secs(1) + dynamo_ctl::tui::live::FLASH)
+    );
+    // Only the open namespace, sorted by component.
+    assert_eq!(live_idents(&app), [(0x12, false), (0x11, false)]);
+    at_secs(&mut app, 2);
+    app.update(Action::InstancesChanged(Box::new(live(&[(
+        "dynamo",
+        "PrefillWorker",
+        "mock",
+        0x12,
+    )]))));
+    assert_eq!(live_idents(&app), [(0x12, false), (0x11, true)]);
+    let text = tui_support::text(&tui_support::render(&app, 140, 30));
+    assert!(text.contains("○ leaving"), "{text}");
+    assert!(text.contains("★ new"), "{text}");
+    assert!(text.contains("lease 12"), "{text}");
+    // The flash ends at 4 s, the leaving at 7 s: each is one timer, then none.
+    at_secs(&mut app, 4);
+    app.update(Action::LiveTick);
+    assert!(!app.unchanged);
+    assert!(app.track.flashing.is_empty());
+    assert_eq!(live_idents(&app), [(0x12, false), (0x11, true)]);
+    at_secs(&mut app, 7);
+    app.update(Action::LiveTick);
+    assert_eq!(live_idents(&app), [(0x12, false)]);
+    assert_eq!(app.next_wake(), None);
+    app.update(Action::LiveTick);
+    assert!(app.unchanged, "a tick that changes nothing draws nothing");
+}
+
+#[test]
+fn slash_filters_the_registrations_and_enter_shows_one_as_stored() {
+    let (mut app, store, _d) = dashboard();
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dynamo", "VllmWorker", "generate", 0x11),
+        ("dynamo", "PrefillWorker", "mock", 0x12),
+    ]))));
+    drive(&mut app, &store, key('i'));
+    drive(&mut app, &store, key('/'));
+    for c in "mock".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let Some(Popup::Live { filter, .. }) = app.popups.last() else {
+        panic!("{:?}", app.popups)
+    };
+    assert_eq!(filter.text, "mock");
+    assert_eq!(app.live_rows(filter).len(), 1);
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.scope(), Scope::LiveEntry);
+    let text = tui_support::text(&tui_support::render(&app, 120, 30));
+    assert!(
+        text.contains("instances/dynamo/PrefillWorker/mock:12"),
+        "{text}"
+    );
+    assert!(text.contains("12 (18)"), "{text}");
+    // Esc: back to the list, then the filter clears, then the list closes.
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Live);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    let Some(Popup::Live { filter, .. }) = app.popups.last() else {
+        panic!()
+    };
+    assert!(filter.text.is_empty());
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Dashboard);
+}
+
+#[test]
+fn slash_filters_a_types_instances_and_x_removes_the_filtered_one() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let all = match app.popups.last() {
+        Some(Popup::Instances { ty, filter, .. }) => app.visible_instances(ty, filter).len(),
+        _ => panic!(),
+    };
+    assert!(all >= 2);
+    drive(&mut app, &store, key('/'));
+    drive(&mut app, &store, key('_'));
+    drive(&mut app, &store, key('1'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let Some(Popup::Instances { ty, filter, .. }) = app.popups.last() else {
+        panic!()
+    };
+    let shown: Vec<String> = app
+        .visible_instances(ty, filter)
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
+    assert_eq!(shown, ["dynamo_VllmWorker_1"]);
+    drive(&mut app, &store, key('x'));
+    let Some(Popup::Confirm { intent, .. }) = app.popups.last() else {
+        panic!("{:?}", app.popups)
+    };
+    assert_eq!(intent.target.as_deref(), Some("dynamo_VllmWorker_1"));
+}
+
+/// A confirmed change's ScaleDone as if the arbiter had started/stopped the processes.
+fn done_through_arbiter(
+    app: &mut App,
+    store: &dynamo_ctl::state::Store,
+    effects: Vec<Effect>,
+) -> Action {
+    use dynamo_ctl::arbiter::Process;
+    let Action::ScaleDone { intent, result } = effects::run_blocking(store, effects[0].clone())
+    else {
+        panic!()
+    };
+    let (mut steps, doc, m) = result.expect("the change went through");
+    for s in &mut steps {
+        s.process = match s.change {
+            dynamo_ctl::state::Change::Added { .. } => Process::Started,
+            _ => Process::Stopped,
+        };
+    }
+    let _ = app;
+    Action::ScaleDone {
+        intent,
+        result: Ok((steps, doc, m)),
+    }
+}
+
+#[test]
+fn an_add_is_followed_until_discovery_registers_the_new_worker() {
+    let (mut app, store, _d) = dashboard();
+    app.update(Action::InstancesChanged(Box::new(live(&[(
+        "dynamo",
+        "VllmWorker",
+        "generate",
+        0x11,
+    )]))));
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    let Effect::Scale(intent) = &effects[0] else {
+        panic!()
+    };
+    assert_eq!(intent.live_before, Some(1));
+    let done = done_through_arbiter(&mut app, &store, effects);
+    at_secs(&mut app, 1);
+    app.update(done);
+    let f = app.following().expect("following the registration").clone();
+    assert_eq!((f.target, f.adding), (2, true));
+    assert!(
+        status(&app).1.contains(
+            "waiting for discovery to register VllmWorker on endpoint generate (1 registered now)"
+        ),
+        "{}",
+        status(&app).1
+    );
+    // Another endpoint of the same component is not the registration awaited.
+    at_secs(&mut app, 2);
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dynamo", "VllmWorker", "generate", 0x11),
+        ("dynamo", "VllmWorker", "clear_kv_blocks", 0x12),
+    ]))));
+    assert!(app.following().is_some());
+    at_secs(&mut app, 4);
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dynamo", "VllmWorker", "generate", 0x11),
+        ("dynamo", "VllmWorker", "generate", 0x12),
+    ]))));
+    assert!(app.following().is_none());
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Ok);
+    assert_eq!(
+        text,
+        "VllmWorker on endpoint generate: 2 registered in discovery, after 3.0 s (1 before)"
+    );
+}
+
+#[test]
+fn a_remove_whose_registration_never_goes_times_out_with_a_warning() {
+    let (mut app, store, _d) = dashboard();
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dynamo", "VllmWorker", "generate", 0x11),
+        ("dynamo", "VllmWorker", "generate", 0x12),
+    ]))));
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('r'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    let done = done_through_arbiter(&mut app, &store, effects);
+    app.update(done);
+    let f = app.following().expect("following").clone();
+    assert_eq!((f.target, f.adding), (1, false));
+    assert_eq!(app.next_wake(), Some(f.deadline));
+    app.set_clock(f.deadline, CLOCK);
+    app.update(Action::LiveTick);
+    assert!(app.following().is_none());
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Warn);
+    assert!(
+        text.starts_with("VllmWorker on endpoint generate still registered in discovery after 120 s: 2 before, 2 now"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_file_only_change_or_no_discovery_is_not_followed() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    // No source answered: nothing to follow.
+    let done = done_through_arbiter(&mut app, &store, effects);
+    app.update(done);
+    assert!(app.following().is_none());
+    // --demo: the file only, no process started: nothing to follow either.
+    app.update(Action::InstancesChanged(Box::new(live(&[(
+        "dynamo",
+        "VllmWorker",
+        "generate",
+        0x11,
+    )]))));
+    drive(&mut app, &store, key('a'));
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let effects = drive(&mut app, &store, key('y'));
+    let done = effects::run_blocking(&store, effects[0].clone());
+    app.update(done);
+    assert!(app.following().is_none());
 }

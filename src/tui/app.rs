@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Cmd, Scope};
+use super::live::{Follow, FollowEnd, Tracker};
 use crate::arbiter::{Kill, Options, Process, Step, Watcher};
 use crate::discovery::Snapshot;
 use crate::state::json::JsonStyle;
@@ -46,6 +47,9 @@ pub enum Action {
     },
     /// A line of progress from a running [`Effect::Scale`].
     ScaleProgress(String),
+    /// The time the live view asked for ([`App::next_wake`]) came: a flash or a leaving
+    /// instance ends, a followed registration times out.
+    LiveTick,
 }
 
 /// Work for the event loop; each runs as a tokio task and comes back as an [`Action`].
@@ -139,6 +143,10 @@ pub struct Intent {
     pub route: Route,
     /// Timeouts, and how a stubborn worker is ended.
     pub opts: Options,
+    /// The type's live count in discovery when the change was confirmed (None: no source
+    /// answers); a change that starts or stops processes is then followed until discovery
+    /// shows it.
+    pub live_before: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,6 +345,18 @@ pub enum Popup {
     Instances {
         ty: String,
         selected: usize,
+        filter: ListFilter,
+    },
+    /// `i`: the namespace's registered instances, as discovery shows them.
+    Live {
+        selected: usize,
+        filter: ListFilter,
+    },
+    /// Enter on a registration: its value as stored, unknown fields included.
+    LiveEntry {
+        /// [`super::live::ident`] of the instance.
+        ident: String,
+        scroll: u16,
     },
     /// Enter on an instance: its whole entry.
     Entry {
@@ -348,6 +368,45 @@ pub enum Popup {
         input: String,
         hint: Option<String>,
     },
+}
+
+/// `/` in a list popup: only rows containing the text (case-insensitive).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListFilter {
+    pub text: String,
+    /// Keys go to the filter.
+    pub typing: bool,
+}
+
+impl ListFilter {
+    pub fn matches(&self, fields: &[&str]) -> bool {
+        let f = self.text.to_lowercase();
+        f.is_empty() || fields.iter().any(|x| x.to_lowercase().contains(&f))
+    }
+}
+
+/// One row of the registered-instances panel.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveRow<'a> {
+    pub inst: &'a crate::discovery::Instance,
+    /// Gone from discovery: shown greyed for a few seconds.
+    pub leaving: bool,
+}
+
+/// The transport address of a registration: `tcp 10.0.0.2:4000/…`, as registered.
+pub fn transport_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k} {s}"),
+                other => format!("{k} {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    }
 }
 
 /// Sizes the last frame had, written by the view (through `Cell`s) and read by `update`
@@ -444,6 +503,8 @@ pub struct App {
     /// The next reload of the open namespace is expected to differ (a change raced): keep
     /// the status line that explains it instead of "changed on disk".
     hold_status: bool,
+    /// Flashing, leaving and first-seen instances, and a followed registration.
+    pub track: Tracker,
 }
 
 impl App {
@@ -475,6 +536,7 @@ impl App {
             file_only: None,
             scale_opts: Options::default(),
             hold_status: false,
+            track: Tracker::default(),
             unchanged: false,
             live: None,
             state_listing: Listing::Loading,
@@ -573,6 +635,8 @@ impl App {
             Some(Popup::ScaleInput { .. }) => Scope::ScaleInput,
             Some(Popup::Messages { .. }) => Scope::Messages,
             Some(Popup::Instances { .. }) => Scope::Instances,
+            Some(Popup::Live { .. }) => Scope::Live,
+            Some(Popup::LiveEntry { .. }) => Scope::LiveEntry,
             Some(Popup::Entry { .. }) => Scope::Entry,
             Some(Popup::Command { .. }) => Scope::Command,
             None if self.current.is_some() => Scope::Dashboard,
@@ -679,6 +743,12 @@ impl App {
                 self.on_instances(*snap);
                 Vec::new()
             }
+            Action::LiveTick => {
+                let expired = self.track.expire(self.now);
+                let ended = self.check_follow();
+                self.unchanged = !expired && !ended;
+                Vec::new()
+            }
             Action::ScaleProgress(line) => {
                 self.say(Severity::Info, line);
                 Vec::new()
@@ -763,12 +833,80 @@ impl App {
     }
 
     fn on_instances(&mut self, snap: Snapshot) {
+        self.track.on_snapshot(self.live.as_ref(), &snap, self.now);
         self.relist(|app| app.live = Some(snap));
+        self.check_follow();
         if let Some(cur) = &mut self.current
             && cur.discovery_only
         {
             cur.json = instances_json(self.live.as_ref(), &cur.name);
         }
+    }
+
+    /// Ends the followed registration when discovery shows it or its time is up; true when
+    /// it ended.
+    fn check_follow(&mut self) -> bool {
+        match self.track.check_follow(self.live.as_ref(), self.now) {
+            Some(FollowEnd::Reached { text }) => {
+                self.say(Severity::Ok, text);
+                true
+            }
+            Some(FollowEnd::TimedOut { text }) => {
+                self.say(Severity::Warn, text);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When the screen next changes by time alone (see [`Tracker::next_change`]).
+    pub fn next_wake(&self) -> Option<SystemTime> {
+        self.track.next_change()
+    }
+
+    /// After a change that started or stopped processes: follow discovery until the live
+    /// count shows it (the planner's blocking mode), or the start timeout passes.
+    fn follow_steps(&mut self, intent: &Intent, steps: &[Step]) {
+        let Some(before) = intent.live_before else {
+            return;
+        };
+        let added = steps
+            .iter()
+            .filter(|s| s.process == Process::Started && matches!(s.change, Change::Added { .. }))
+            .count();
+        let removed = steps
+            .iter()
+            .filter(|s| s.process == Process::Stopped && matches!(s.change, Change::Removed { .. }))
+            .count();
+        if added == removed {
+            return;
+        }
+        let adding = added > removed;
+        let target = (before + added).saturating_sub(removed);
+        let f = Follow {
+            ns: intent.ns.clone(),
+            ty: intent.ty.clone(),
+            target,
+            adding,
+            before,
+            started: self.now,
+            deadline: self.now + intent.opts.start_timeout,
+        };
+        self.say(
+            Severity::Info,
+            format!(
+                "waiting for discovery to {} {} ({before} registered now)",
+                if adding { "register" } else { "drop" },
+                f.what()
+            ),
+        );
+        self.track.follow = Some(f);
+        self.check_follow();
+    }
+
+    /// A registration is being followed (the spinner runs).
+    pub fn following(&self) -> Option<&Follow> {
+        self.track.follow.as_ref()
     }
 
     fn on_refreshed(&mut self, r: Refresh) -> Vec<Effect> {
@@ -998,6 +1136,7 @@ impl App {
                     }
                 }
                 self.say(severity, text);
+                self.follow_steps(&intent, &steps);
                 if self.want.as_deref() == Some(intent.ns.as_str()) {
                     let path = self.dir.join(format!("{}.json", intent.ns));
                     self.current = Some(Current::new(intent.ns.clone(), path, doc, modified));
@@ -1099,6 +1238,38 @@ impl App {
                     self.picker.filter.clear();
                     self.picker.filtering = false;
                     self.picker.selected = 0;
+                    return Vec::new();
+                }
+                _ => {}
+            }
+        }
+        // Typing into a list popup's filter.
+        if let Some(
+            Popup::Instances {
+                filter, selected, ..
+            }
+            | Popup::Live { filter, selected },
+        ) = self.popups.last_mut()
+            && filter.typing
+        {
+            match key.code {
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    filter.text.push(c);
+                    *selected = 0;
+                    return Vec::new();
+                }
+                KeyCode::Backspace => {
+                    filter.text.pop();
+                    *selected = 0;
+                    return Vec::new();
+                }
+                KeyCode::Esc => {
+                    *filter = ListFilter::default();
+                    *selected = 0;
+                    return Vec::new();
+                }
+                KeyCode::Enter => {
+                    filter.typing = false;
                     return Vec::new();
                 }
                 _ => {}
@@ -1237,6 +1408,7 @@ impl App {
                 Scope::Confirm => self.confirm_cmd(cmd),
                 Scope::ScaleInput => self.scale_input_cmd(cmd),
                 Scope::Instances | Scope::Entry => self.instance_cmd(cmd),
+                Scope::Live | Scope::LiveEntry => self.live_cmd(cmd),
                 Scope::Command => self.command_cmd(cmd),
                 Scope::Messages => {
                     let max = self.history.len().saturating_sub(1) as u16;
@@ -1432,11 +1604,24 @@ impl App {
                 self.say(Severity::Info, "live updates resumed");
                 return vec![self.refresh()];
             }
+            Cmd::Live => {
+                self.popups.push(Popup::Live {
+                    selected: 0,
+                    filter: ListFilter::default(),
+                });
+                if self.live.is_none() {
+                    self.say(
+                        Severity::Info,
+                        "no discovery source answers (--etcd-endpoints, --file-kv): nothing registered to show",
+                    );
+                }
+            }
             Cmd::Open if self.focus == Panel::Components => {
                 if let Some(t) = self.selected_type() {
                     self.popups.push(Popup::Instances {
                         ty: t.ty.clone(),
                         selected: 0,
+                        filter: ListFilter::default(),
                     });
                 }
             }
@@ -1687,40 +1872,159 @@ impl App {
     }
 
     /// The instances of a type, or one entry: move, open, remove that very instance.
-    fn instance_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+    /// The drill-down's rows: the type's entries that pass its filter.
+    pub fn visible_instances(&self, ty: &str, filter: &ListFilter) -> Vec<&scale::Instance> {
         let Some(cur) = &self.current else {
             return Vec::new();
         };
-        let selected_name = |ty: &str, i: usize| {
-            cur.summary
-                .types
+        cur.summary
+            .types
+            .iter()
+            .find(|t| t.ty == ty)
+            .map(|t| {
+                t.instances
+                    .iter()
+                    .filter(|i| filter.matches(&[&i.watcher_name, &i.gpus.join(",")]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The registered-instances panel's rows: the open namespace's instances in
+    /// discovery, then the ones leaving, that pass `filter`.
+    pub fn live_rows(&self, filter: &ListFilter) -> Vec<LiveRow<'_>> {
+        let Some(cur) = &self.current else {
+            return Vec::new();
+        };
+        let ns = cur.name.as_str();
+        let id_hex = |i: &crate::discovery::Instance| i.instance_id_hex();
+        let keep = |i: &crate::discovery::Instance| {
+            i.namespace == ns
+                && filter.matches(&[
+                    &i.component,
+                    &i.endpoint,
+                    &id_hex(i),
+                    i.source.as_str(),
+                    &transport_text(&i.transport),
+                ])
+        };
+        let mut rows: Vec<LiveRow> = self
+            .live
+            .iter()
+            .flat_map(|l| l.instances.iter())
+            .filter(|i| keep(i))
+            .map(|inst| LiveRow {
+                inst,
+                leaving: false,
+            })
+            .chain(
+                self.track
+                    .leaving
+                    .iter()
+                    .filter(|(i, _)| keep(i))
+                    .map(|(inst, _)| LiveRow {
+                        inst,
+                        leaving: true,
+                    }),
+            )
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.inst.component, &a.inst.endpoint, a.inst.instance_id).cmp(&(
+                &b.inst.component,
+                &b.inst.endpoint,
+                b.inst.instance_id,
+            ))
+        });
+        rows
+    }
+
+    fn live_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let page = 10;
+        let rows: Vec<String> = match self.popups.last() {
+            Some(Popup::Live { filter, .. }) => self
+                .live_rows(filter)
                 .iter()
-                .find(|t| t.ty == ty)
-                .and_then(|t| t.instances.get(i))
-                .map(|inst| (inst.name.clone(), inst.parked))
+                .map(|r| super::live::ident(r.inst))
+                .collect(),
+            _ => Vec::new(),
         };
         match self.popups.last_mut() {
-            Some(Popup::Instances { ty, selected }) => {
-                let n = cur
-                    .summary
-                    .types
-                    .iter()
-                    .find(|t| t.ty == *ty)
-                    .map_or(0, |t| t.instances.len());
+            Some(Popup::Live { selected, filter }) => {
+                let last = rows.len().saturating_sub(1);
                 match cmd {
                     Cmd::Up => *selected = selected.saturating_sub(1),
-                    Cmd::Down if *selected + 1 < n => *selected += 1,
+                    Cmd::Down => *selected = (*selected + 1).min(last),
+                    Cmd::PageUp => *selected = selected.saturating_sub(page),
+                    Cmd::PageDown => *selected = (*selected + page).min(last),
+                    Cmd::Top => *selected = 0,
+                    Cmd::Bottom => *selected = last,
+                    Cmd::Filter => filter.typing = true,
+                    Cmd::Close if !filter.text.is_empty() => {
+                        *filter = ListFilter::default();
+                        *selected = 0;
+                    }
                     Cmd::Close => {
                         self.popups.pop();
                     }
                     Cmd::Open => {
-                        if let Some((name, _)) = selected_name(ty, *selected) {
+                        if let Some(ident) = rows.get(*selected).cloned() {
+                            self.popups.push(Popup::LiveEntry { ident, scroll: 0 });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some(Popup::LiveEntry { scroll, .. }) => match cmd {
+                Cmd::Up => *scroll = scroll.saturating_sub(1),
+                Cmd::Down => *scroll = scroll.saturating_add(1).min(ENTRY_MAX_SCROLL),
+                Cmd::Close => {
+                    self.popups.pop();
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn instance_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let Some(cur) = &self.current else {
+            return Vec::new();
+        };
+        let rows: Vec<(String, bool)> = match self.popups.last() {
+            Some(Popup::Instances { ty, filter, .. }) => self
+                .visible_instances(ty, filter)
+                .iter()
+                .map(|i| (i.name.clone(), i.parked))
+                .collect(),
+            _ => Vec::new(),
+        };
+        match self.popups.last_mut() {
+            Some(Popup::Instances {
+                ty,
+                selected,
+                filter,
+            }) => {
+                let n = rows.len();
+                match cmd {
+                    Cmd::Up => *selected = selected.saturating_sub(1),
+                    Cmd::Down if *selected + 1 < n => *selected += 1,
+                    Cmd::Filter => filter.typing = true,
+                    Cmd::Close if !filter.text.is_empty() => {
+                        *filter = ListFilter::default();
+                        *selected = 0;
+                    }
+                    Cmd::Close => {
+                        self.popups.pop();
+                    }
+                    Cmd::Open => {
+                        if let Some((name, _)) = rows.get(*selected).cloned() {
                             self.popups.push(Popup::Entry { name, scroll: 0 });
                         }
                     }
                     Cmd::RemoveThis => {
                         let ty = ty.clone();
-                        match selected_name(&ty, *selected) {
+                        match rows.get(*selected).cloned() {
                             Some((name, false)) => {
                                 self.open_plan(Op::Remove, ty, Some(name));
                             }
@@ -1836,6 +2140,7 @@ impl App {
                     target,
                     route,
                     opts: self.scale_opts.clone(),
+                    live_before: None,
                 },
                 question,
                 warning: Some(warning),
@@ -1894,6 +2199,7 @@ impl App {
                 target,
                 route,
                 opts: self.scale_opts.clone(),
+                live_before: None,
             },
             question,
             warning: last_one,
@@ -1939,6 +2245,10 @@ impl App {
         if kind != ConfirmKind::Kill {
             intent.route = self.route(intent.op).0;
         }
+        intent.live_before = self
+            .live
+            .as_ref()
+            .and_then(|l| l.live_for_type(&intent.ns, &intent.ty));
         // Close the whole add/remove flow: the confirm and the chooser under it.
         self.popups.pop();
         if matches!(self.popups.last(), Some(Popup::Choose { .. })) {

@@ -36,6 +36,7 @@ pub enum Cmd {
     Right,
     Command,
     Complete,
+    Live,
 }
 
 /// Who has the keys: the top popup, else the screen.
@@ -52,6 +53,8 @@ pub enum Scope {
     Instances,
     Entry,
     Command,
+    Live,
+    LiveEntry,
 }
 
 impl Scope {
@@ -68,6 +71,8 @@ impl Scope {
             Scope::Instances => "Instances of a type",
             Scope::Entry => "One instance",
             Scope::Command => "Command bar",
+            Scope::Live => "Registered instances (discovery)",
+            Scope::LiveEntry => "One registration",
         }
     }
 }
@@ -321,6 +326,15 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         Dashboard,
+        &[C('i')],
+        "i",
+        "registered instances (discovery)",
+        Cmd::Live,
+        false,
+        "live",
+    ),
+    b(
+        Dashboard,
         &[C('n')],
         "n",
         "switch namespace",
@@ -411,6 +425,15 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         Instances,
+        &[C('/')],
+        "/",
+        "filter the instances",
+        Cmd::Filter,
+        false,
+        "filter",
+    ),
+    b(
+        Instances,
         &[C('x')],
         "x",
         "remove this instance",
@@ -456,6 +479,114 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         Entry,
+        &[K(KeyCode::Esc)],
+        "Esc",
+        "back",
+        Cmd::Close,
+        false,
+        "back",
+    ),
+    b(
+        Live,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "previous instance",
+        Cmd::Up,
+        false,
+        "up",
+    ),
+    b(
+        Live,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "next instance",
+        Cmd::Down,
+        false,
+        "down",
+    ),
+    b(
+        Live,
+        &[C('g'), K(KeyCode::Home)],
+        "g/Home",
+        "first instance",
+        Cmd::Top,
+        false,
+        "",
+    ),
+    b(
+        Live,
+        &[C('G'), K(KeyCode::End)],
+        "G/End",
+        "last instance",
+        Cmd::Bottom,
+        false,
+        "",
+    ),
+    b(
+        Live,
+        &[K(KeyCode::PageUp)],
+        "PgUp",
+        "a page up",
+        Cmd::PageUp,
+        false,
+        "",
+    ),
+    b(
+        Live,
+        &[K(KeyCode::PageDown)],
+        "PgDn",
+        "a page down",
+        Cmd::PageDown,
+        false,
+        "",
+    ),
+    b(
+        Live,
+        &[K(KeyCode::Enter)],
+        "Enter",
+        "the registration as stored",
+        Cmd::Open,
+        false,
+        "open",
+    ),
+    b(
+        Live,
+        &[C('/')],
+        "/",
+        "filter the instances",
+        Cmd::Filter,
+        false,
+        "filter",
+    ),
+    b(
+        Live,
+        &[K(KeyCode::Esc), C('i')],
+        "Esc/i",
+        "clear the filter / back",
+        Cmd::Close,
+        false,
+        "back",
+    ),
+    b(
+        LiveEntry,
+        &[C('k'), K(KeyCode::Up)],
+        "k/↑",
+        "scroll up",
+        Cmd::Up,
+        false,
+        "up",
+    ),
+    b(
+        LiveEntry,
+        &[C('j'), K(KeyCode::Down)],
+        "j/↓",
+        "scroll down",
+        Cmd::Down,
+        false,
+        "down",
+    ),
+    b(
+        LiveEntry,
         &[K(KeyCode::Esc)],
         "Esc",
         "back",
@@ -706,6 +837,7 @@ pub const ACTIONS: &[Action] = &[
     act("wrap", Dashboard, Cmd::Wrap),
     act("filter", Dashboard, Cmd::Filter),
     act("open", Dashboard, Cmd::Open),
+    act("live", Dashboard, Cmd::Live),
     act("remove_instance", Instances, Cmd::RemoveThis),
     act("remove_instance", Entry, Cmd::RemoveThis),
 ];
@@ -839,8 +971,8 @@ pub fn footer(scope: Scope, readonly: bool) -> Vec<(&'static str, &'static str)>
 pub fn help(readonly: bool) -> Vec<(Scope, Vec<(&'static str, &'static str)>)> {
     let mut out: Vec<(Scope, Vec<(&'static str, &'static str)>)> = Vec::new();
     for scope in [
-        Global, Picker, Dashboard, Instances, Entry, Choose, Confirm, ScaleInput, Messages,
-        Command, Help,
+        Global, Picker, Dashboard, Instances, Entry, Live, LiveEntry, Choose, Confirm, ScaleInput,
+        Messages, Command, Help,
     ] {
         let rows: Vec<_> = bindings(readonly)
             .filter(|b| b.scope == scope)

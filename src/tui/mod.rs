@@ -9,6 +9,7 @@
 pub mod app;
 pub mod effects;
 pub mod keys;
+pub mod live;
 pub mod theme;
 pub mod ui;
 pub mod watch;
@@ -185,7 +186,11 @@ async fn event_loop(
             trace.mark("first-complete-frame");
             first = false;
         }
-        let busy = app.busy();
+        let busy = app.busy() || app.following().is_some();
+        // The live view's next change by time alone (a flash ends, a follow times out).
+        let wake = app
+            .next_wake()
+            .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
         let action = tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
@@ -206,6 +211,9 @@ async fn event_loop(
                 Action::SpinnerTick
             }
             _ = ages.tick() => Action::AgeTick,
+            _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                Action::LiveTick
+            }
             _ = tokio::time::sleep_until(next_arbiter.unwrap_or_else(Instant::now)), if next_arbiter.is_some() => {
                 next_arbiter = Some(Instant::now() + arbiter_every);
                 Action::ArbiterTick

@@ -13,7 +13,7 @@ use super::{View, centered, json_line, popup_block};
 use crate::arbiter::ops::pids;
 use crate::state::scale::parse_entry;
 use crate::text::safe;
-use crate::tui::app::App;
+use crate::tui::app::{App, ListFilter};
 use crate::tui::theme::Theme;
 
 /// "running (pid 4104)", "not running", "parked", "?" (circus not heard), with a colour.
@@ -33,6 +33,7 @@ pub fn draw_instances(
     area: Rect,
     ty: &str,
     selected: usize,
+    filter: &ListFilter,
 ) {
     let t = v.theme;
     let Some(cur) = &app.current else { return };
@@ -42,11 +43,21 @@ pub fn draw_instances(
         area.height.saturating_sub(2),
     );
     frame.render_widget(Clear, r);
-    let title = format!(" {} instances of {} ", cur.name, safe(ty));
+    let title = if filter.text.is_empty() && !filter.typing {
+        format!(" {} instances of {} ", cur.name, safe(ty))
+    } else {
+        format!(
+            " {} instances of {} /{}{} ",
+            cur.name,
+            safe(ty),
+            safe(&filter.text),
+            if filter.typing { "▏" } else { "" }
+        )
+    };
     let block = popup_block(t, &title, false);
     let inner = block.inner(r);
     frame.render_widget(block, r);
-    let Some(ts) = cur.summary.types.iter().find(|x| x.ty == ty) else {
+    if !cur.summary.types.iter().any(|x| x.ty == ty) {
         frame.render_widget(
             Paragraph::new(Line::styled(
                 format!("no {} in the file any more", safe(ty)),
@@ -55,9 +66,16 @@ pub fn draw_instances(
             inner,
         );
         return;
-    };
-    let rows: Vec<Row> = ts
-        .instances
+    }
+    let shown = app.visible_instances(ty, filter);
+    if shown.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled("nothing matches the filter", t.muted())),
+            inner,
+        );
+        return;
+    }
+    let rows: Vec<Row> = shown
         .iter()
         .map(|i| {
             let lease = cur
@@ -68,7 +86,10 @@ pub fn draw_instances(
                 .map(|c| match &c.lease {
                     None => "-".to_string(),
                     Some(None) => "null".to_string(),
-                    Some(Some(n)) => n.to_string(),
+                    Some(Some(n)) => format!(
+                        "{n}{}",
+                        n.as_i64().map_or("", |l| registered(app, &cur.name, l))
+                    ),
                 })
                 .unwrap_or_default();
             Row::new(vec![
@@ -102,8 +123,26 @@ pub fn draw_instances(
     .row_highlight_style(t.selected())
     .highlight_symbol("▶ ")
     .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(Some(selected));
+    let mut state = TableState::default().with_selected(Some(selected.min(shown.len() - 1)));
     frame.render_stateful_widget(table, inner, &mut state);
+}
+
+/// Whether discovery has an instance with this etcd lease (a 0.3 entry's `lease` is the
+/// lease its worker registers with): " ✓ registered", " ✗ not registered", or nothing
+/// when no source answers.
+fn registered(app: &App, ns: &str, lease: i64) -> &'static str {
+    match &app.live {
+        Some(l) if l.answered() => {
+            if l.of_namespace(ns)
+                .any(|i| !i.stale && i.instance_id as i64 == lease)
+            {
+                " ✓ registered"
+            } else {
+                " ✗ not registered"
+            }
+        }
+        _ => "",
+    }
 }
 
 /// The value of the shell word after `flag` in a POSIX command line (single and double

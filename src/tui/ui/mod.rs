@@ -10,6 +10,7 @@ use ratatui::widgets::{
 };
 
 mod instances;
+mod live;
 
 use super::app::{
     App, ArbiterStatus, ConfirmKind, HISTORY, Listing, NsInfo, Op, Panel, Popup, Route, Severity,
@@ -132,8 +133,16 @@ pub fn draw(frame: &mut Frame, app: &App, v: &View) {
             Popup::Help { scroll } => draw_help(frame, app, v, body, *scroll),
             Popup::ScaleInput { ty, input } => draw_scale_input(frame, app, v, body, ty, input),
             Popup::Messages { scroll } => draw_messages(frame, app, v, body, *scroll),
-            Popup::Instances { ty, selected } => {
-                instances::draw_instances(frame, app, v, body, ty, *selected)
+            Popup::Instances {
+                ty,
+                selected,
+                filter,
+            } => instances::draw_instances(frame, app, v, body, ty, *selected, filter),
+            Popup::Live { selected, filter } => {
+                live::draw_live(frame, app, v, body, *selected, filter)
+            }
+            Popup::LiveEntry { ident, scroll } => {
+                live::draw_live_entry(frame, app, v, body, ident, *scroll)
             }
             Popup::Entry { name, scroll } => {
                 instances::draw_entry(frame, app, v, body, name, *scroll)
@@ -1075,7 +1084,7 @@ fn draw_footer(frame: &mut Frame, app: &App, v: &View, area: Rect, status: Vec<L
 fn status_rows(app: &App, v: &View, width: u16, max_rows: usize) -> Vec<Line<'static>> {
     let t = v.theme;
     let mut pieces: Vec<(String, Style)> = Vec::new();
-    if app.busy() {
+    if app.busy() || app.following().is_some() {
         pieces.push((
             format!("{} ", SPINNER[v.spin % SPINNER.len()]),
             t.fg(t.cyan),
