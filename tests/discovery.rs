@@ -3,6 +3,7 @@
 //! file store, and Dynamo 0.3.x keys put with a lease exactly as 0.3.2 writes them.
 
 mod discovery_support;
+mod tmux_support;
 
 use std::time::Duration;
 
@@ -707,4 +708,82 @@ fn sources_come_from_the_environment_as_dynamo_reads_it_and_flags_win() {
     );
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["sources"], serde_json::json!([]));
+}
+
+/// The TUI as an operator uses it, against a real circusd running real Dynamo workers that
+/// register in a real etcd: `a` then `y` starts a worker, and the footer follows it until
+/// discovery shows it; `i` lists it flashing; `r` then `y` stops one and follows its
+/// registration out.
+#[test]
+fn the_tui_follows_an_add_and_a_remove_into_discovery() {
+    use tmux_support::{START, Tmux};
+    let (ep, _etcd) = shared();
+    let ns = "dtui";
+    let circus = DynamoCircus::start(ns, &ep);
+    let cfg = Config::etcd_only(&ep);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while discovery::snapshot(&cfg, Duration::from_secs(3)).live_for_type(ns, "VllmWorker")
+        != Some(1)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first worker never registered: {}",
+            std::fs::read_to_string(circus.root.path().join("circusd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "{} --etcd-endpoints {ep} --state-dir '{}' -n {ns}",
+        env!("CARGO_BIN_EXE_dynamo-ctl"),
+        circus.state_dir().display()
+    ));
+    t.wait_for("the dashboard with one live worker", START, |s| {
+        s.contains("online (1 watchers)")
+            && s.lines()
+                .any(|l| l.contains(" VllmWorker ") && l.contains("● 1   1 "))
+    });
+    t.keys(&["a"]);
+    t.wait_for("the chooser", START, |s| s.contains("Add which type"));
+    t.keys(&["Enter"]);
+    t.wait_for("the confirm", START, |s| {
+        s.contains("Add dtui_VllmWorker_1")
+    });
+    t.keys(&["y"]);
+    let s = t.wait_for("the registration followed", Duration::from_secs(90), |s| {
+        s.contains("registered in discovery, after")
+    });
+    assert!(
+        s.contains("VllmWorker on endpoint generate: 2 registered in discovery"),
+        "{s}"
+    );
+    t.wait_for("2 desired, 2 live", START, |s| {
+        s.lines()
+            .any(|l| l.contains(" VllmWorker ") && l.contains("● 2   2 "))
+    });
+    t.keys(&["i"]);
+    let s = t.wait_for("the registrations", START, |s| {
+        s.contains("dtui registered instances (2)")
+    });
+    let rows = s
+        .lines()
+        .filter(|l| l.contains("VllmWorker generate") && l.contains("etcd 1.x"))
+        .count();
+    assert_eq!(rows, 2, "{s}");
+    t.keys(&["Escape"]);
+    t.wait_for("the dashboard", START, |s| {
+        !s.contains("registered instances")
+    });
+    t.keys(&["r"]);
+    t.wait_for("the chooser", START, |s| s.contains("Remove which type"));
+    t.keys(&["Enter"]);
+    t.wait_for("the confirm", START, |s| {
+        s.contains("Remove dtui_VllmWorker_1")
+    });
+    t.keys(&["y"]);
+    let s = t.wait_for("the removal followed", Duration::from_secs(90), |s| {
+        s.contains("1 registered in discovery, after")
+    });
+    assert!(s.contains("(2 before)"), "{s}");
+    t.keys(&["q"]);
 }

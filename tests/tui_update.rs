@@ -1400,7 +1400,7 @@ fn i_shows_registrations_new_ones_flash_and_vanished_ones_leave_for_a_while() {
     let text = tui_support::text(&tui_support::render(&app, 140, 30));
     assert!(text.contains("○ leaving"), "{text}");
     assert!(text.contains("★ new"), "{text}");
-    assert!(text.contains("lease 12"), "{text}");
+    assert!(text.contains("gone just now"), "{text}");
     // The flash ends at 4 s, the leaving at 7 s: each is one timer, then none.
     at_secs(&mut app, 4);
     app.update(Action::LiveTick);
@@ -1413,6 +1413,15 @@ fn i_shows_registrations_new_ones_flash_and_vanished_ones_leave_for_a_while() {
     assert_eq!(app.next_wake(), None);
     app.update(Action::LiveTick);
     assert!(app.unchanged, "a tick that changes nothing draws nothing");
+    // On the dashboard a flash is not drawn: its end draws no frame either.
+    drive(&mut app, &store, code(KeyCode::Esc));
+    app.update(Action::InstancesChanged(Box::new(live(&[(
+        "dynamo", "VllmWorker", "generate", 0x14,
+    )]))));
+    at_secs(&mut app, 20);
+    app.update(Action::LiveTick);
+    assert!(app.track.flashing.is_empty());
+    assert!(app.unchanged);
 }
 
 #[test]

@@ -746,7 +746,12 @@ impl App {
             Action::LiveTick => {
                 let expired = self.track.expire(self.now);
                 let ended = self.check_follow();
-                self.unchanged = !expired && !ended;
+                // Flashes and leavers show only in the registered-instances panel.
+                let shown = self
+                    .popups
+                    .iter()
+                    .any(|p| matches!(p, Popup::Live { .. } | Popup::LiveEntry { .. }));
+                self.unchanged = !(expired && shown) && !ended;
                 Vec::new()
             }
             Action::ScaleProgress(line) => {
