@@ -751,7 +751,7 @@ impl App {
                     .popups
                     .iter()
                     .any(|p| matches!(p, Popup::Live { .. } | Popup::LiveEntry { .. }));
-                self.unchanged = !(expired && shown) && !ended;
+                self.unchanged = !(ended || expired && shown);
                 Vec::new()
             }
             Action::ScaleProgress(line) => {
