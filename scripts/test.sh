@@ -11,6 +11,8 @@ command -v tmux >/dev/null || need_apt+=(tmux)
 command -v script >/dev/null || need_apt+=(bsdutils)
 # etcd for the discovery tests (tests/discovery.rs start their own on free loopback ports).
 command -v etcd >/dev/null || need_apt+=(etcd-server)
+# nats-server for the prefill queue tests (tests/metrics_nats.rs start their own with -js).
+command -v nats-server >/dev/null || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

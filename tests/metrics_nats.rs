@@ -1,0 +1,414 @@
+//! Prefill queue depth against a real `nats-server -js` (Debian nats-server): Dynamo 0.3's
+//! prefill queue made as its NATSQueue makes it, requests enqueued, fetched and acked as a
+//! prefill worker does; plus servers that are down, silent, restarted or hostile.
+
+mod nats_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dynamo_ctl::metrics::nats::{self, NatsError, NatsSource, NatsUrl, QueueDepth, prefill_queues};
+use nats_support::*;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// The queues of these streams only (the shared server holds other tests' streams too).
+fn only<'a>(qs: &'a [QueueDepth], names: &[&str]) -> Vec<&'a QueueDepth> {
+    qs.iter()
+        .filter(|q| names.contains(&q.stream.as_str()))
+        .collect()
+}
+
+fn depth_of(qs: &[QueueDepth], name: &str) -> Option<(u64, u64)> {
+    qs.iter()
+        .find(|q| q.stream == name)
+        .map(|q| (q.depth, q.ack_pending))
+}
+
+/// Polls until the queue of `name` reads (depth, ack_pending), or panics after 10 s (an ack
+/// reaches the consumer's state a moment after the server confirmed it).
+async fn wait_for(src: &mut NatsSource, name: &str, want: (u64, u64)) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let qs = src.poll(None).await.unwrap();
+        if depth_of(&qs, name) == Some(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: wanted {want:?}, got {:?}",
+            depth_of(&qs, name)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn source(url: &str, timeout: Duration) -> NatsSource {
+    NatsSource::new(NatsUrl::parse(url).unwrap(), timeout)
+}
+
+/// Depth N after N enqueued, N-k once k are fetched (k then ack-pending), ack-pending 0
+/// once acked; for a model-named stream and a `<ns>_prefill_queue` one.
+#[tokio::test]
+async fn depth_follows_enqueue_fetch_and_ack() {
+    let url = shared_url();
+    let mut c = client(&url).await;
+    for (stream, ns) in [
+        ("deepseek-ai_DeepSeek-R1-Distill-Llama-8B", "dq1"),
+        ("dq2_prefill_queue", "dq2"),
+    ] {
+        create_queue(&mut c, stream).await;
+        enqueue(&mut c, stream, 7).await;
+
+        let qs = prefill_queues(&url, Some(ns), T).await.unwrap();
+        let q = only(&qs, &[stream]);
+        assert_eq!(q.len(), 1, "{qs:?}");
+        assert_eq!((q[0].depth, q[0].ack_pending, q[0].waiting), (7, 0, 0));
+        assert_eq!(q[0].namespace_queue, stream == "dq2_prefill_queue");
+
+        let acks = fetch(&mut c, stream, 3).await;
+        let mut src = source(&url, T);
+        wait_for(&mut src, stream, (4, 3)).await;
+        ack(&mut c, &acks).await;
+        wait_for(&mut src, stream, (4, 0)).await;
+        // The same connection served every poll.
+        assert_eq!(src.connects(), 1);
+    }
+}
+
+/// With a namespace, its `<ns>_prefill_queue` is marked and model-named queues are still
+/// returned; without one nothing is marked. Sorted by stream name.
+#[tokio::test]
+async fn namespace_queue_is_marked_and_model_queues_kept() {
+    let url = shared_url();
+    let mut c = client(&url).await;
+    let names = [
+        "nsm_prefill_queue",
+        "nsm-Qwen_Qwen3-0_6B",
+        "nsm-Llama-3_1-8B",
+    ];
+    for n in names {
+        create_queue(&mut c, n).await;
+    }
+    enqueue(&mut c, "nsm-Llama-3_1-8B", 2).await;
+
+    let qs = prefill_queues(&url, Some("nsm"), T).await.unwrap();
+    let mine = only(&qs, &names);
+    let got: Vec<(&str, u64, bool)> = mine
+        .iter()
+        .map(|q| (q.stream.as_str(), q.depth, q.namespace_queue))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("nsm-Llama-3_1-8B", 2, false),
+            ("nsm-Qwen_Qwen3-0_6B", 0, false),
+            ("nsm_prefill_queue", 0, true),
+        ]
+    );
+    assert!(qs.windows(2).all(|w| w[0].stream < w[1].stream), "{qs:?}");
+    assert_eq!(
+        nats::preferred(&mine.into_iter().cloned().collect::<Vec<_>>())
+            .unwrap()
+            .stream,
+        "nsm_prefill_queue"
+    );
+
+    let qs = prefill_queues(&url, None, T).await.unwrap();
+    assert!(only(&qs, &names).iter().all(|q| !q.namespace_queue));
+    assert_eq!(only(&qs, &names).len(), 3);
+
+    // JSON field names the CLI prints.
+    let v = serde_json::to_value(&qs[0]).unwrap();
+    for k in [
+        "stream",
+        "depth",
+        "ack_pending",
+        "waiting",
+        "namespace_queue",
+    ] {
+        assert!(v.get(k).is_some(), "{v}");
+    }
+}
+
+/// Streams without a `worker-group` consumer are not prefill queues.
+#[tokio::test]
+async fn streams_without_worker_group_are_not_reported() {
+    let url = shared_url();
+    let mut c = client(&url).await;
+    create_stream(&mut c, "nowg-bare").await;
+    create_stream(&mut c, "nowg-other").await;
+    create_consumer(&mut c, "nowg-other", "other-group").await;
+    create_queue(&mut c, "nowg-queue").await;
+    enqueue(&mut c, "nowg-bare", 3).await;
+    enqueue(&mut c, "nowg-other", 3).await;
+
+    let qs = prefill_queues(&url, None, T).await.unwrap();
+    let mine: Vec<&str> = only(&qs, &["nowg-bare", "nowg-other", "nowg-queue"])
+        .iter()
+        .map(|q| q.stream.as_str())
+        .collect();
+    assert_eq!(mine, ["nowg-queue"]);
+}
+
+/// More streams than requests kept in flight at once: every queue is read.
+#[tokio::test]
+async fn many_streams() {
+    let url = shared_url();
+    let mut c = client(&url).await;
+    let names: Vec<String> = (0..150).map(|i| format!("many-{i:03}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        nats_support::api(
+            &mut c,
+            &format!("$JS.API.STREAM.CREATE.{n}"),
+            serde_json::json!({"name": n, "subjects": [format!("{n}.*")], "storage": "memory"}),
+        )
+        .await;
+        create_consumer(&mut c, n, "worker-group").await;
+        enqueue(&mut c, n, i % 3).await;
+    }
+    let qs = prefill_queues(&url, None, T).await.unwrap();
+    let mine: Vec<(String, u64)> = qs
+        .iter()
+        .filter(|q| q.stream.starts_with("many-"))
+        .map(|q| (q.stream.clone(), q.depth))
+        .collect();
+    let want: Vec<(String, u64)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), (i % 3) as u64))
+        .collect();
+    assert_eq!(mine, want);
+}
+
+/// Nothing listening: an error that says so, not a timeout.
+#[tokio::test]
+async fn refused_port_is_a_prompt_clear_error() {
+    let port = free_port();
+    let err = prefill_queues(&format!("127.0.0.1:{port}"), None, Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, NatsError::Unreachable { why, .. } if why.contains("refused")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("nats://127.0.0.1:{port}")),
+        "{err}"
+    );
+}
+
+/// A listener that accepts and never speaks: a timeout error, not a hang.
+#[tokio::test]
+async fn silent_server_times_out() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("nats://{}", l.local_addr().unwrap());
+    let res = tokio::time::timeout(
+        Duration::from_secs(20),
+        prefill_queues(&url, None, Duration::from_millis(300)),
+    )
+    .await
+    .expect("prefill_queues did not return within its timeout");
+    assert_eq!(res, Err(NatsError::Timeout(Duration::from_millis(300))));
+    drop(l);
+}
+
+/// A server without JetStream: said plainly (no responders), not a timeout.
+#[tokio::test]
+async fn server_without_jetstream() {
+    let s = NatsServer::start_with(false);
+    let err = prefill_queues(&s.url(), None, Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(err, NatsError::NoJetStream);
+}
+
+/// Restarted between polls: the next poll answers, on a fresh connection. Down during a
+/// poll: an error, then answers again once the server is back.
+#[tokio::test]
+async fn source_recovers_after_restart() {
+    let mut s = NatsServer::start();
+    let url = s.url();
+    let mut c = client(&url).await;
+    create_queue(&mut c, "restart_prefill_queue").await;
+    enqueue(&mut c, "restart_prefill_queue", 4).await;
+    drop(c);
+
+    let mut src = source(&url, Duration::from_secs(5));
+    let want = vec![QueueDepth {
+        stream: "restart_prefill_queue".into(),
+        depth: 4,
+        ack_pending: 0,
+        waiting: 0,
+        namespace_queue: true,
+    }];
+    assert_eq!(src.poll(Some("restart")).await.unwrap(), want);
+    assert_eq!(src.connects(), 1);
+
+    s.stop();
+    s.spawn();
+    assert_eq!(src.poll(Some("restart")).await.unwrap(), want);
+    assert_eq!(src.connects(), 2);
+
+    s.stop();
+    let err = src.poll(Some("restart")).await.unwrap_err();
+    assert!(
+        matches!(err, NatsError::Unreachable { .. } | NatsError::Closed),
+        "{err:?}"
+    );
+    assert!(!src.connected());
+    s.spawn();
+    assert_eq!(src.poll(Some("restart")).await.unwrap(), want);
+    assert_eq!(src.connects(), 3);
+}
+
+/// A fake NATS server: sends `info`, answers PING, and every PUB with a reply subject with
+/// what `answer(subject, payload)` returns (nothing for `None`). Records the subjects.
+async fn fake_server(
+    info: &'static str,
+    answer: impl Fn(&str, &[u8]) -> Option<Vec<u8>> + Send + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("nats://{}", l.local_addr().unwrap());
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let asked2 = asked.clone();
+    tokio::spawn(async move {
+        let Ok((sock, _)) = l.accept().await else {
+            return;
+        };
+        let (r, mut w) = sock.into_split();
+        let mut r = BufReader::new(r);
+        if w.write_all(info.as_bytes()).await.is_err() {
+            return;
+        }
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let args: Vec<&str> = line.split_whitespace().collect();
+            match args.first().copied() {
+                Some("PING") => {
+                    let _ = w.write_all(b"PONG\r\n").await;
+                }
+                Some("PUB") => {
+                    let n: usize = args.last().unwrap().parse().unwrap();
+                    let mut payload = vec![0; n + 2];
+                    r.read_exact(&mut payload).await.unwrap();
+                    payload.truncate(n);
+                    asked2.lock().unwrap().push(args[1].to_string());
+                    if args.len() == 4
+                        && let Some(body) = answer(args[1], &payload)
+                    {
+                        let mut out = format!("MSG {} 1 {}\r\n", args[2], body.len()).into_bytes();
+                        out.extend_from_slice(&body);
+                        out.extend_from_slice(b"\r\n");
+                        let _ = w.write_all(&out).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    (url, asked)
+}
+
+const INFO: &str = "INFO {\"server_id\":\"fake\",\"version\":\"2.9.10\",\"headers\":true,\"max_payload\":1048576}\r\n";
+
+/// Stream names are hostile text: names that are not a subject token are never put in a
+/// subject, the rest come back escaped; names are paged.
+#[tokio::test]
+async fn hostile_stream_names() {
+    let (url, asked) = fake_server(INFO, |subject, payload| {
+        let body = match subject {
+            "$JS.API.STREAM.NAMES" => {
+                let req: serde_json::Value = serde_json::from_slice(payload).unwrap();
+                if req["offset"] == 0 {
+                    serde_json::json!({"total": 5, "offset": 0, "limit": 3, "streams": [
+                        "evil\u{1b}]2;pwned\u{7}",
+                        "a b\r\nPUB x 1",
+                        "bidi\u{202e}txt",
+                    ]})
+                } else {
+                    serde_json::json!({"total": 5, "offset": 3, "limit": 3,
+                        "streams": ["ok.dotted", "gone"]})
+                }
+            }
+            "$JS.API.CONSUMER.INFO.bidi\u{202e}txt.worker-group" => serde_json::json!({
+                "name": "worker-group", "num_pending": 9, "num_ack_pending": 1, "num_waiting": 2
+            }),
+            "$JS.API.CONSUMER.INFO.gone.worker-group" => serde_json::json!({
+                "error": {"code": 404, "err_code": 10014, "description": "consumer not found"}
+            }),
+            other => panic!("asked {other:?}"),
+        };
+        Some(body.to_string().into_bytes())
+    })
+    .await;
+    let qs = prefill_queues(&url, None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        qs,
+        [QueueDepth {
+            stream: "bidi\\u{202e}txt".into(),
+            depth: 9,
+            ack_pending: 1,
+            waiting: 2,
+            namespace_queue: false,
+        }]
+    );
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [
+            "$JS.API.STREAM.NAMES",
+            "$JS.API.STREAM.NAMES",
+            "$JS.API.CONSUMER.INFO.bidi\u{202e}txt.worker-group",
+            "$JS.API.CONSUMER.INFO.gone.worker-group",
+        ]
+    );
+}
+
+/// Broken answers are errors with the server's text escaped, never a panic.
+#[tokio::test]
+async fn malformed_answers_are_errors() {
+    let (url, _) = fake_server(INFO, |subject, _| {
+        Some(match subject {
+            "$JS.API.STREAM.NAMES" => br#"{"total":1,"streams":["q"]}"#.to_vec(),
+            _ => b"{\"num_pending\": \"\x1b[2J lots\"}".to_vec(),
+        })
+    })
+    .await;
+    let err = prefill_queues(&url, None, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    let shown = err.to_string();
+    assert!(matches!(err, NatsError::Protocol(_)), "{err:?}");
+    assert!(
+        shown.contains("stream q") && !shown.contains('\u{1b}'),
+        "{shown}"
+    );
+
+    // A server that wants TLS is refused (dynamo-ctl speaks plain NATS only).
+    let (url, _) = fake_server(
+        "INFO {\"server_id\":\"x\",\"tls_required\":true}\r\n",
+        |_, _| None,
+    )
+    .await;
+    let err = prefill_queues(&url, None, Duration::from_secs(10)).await;
+    assert_eq!(err, Err(NatsError::TlsRequired));
+
+    // Not NATS at all.
+    let (url, _) = fake_server("HTTP/1.1 400 Bad Request\r\n\r\n", |_, _| None).await;
+    let err = prefill_queues(&url, None, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NatsError::Protocol(_)), "{err:?}");
+
+    // An answer that never comes: the poll's timeout.
+    let (url, _) = fake_server(INFO, |_, _| None).await;
+    let err = prefill_queues(&url, None, Duration::from_millis(300)).await;
+    assert_eq!(err, Err(NatsError::Timeout(Duration::from_millis(300))));
+}
