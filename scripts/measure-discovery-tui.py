@@ -4,7 +4,10 @@
 1. an etcd put -> the frame that shows it (the dashboard's Live column), ROUNDS times;
    the put's time is taken right before the request is sent, so the number includes
    etcd's commit and the watch stream's delivery;
-2. idle with the watch open: CPU, wake-ups (context switches) and frames over IDLE s.
+2. idle with the watch open: CPU, wake-ups (context switches) and frames over IDLE s;
+3. 10,000 registrations of one namespace: exec -> the first complete frame (snapshot
+   loaded and drawn), the TUI's resident memory, and key -> frame in the
+   registered-instances panel (`i`, then `j`).
 
 The TUI writes its frame times itself (DYNAMO_CTL_TRACE). Usage:
   scripts/measure-discovery-tui.py BIN   (ROUNDS=20 IDLE=10 in the environment)
@@ -139,6 +142,55 @@ def main():
         print(f"idle {IDLE} s with the etcd watch open: {c1 - c0} CPU ticks (1/{tck} s) = "
               f"{(c1 - c0) / tck / IDLE * 100:.3f}% of a core, {switches} context switches, "
               f"{f1 - f0} frames")
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+
+        # 10,000 registrations of `big`, in transactions of 128 puts (etcd's default cap).
+        n_big = 10_000
+        t = time.time()
+        for start in range(0, n_big, 128):
+            ops = []
+            for i in range(start, min(start + 128, n_big)):
+                key = f"v1/instances/big/backend/generate/{0x10000 + i:x}"
+                value = json.dumps({"type": "Endpoint", "component": "backend", "endpoint": "generate",
+                                    "namespace": "big", "instance_id": 0x10000 + i,
+                                    "transport": {"tcp": f"127.0.0.1:{20000 + i % 1000}/{0x10000 + i:x}"}})
+                ops.append({"request_put": {"key": base64.b64encode(key.encode()).decode(),
+                                            "value": base64.b64encode(value.encode()).decode()}})
+            urllib.request.urlopen(urllib.request.Request(f"{url}/v3/kv/txn",
+                                                          json.dumps({"success": ops}).encode()),
+                                   timeout=10).read()
+        print(f"put {n_big} registrations in {time.time() - t:.1f} s")
+        trace2 = f"{work}/trace2"
+        t0 = now_us()
+        subprocess.run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40",
+                        f"DYNAMO_CTL_TRACE={trace2} exec {BIN} --state-dir {work}/state -n big "
+                        f"--etcd-endpoints {url}"], check=True)
+        wait("the first frame", lambda: os.path.exists(trace2) and "first-complete-frame" in open(trace2).read(), 60)
+        wait("10,000 on screen", lambda: "backend" in screen() and "10000" in screen(), 60)
+        first = next(int(l.split()[1]) for l in open(trace2) if l.startswith("first-complete-frame"))
+        shown = len(frames(trace2))
+        last = frames(trace2)[-1]
+        pid = int(subprocess.run(["tmux", "-L", sock, "display", "-p", "#{pane_pid}"],
+                                 capture_output=True, text=True).stdout)
+        rss = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS"))
+        print(f"10,000 registrations: exec -> first complete frame {(first - t0) / 1000:.0f} ms, "
+              f"-> the frame with all of them {(last - t0) / 1000:.0f} ms; TUI resident memory {rss / 1024:.1f} MiB")
+        keys = []
+
+        def marks(what):
+            with open(trace2) as f:
+                return [int(l.split()[1]) for l in f if l.startswith(what + " ")]
+
+        for k in ["i"] + ["j", "k"] * 10:
+            k0 = len(marks("key"))
+            subprocess.run(["tmux", "-L", sock, "send-keys", k])
+            wait("the key", lambda: len(marks("key")) > k0, 10)
+            key_t = marks("key")[k0]
+            wait("its frame", lambda: any(f >= key_t for f in frames(trace2)), 10)
+            keys.append((min(f for f in frames(trace2) if f >= key_t) - key_t) / 1000)
+        panel, moves = keys[0], sorted(keys[1:])
+        print(f"10,000 registrations: key -> frame: i (open the panel) {panel:.1f} ms, "
+              f"j/k in it median {moves[len(moves) // 2]:.1f} ms, max {moves[-1]:.1f} ms")
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
         etcd.kill()

@@ -1416,7 +1416,10 @@ fn i_shows_registrations_new_ones_flash_and_vanished_ones_leave_for_a_while() {
     // On the dashboard a flash is not drawn: its end draws no frame either.
     drive(&mut app, &store, code(KeyCode::Esc));
     app.update(Action::InstancesChanged(Box::new(live(&[(
-        "dynamo", "VllmWorker", "generate", 0x14,
+        "dynamo",
+        "VllmWorker",
+        "generate",
+        0x14,
     )]))));
     at_secs(&mut app, 20);
     app.update(Action::LiveTick);
@@ -1618,4 +1621,54 @@ fn a_file_only_change_or_no_discovery_is_not_followed() {
     let done = effects::run_blocking(&store, effects[0].clone());
     app.update(done);
     assert!(app.following().is_none());
+}
+
+#[test]
+fn dash_n_of_a_namespace_only_discovery_knows_waits_for_discovery_then_opens() {
+    let dir = fixture("demo");
+    let store = dynamo_ctl::state::Store::new(&dir);
+    for late in [false, true] {
+        let mut app = App::new(dir.clone(), false, Some("dyn16".into()));
+        app.set_clock(now(), CLOCK);
+        app.awaiting_discovery = true;
+        let start = app.start();
+        let snap = live(&[("dyn16", "backend", "generate", 0x24f4)]);
+        let mut queue: Vec<Effect> = Vec::new();
+        if late {
+            // Discovery answers before the state directory was read.
+            queue.extend(app.update(Action::InstancesChanged(Box::new(snap.clone()))));
+        }
+        for e in start {
+            queue.extend(app.update(effects::run_blocking(&store, e)));
+        }
+        if !late {
+            assert!(app.current.is_none());
+            assert!(
+                status(&app).1.contains("waiting for discovery"),
+                "{}",
+                status(&app).1
+            );
+            queue.extend(app.update(Action::InstancesChanged(Box::new(snap.clone()))));
+        }
+        while let Some(e) = queue.pop() {
+            queue.extend(app.update(effects::run_blocking(&store, e)));
+        }
+        let cur = app.current.as_ref().expect("opened");
+        assert!(cur.discovery_only && cur.name == "dyn16");
+    }
+    // Discovery answers without it: then it is an error, as without discovery.
+    let mut app = App::new(dir.clone(), false, Some("nothere".into()));
+    app.set_clock(now(), CLOCK);
+    app.awaiting_discovery = true;
+    let mut queue = app.start();
+    queue.extend(app.update(Action::InstancesChanged(Box::new(live(&[])))));
+    while let Some(e) = queue.pop() {
+        queue.extend(app.update(effects::run_blocking(&store, e)));
+    }
+    assert!(app.current.is_none());
+    assert!(
+        status(&app).1.starts_with("cannot open nothere"),
+        "{}",
+        status(&app).1
+    );
 }

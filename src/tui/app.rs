@@ -505,6 +505,9 @@ pub struct App {
     hold_status: bool,
     /// Flashing, leaving and first-seen instances, and a followed registration.
     pub track: Tracker,
+    /// A discovery source is on and has not answered yet: a namespace with no state file
+    /// may still be one discovery knows (`-n` of a Dynamo 1.x deployment).
+    pub awaiting_discovery: bool,
 }
 
 impl App {
@@ -537,6 +540,7 @@ impl App {
             scale_opts: Options::default(),
             hold_status: false,
             track: Tracker::default(),
+            awaiting_discovery: false,
             unchanged: false,
             live: None,
             state_listing: Listing::Loading,
@@ -741,6 +745,13 @@ impl App {
             }
             Action::InstancesChanged(snap) => {
                 self.on_instances(*snap);
+                // The namespace asked for had no state file: discovery may know it.
+                if std::mem::take(&mut self.awaiting_discovery)
+                    && self.want.is_some()
+                    && self.current.is_none()
+                {
+                    return vec![self.refresh()];
+                }
                 Vec::new()
             }
             Action::LiveTick => {
@@ -988,6 +999,12 @@ impl App {
                 self.current = Some(Current::discovery_only(name, self.live.as_ref()));
                 self.last_refresh = Some(self.clock.clone());
                 self.arbiter = ArbiterStatus::NoEndpoint;
+            }
+            LoadOutcome::Gone(_) if self.awaiting_discovery && self.current.is_none() => {
+                self.say(
+                    Severity::Info,
+                    format!("no state file for {name}: waiting for discovery…"),
+                );
             }
             LoadOutcome::Gone(msg) => {
                 let was_open = self.current.as_ref().is_some_and(|c| c.name == name);
@@ -1902,60 +1919,62 @@ impl App {
             return Vec::new();
         };
         let ns = cur.name.as_str();
-        let id_hex = |i: &crate::discovery::Instance| i.instance_id_hex();
         let keep = |i: &crate::discovery::Instance| {
             i.namespace == ns
-                && filter.matches(&[
-                    &i.component,
-                    &i.endpoint,
-                    &id_hex(i),
-                    i.source.as_str(),
-                    &transport_text(&i.transport),
-                ])
+                && (filter.text.is_empty()
+                    || filter.matches(&[
+                        &i.component,
+                        &i.endpoint,
+                        &i.instance_id_hex(),
+                        i.source.as_str(),
+                        &transport_text(&i.transport),
+                    ]))
         };
         let mut rows: Vec<LiveRow> = self
             .live
             .iter()
-            .flat_map(|l| l.instances.iter())
+            .flat_map(|l| l.of_namespace(ns))
             .filter(|i| keep(i))
             .map(|inst| LiveRow {
                 inst,
                 leaving: false,
             })
-            .chain(
-                self.track
-                    .leaving
-                    .iter()
-                    .filter(|(i, _)| keep(i))
-                    .map(|(inst, _)| LiveRow {
-                        inst,
-                        leaving: true,
-                    }),
-            )
             .collect();
-        rows.sort_by(|a, b| {
-            (&a.inst.component, &a.inst.endpoint, a.inst.instance_id).cmp(&(
-                &b.inst.component,
-                &b.inst.endpoint,
-                b.inst.instance_id,
-            ))
-        });
+        let leaving = self.track.leaving.iter().filter(|(i, _)| keep(i));
+        let before = rows.len();
+        rows.extend(leaving.map(|(inst, _)| LiveRow {
+            inst,
+            leaving: true,
+        }));
+        // The snapshot is sorted already; only leavers need placing.
+        if rows.len() > before {
+            rows.sort_by(|a, b| {
+                (&a.inst.component, &a.inst.endpoint, a.inst.instance_id).cmp(&(
+                    &b.inst.component,
+                    &b.inst.endpoint,
+                    b.inst.instance_id,
+                ))
+            });
+        }
         rows
     }
 
     fn live_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
         let page = 10;
-        let rows: Vec<String> = match self.popups.last() {
-            Some(Popup::Live { filter, .. }) => self
-                .live_rows(filter)
-                .iter()
-                .map(|r| super::live::ident(r.inst))
-                .collect(),
-            _ => Vec::new(),
+        // The row count, and the selected row's identity when it is opened.
+        let (count, chosen) = match self.popups.last() {
+            Some(Popup::Live { filter, selected }) => {
+                let rows = self.live_rows(filter);
+                let chosen = (cmd == Cmd::Open)
+                    .then(|| rows.get(*selected).map(|r| super::live::ident(r.inst)))
+                    .flatten();
+                (rows.len(), chosen)
+            }
+            _ => (0, None),
         };
         match self.popups.last_mut() {
             Some(Popup::Live { selected, filter }) => {
-                let last = rows.len().saturating_sub(1);
+                let last = count.saturating_sub(1);
                 match cmd {
                     Cmd::Up => *selected = selected.saturating_sub(1),
                     Cmd::Down => *selected = (*selected + 1).min(last),
@@ -1972,7 +1991,7 @@ impl App {
                         self.popups.pop();
                     }
                     Cmd::Open => {
-                        if let Some(ident) = rows.get(*selected).cloned() {
+                        if let Some(ident) = chosen {
                             self.popups.push(Popup::LiveEntry { ident, scroll: 0 });
                         }
                     }

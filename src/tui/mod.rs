@@ -143,6 +143,7 @@ async fn event_loop(
     discovery: &crate::discovery::Config,
 ) -> i32 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+    app.awaiting_discovery = discovery.any();
     watch::spawn(store.dir().to_path_buf(), tx.clone());
     // Discovery's live view, when a source is on; it lives as long as the loop.
     let _discovery = discovery.any().then(|| {
@@ -222,6 +223,9 @@ async fn event_loop(
         };
         if !busy {
             next_spin = Instant::now() + SPIN_EVERY;
+        }
+        if let Action::InstancesChanged(s) = &action {
+            trace.mark(&format!("instances-{}", s.instances.len()));
         }
         let mut actions = vec![action];
         // Take whatever else is queued so one frame shows it all.

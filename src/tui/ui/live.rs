@@ -95,7 +95,12 @@ pub fn draw_live(
         );
         return;
     }
-    let body: Vec<Row> = rows
+    // Only the rows that fit are built (10,000 registrations are common at scale).
+    let fit = inner.height.saturating_sub(1).max(1) as usize;
+    let selected = selected.min(rows.len() - 1);
+    let start = (selected + 1).saturating_sub(fit);
+    let window = &rows[start..(start + fit).min(rows.len())];
+    let body: Vec<Row> = window
         .iter()
         .map(|row| {
             let i = row.inst;
@@ -134,8 +139,8 @@ pub fn draw_live(
     let table = Table::new(
         body,
         [
-            Constraint::Length(widest(&|i| safe(&i.component).chars().count(), 24)),
-            Constraint::Length(widest(&|i| safe(&i.endpoint).chars().count(), 20)),
+            Constraint::Length(widest(&|i| i.component.chars().count(), 24)),
+            Constraint::Length(widest(&|i| i.endpoint.chars().count(), 20)),
             Constraint::Length(16),
             Constraint::Fill(3),
             Constraint::Length(8),
@@ -158,7 +163,7 @@ pub fn draw_live(
     .row_highlight_style(t.selected())
     .highlight_symbol("▶ ")
     .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(Some(selected.min(rows.len() - 1)));
+    let mut state = TableState::default().with_selected(Some(selected - start));
     frame.render_stateful_widget(table, inner, &mut state);
 }
 
