@@ -1941,20 +1941,14 @@ impl App {
             })
             .collect();
         let leaving = self.track.leaving.iter().filter(|(i, _)| keep(i));
-        let before = rows.len();
         rows.extend(leaving.map(|(inst, _)| LiveRow {
             inst,
             leaving: true,
         }));
-        // The snapshot is sorted already; only leavers need placing.
-        if rows.len() > before {
-            rows.sort_by(|a, b| {
-                (&a.inst.component, &a.inst.endpoint, a.inst.instance_id).cmp(&(
-                    &b.inst.component,
-                    &b.inst.endpoint,
-                    b.inst.instance_id,
-                ))
-            });
+        let key = |r: &LiveRow<'_>| (&r.inst.component, &r.inst.endpoint, r.inst.instance_id);
+        // A snapshot comes sorted: usually only leavers need placing.
+        if !rows.is_sorted_by(|a, b| key(a) <= key(b)) {
+            rows.sort_by(|a, b| key(a).cmp(&key(b)));
         }
         rows
     }
