@@ -1945,7 +1945,9 @@ impl App {
             inst,
             leaving: true,
         }));
-        let key = |r: &LiveRow<'_>| (&r.inst.component, &r.inst.endpoint, r.inst.instance_id);
+        fn key<'a>(r: &LiveRow<'a>) -> (&'a str, &'a str, u64) {
+            (&r.inst.component, &r.inst.endpoint, r.inst.instance_id)
+        }
         // A snapshot comes sorted: usually only leavers need placing.
         if !rows.is_sorted_by(|a, b| key(a) <= key(b)) {
             rows.sort_by(|a, b| key(a).cmp(&key(b)));
