@@ -11,6 +11,10 @@ command -v tmux >/dev/null || need_apt+=(tmux)
 command -v script >/dev/null || need_apt+=(bsdutils)
 # etcd for the discovery tests (tests/discovery.rs start their own on free loopback ports).
 command -v etcd >/dev/null || need_apt+=(etcd-server)
+# The shells whose completions tests/cli_completions.rs runs, and groff for the man page.
+command -v zsh >/dev/null || need_apt+=(zsh)
+command -v fish >/dev/null || need_apt+=(fish)
+command -v groff >/dev/null || need_apt+=(groff-base)
 # nats-server for the prefill queue tests (tests/metrics_nats.rs start their own with -js).
 command -v nats-server >/dev/null || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -137,8 +137,33 @@ pub enum Output {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl CompletionShell {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompletionShell::Bash => "bash",
+            CompletionShell::Zsh => "zsh",
+            CompletionShell::Fish => "fish",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Print the shell completion script (namespace and type names come from the state
+    /// directory as you type): e.g. `source <(dynamo-ctl completions bash)`
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff): `dynamo-ctl man > dynamo-ctl.1; man ./dynamo-ctl.1`
+    Man,
     /// Live instances from Dynamo's discovery (etcd, file store), optionally of one namespace
     Instances {
         /// Only this namespace (or -n NS)

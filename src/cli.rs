@@ -121,6 +121,8 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
     let _ = JSON_ERRORS.set(g.output == Output::Json);
     let paint = Paint::detect();
     let result = match cmd {
+        // Answered in crate::run before the state directory is resolved.
+        Command::Completions { .. } | Command::Man => return 0,
         Command::List => list(g, store, &paint),
         Command::Show { namespace } => match pick_ns(g, namespace) {
             Ok(ns) => show(g, store, &ns, &paint),

@@ -3,6 +3,7 @@
 pub mod arbiter;
 pub mod args;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod discovery;
@@ -42,7 +43,17 @@ pub fn state_dir(global: &args::Global, cfg: &config::Config) -> Result<PathBuf,
 
 /// The whole program; returns the process exit code (0 ok, 1 failure, 2 usage).
 pub fn run() -> i32 {
+    // A Tab in a shell with the completions installed: answer and exit.
+    completions::complete_from_env();
     let cli = args::Cli::parse();
+    // Generated from the definitions alone: no configuration or state directory needed.
+    match &cli.command {
+        Some(args::Command::Completions { shell }) => {
+            return print_or_fail(|out| completions::registration(shell.as_str(), out));
+        }
+        Some(args::Command::Man) => return print_or_fail(completions::man),
+        _ => {}
+    }
     let cfg = match config::path().map(|p| config::Config::load(&p)) {
         Some(Ok(c)) => c,
         Some(Err(e)) => {
@@ -67,6 +78,17 @@ pub fn run() -> i32 {
         demo::cleanup(&dir);
     }
     code
+}
+
+fn print_or_fail(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> i32 {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("dynamo-ctl: cannot write: {e}");
+            1
+        }
+    }
 }
 
 /// A state file is tens of thousands of small strings; mimalloc allocates and frees them
