@@ -69,18 +69,27 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p"])
     }
 
-    /// Polls the screen until `pred` holds; panics with the screen after `within`.
+    /// Polls the screen until `pred` holds on a settled screen (two captures in a row the
+    /// same: a capture can fall between the writes of one frame); panics with the screen
+    /// after `within`.
     pub fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + within;
+        let mut last = String::new();
         loop {
             let s = self.screen();
-            if pred(&s) {
+            if pred(&s) && s == last {
                 return s;
             }
             if Instant::now() > deadline {
                 panic!("timed out waiting for {what}; the screen:\n{s}");
             }
-            std::thread::sleep(Duration::from_millis(25));
+            let settle = pred(&s);
+            last = s;
+            if !settle {
+                std::thread::sleep(Duration::from_millis(25));
+            } else {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
 }
