@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+pub mod metrics;
 pub mod state;
 pub mod text;
 pub mod tui;
