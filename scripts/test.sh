@@ -11,6 +11,9 @@ command -v tmux >/dev/null || need_apt+=(tmux)
 command -v script >/dev/null || need_apt+=(bsdutils)
 # etcd for the discovery tests (tests/discovery.rs start their own on free loopback ports).
 command -v etcd >/dev/null || need_apt+=(etcd-server)
+# Prometheus for the metrics tests (tests/metrics.rs start their own binary instance on a
+# free loopback port; the Debian service, if it runs, is not used).
+command -v prometheus >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -32,7 +35,8 @@ if ! .venv/bin/python3 -c "import circus, sys; sys.exit(circus.__version__ != '0
   }
   .venv/bin/pip install -q --disable-pip-version-check circus==0.19.0
 fi
-# ai-dynamo-runtime: real Dynamo 1.x workers that register in discovery (tests/discovery.rs).
+# ai-dynamo-runtime: real Dynamo 1.x workers that register in discovery (tests/discovery.rs)
+# and serve /metrics and /health (tests/metrics.rs).
 # A 270 MB wheel: installed once, when missing.
 if ! .venv/bin/python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('ai-dynamo-runtime') != '1.6.1')" 2>/dev/null; then
   echo "test.sh: installing ai-dynamo-runtime==1.6.1 into .venv"

@@ -30,7 +30,21 @@ async def main():
     for s in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(s, runtime.shutdown)
     endpoint = runtime.endpoint(sys.argv[1])
-    print(f"instance {endpoint.connection_id():x}", flush=True)
+    wid = f"{endpoint.connection_id():x}"
+    # An engine's KV-cache use, as engines add their series to /metrics (an exposition
+    # callback): WORKER_KV_USAGE=0.25, WORKER_KV_NAME=kvstats (older name) or plain.
+    kv = os.environ.get("WORKER_KV_USAGE")
+    if kv:
+        ns, comp, ep = sys.argv[1].split(".")
+        prefix = "kvstats_" if os.environ.get("WORKER_KV_NAME") == "kvstats" else ""
+        name = f"dynamo_component_{prefix}gpu_cache_usage_percent"
+        text = (
+            f"# HELP {name} GPU cache usage\n# TYPE {name} gauge\n"
+            f'{name}{{dynamo_namespace="{ns}",dynamo_component="{comp}",'
+            f'dynamo_endpoint="{ep}",worker_id="{wid}"}} {float(kv)}\n'
+        )
+        endpoint.metrics.register_prometheus_expfmt_callback(lambda: text)
+    print(f"instance {wid}", flush=True)
     await endpoint.serve_endpoint(handler)
 
 
