@@ -72,7 +72,13 @@ pub struct Global {
     pub discovery_timeout: f64,
     // Metrics (src/metrics/): Prometheus, direct scrape, NATS.
     /// Prometheus server to ask for load numbers (PromQL over its HTTP API; plain http)
-    #[arg(long, global = true, value_name = "URL", env = "DYNAMO_CTL_PROMETHEUS", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "DYNAMO_CTL_PROMETHEUS",
+        hide_env_values = true
+    )]
     pub prometheus: Option<String>,
     /// Scrape this /metrics directly (a worker's system status server, DYN_SYSTEM_PORT, or a frontend); repeatable
     #[arg(long = "metrics", global = true, value_name = "URL", action = clap::ArgAction::Append)]

@@ -75,8 +75,9 @@ fn prometheus_numbers_match_the_sent_rate() {
             .is_some_and(|i| near(i.requests_per_s, per))
             && m.instance(NS, "backend", id2)
                 .is_some_and(|i| near(i.requests_per_s, per))
-            && m.component(NS, "backend")
-                .is_some_and(|c| near(c.requests_per_s, RATE) && c.inflight.is_some_and(|x| x >= 1.0))
+            && m.component(NS, "backend").is_some_and(|c| {
+                near(c.requests_per_s, RATE) && c.inflight.is_some_and(|x| x >= 1.0)
+            })
     });
     assert_eq!(m.sources.len(), 1);
     assert_eq!(m.sources[0].kind, SourceKind::Prometheus);
@@ -89,14 +90,23 @@ fn prometheus_numbers_match_the_sent_rate() {
         assert!(q.is_some_and(|q| (0.25..=0.5).contains(&q)), "{comp:?}");
     }
     // KV use: 0.25 under the older name, 0.5 under the newer one; the component's mean.
-    assert_eq!(m.instance(NS, "backend", id1).unwrap().kv_cache_usage, Some(0.25));
-    assert_eq!(m.instance(NS, "backend", id2).unwrap().kv_cache_usage, Some(0.5));
+    assert_eq!(
+        m.instance(NS, "backend", id1).unwrap().kv_cache_usage,
+        Some(0.25)
+    );
+    assert_eq!(
+        m.instance(NS, "backend", id2).unwrap().kv_cache_usage,
+        Some(0.5)
+    );
     assert_eq!(comp.kv_cache_usage, Some(0.375));
     // 1.6.1 has no error series until an error type occurs: null, not 0.
     assert_eq!(comp.errors_per_s, None);
     for i in m.instances.iter().filter(|i| i.namespace == NS) {
         assert!(!i.stale && i.health.is_none(), "{i:?}");
-        assert_eq!(i.instance_id().map(|x| format!("{x:x}")).as_deref(), Some(i.instance_id_hex.as_str()));
+        assert_eq!(
+            i.instance_id().map(|x| format!("{x:x}")).as_deref(),
+            Some(i.instance_id_hex.as_str())
+        );
     }
     assert!(m.frontend.is_none() && m.prefill_queue.is_none());
     // History: the last minute of the component's rate.
@@ -115,7 +125,10 @@ fn direct_scrape_numbers_match_the_sent_rate() {
     let f = fixture();
     let rt = rt();
     let cfg = Config::from_args(None, f.worker_urls(), None).unwrap();
-    assert_eq!(cfg.scrape[0].to_string(), format!("{}/metrics", f.worker_urls()[0]));
+    assert_eq!(
+        cfg.scrape[0].to_string(),
+        format!("{}/metrics", f.worker_urls()[0])
+    );
     let mut c = Collector::new(cfg);
     let (id1, id2) = (&f.workers[0].0, &f.workers[1].0);
     // First scrape: gauges and health, no rate yet.
@@ -123,14 +136,23 @@ fn direct_scrape_numbers_match_the_sent_rate() {
     assert!(m0.sources.iter().all(|s| s.ok()), "{:?}", m0.sources);
     assert_eq!(m0.window_seconds, None);
     assert_eq!(m0.instances.len(), 2);
-    assert!(m0.instances.iter().all(|i| i.requests_per_s.is_none() && i.inflight.is_some()));
+    assert!(
+        m0.instances
+            .iter()
+            .all(|i| i.requests_per_s.is_none() && i.inflight.is_some())
+    );
     let i1 = m0.instance(NS, "backend", id1).unwrap();
     let i2 = m0.instance(NS, "backend", id2).unwrap();
     assert_eq!(i1.health.as_deref(), Some("ready"));
     assert_eq!(i2.health.as_deref(), Some("notready"));
     assert_eq!(m0.sources[0].health.as_deref(), Some("ready"));
     assert_eq!(
-        m0.sources[0].health_endpoints.as_ref().unwrap().get("generate").map(String::as_str),
+        m0.sources[0]
+            .health_endpoints
+            .as_ref()
+            .unwrap()
+            .get("generate")
+            .map(String::as_str),
         Some("ready")
     );
     // Over a window: rates from the two scrapes.
@@ -141,10 +163,15 @@ fn direct_scrape_numbers_match_the_sent_rate() {
         let m = rt.block_on(c.poll(Some(NS)));
         let w = m.window_seconds.unwrap();
         assert!((2.9..6.0).contains(&w), "{w}");
-        inflight_seen = inflight_seen.max(m.component(NS, "backend").unwrap().inflight.unwrap_or(0.0));
-        let ok = near(m.instance(NS, "backend", id1).unwrap().requests_per_s, RATE / 2.0)
-            && near(m.instance(NS, "backend", id2).unwrap().requests_per_s, RATE / 2.0)
-            && near(m.component(NS, "backend").unwrap().requests_per_s, RATE);
+        inflight_seen =
+            inflight_seen.max(m.component(NS, "backend").unwrap().inflight.unwrap_or(0.0));
+        let ok = near(
+            m.instance(NS, "backend", id1).unwrap().requests_per_s,
+            RATE / 2.0,
+        ) && near(
+            m.instance(NS, "backend", id2).unwrap().requests_per_s,
+            RATE / 2.0,
+        ) && near(m.component(NS, "backend").unwrap().requests_per_s, RATE);
         last = Some(m);
         if ok {
             break;
@@ -154,7 +181,13 @@ fn direct_scrape_numbers_match_the_sent_rate() {
     let comp = m.component(NS, "backend").unwrap();
     assert!(near(comp.requests_per_s, RATE), "{m:#?}");
     for id in [id1, id2] {
-        assert!(near(m.instance(NS, "backend", id).unwrap().requests_per_s, RATE / 2.0), "{m:#?}");
+        assert!(
+            near(
+                m.instance(NS, "backend", id).unwrap().requests_per_s,
+                RATE / 2.0
+            ),
+            "{m:#?}"
+        );
     }
     assert!(inflight_seen >= 1.0, "{m:#?}");
     for q in [comp.p50_seconds, comp.p95_seconds] {
@@ -180,11 +213,25 @@ fn a_stopped_worker_goes_stale_and_a_restart_is_a_reset() {
     let url = format!("http://127.0.0.1:{}", f.spare_port);
     let mut s = Collector::new(Config::from_args(None, vec![url], None).unwrap());
     let _ = rt.block_on(s.poll(Some(ns)));
-    poll_until(&rt, &mut p, Some(ns), 30, "the worker's rate in Prometheus", |m| {
-        m.instance(ns, "backend", &old).is_some_and(|i| !i.stale && near(i.requests_per_s, rate))
-    });
+    poll_until(
+        &rt,
+        &mut p,
+        Some(ns),
+        30,
+        "the worker's rate in Prometheus",
+        |m| {
+            m.instance(ns, "backend", &old)
+                .is_some_and(|i| !i.stale && near(i.requests_per_s, rate))
+        },
+    );
     let m = rt.block_on(s.poll(Some(ns)));
-    assert!(near(m.instance(ns, "backend", &old).unwrap().requests_per_s, rate), "{m:#?}");
+    assert!(
+        near(
+            m.instance(ns, "backend", &old).unwrap().requests_per_s,
+            rate
+        ),
+        "{m:#?}"
+    );
 
     // Stopped: stale in Prometheus (no sample now, one recently), not counted.
     w.stop();
@@ -193,11 +240,18 @@ fn a_stopped_worker_goes_stale_and_a_restart_is_a_reset() {
     });
     let i = m.instance(ns, "backend", &old).unwrap();
     assert!(i.requests_per_s.is_none() && i.inflight.is_none(), "{i:?}");
-    assert!(m.component(ns, "backend").is_none_or(|c| c.instances == 0), "{m:#?}");
+    assert!(
+        m.component(ns, "backend").is_none_or(|c| c.instances == 0),
+        "{m:#?}"
+    );
     // Scraped directly: the source fails and says why; the instance is listed stale.
     let m = rt.block_on(s.poll(Some(ns)));
     assert_eq!(m.sources[0].status, Status::Error);
-    assert!(m.sources[0].error.as_deref().unwrap().contains("connect"), "{:?}", m.sources);
+    assert!(
+        m.sources[0].error.as_deref().unwrap().contains("connect"),
+        "{:?}",
+        m.sources
+    );
     assert!(m.instance(ns, "backend", &old).unwrap().stale);
 
     // Restarted on the same port (a new instance id, counters from zero): no negative
@@ -209,15 +263,32 @@ fn a_stopped_worker_goes_stale_and_a_restart_is_a_reset() {
     assert!(m.sources[0].ok(), "{:?}", m.sources);
     assert!(m.instance(ns, "backend", &old).is_none());
     let r = m.instance(ns, "backend", &new).unwrap().requests_per_s;
-    assert!(r.is_some_and(|r| (0.0..=rate * (1.0 + TOL)).contains(&r)), "{m:#?}");
+    assert!(
+        r.is_some_and(|r| (0.0..=rate * (1.0 + TOL)).contains(&r)),
+        "{m:#?}"
+    );
     std::thread::sleep(Duration::from_secs(3));
     let m = rt.block_on(s.poll(Some(ns)));
-    assert!(near(m.instance(ns, "backend", &new).unwrap().requests_per_s, rate), "{m:#?}");
-    poll_until(&rt, &mut p, Some(ns), 30, "the new worker live, the old one stale", |m| {
-        m.instance(ns, "backend", &new).is_some_and(|i| !i.stale && i.requests_per_s.is_some())
-            && m.instance(ns, "backend", &old).is_some_and(|i| i.stale)
-            && m.component(ns, "backend").is_some_and(|c| c.instances == 1)
-    });
+    assert!(
+        near(
+            m.instance(ns, "backend", &new).unwrap().requests_per_s,
+            rate
+        ),
+        "{m:#?}"
+    );
+    poll_until(
+        &rt,
+        &mut p,
+        Some(ns),
+        30,
+        "the new worker live, the old one stale",
+        |m| {
+            m.instance(ns, "backend", &new)
+                .is_some_and(|i| !i.stale && i.requests_per_s.is_some())
+                && m.instance(ns, "backend", &old).is_some_and(|i| i.stale)
+                && m.component(ns, "backend").is_some_and(|c| c.instances == 1)
+        },
+    );
 }
 
 /// A loopback server answering every connection with `answer` (or never, for `None`),
@@ -281,8 +352,11 @@ impl Drop for Bad {
 }
 
 fn http(status: &str, body: &[u8]) -> Vec<u8> {
-    let mut v = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
-        .into_bytes();
+    let mut v = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
     v.extend_from_slice(body);
     v
 }
@@ -293,10 +367,16 @@ fn hanging_garbage_and_failing_sources_are_reported_promptly() {
     let rt = rt();
     let hang = Bad::start(None, false);
     let garbage = Bad::start(
-        Some(http("200 OK", b"\x1b]2;PWNED\x07<html>\x00\xff not metrics\nhello world\n")),
+        Some(http(
+            "200 OK",
+            b"\x1b]2;PWNED\x07<html>\x00\xff not metrics\nhello world\n",
+        )),
         false,
     );
-    let err500 = Bad::start(Some(http("500 Internal Server Error", b"boom \x1b[2J")), false);
+    let err500 = Bad::start(
+        Some(http("500 Internal Server Error", b"boom \x1b[2J")),
+        false,
+    );
     let dribble = Bad::start(
         Some(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".to_vec()),
         true,
@@ -323,17 +403,53 @@ fn hanging_garbage_and_failing_sources_are_reported_promptly() {
         let m = rt.block_on(c.poll(Some(NS)));
         let took = t.elapsed();
         assert!(took < Duration::from_secs(3), "round {round} took {took:?}");
-        let by = |u: &str| m.sources.iter().find(|s| s.location.starts_with(u) && s.kind == SourceKind::Scrape).unwrap();
+        let by = |u: &str| {
+            m.sources
+                .iter()
+                .find(|s| s.location.starts_with(u) && s.kind == SourceKind::Scrape)
+                .unwrap()
+        };
         let err = |u: &str| by(u).error.clone().unwrap_or_default();
         assert_eq!(m.sources[0].kind, SourceKind::Prometheus);
-        assert!(m.sources[0].error.as_deref().unwrap_or("").contains("not a Prometheus API answer"), "{:?}", m.sources[0]);
-        assert!(err(&hang.url()).contains("no answer within 1.0 s"), "{:?}", by(&hang.url()));
-        assert!(err(&dribble.url()).contains("no answer within 1.0 s"), "{:?}", by(&dribble.url()));
-        assert!(err(&garbage.url()).contains("not the Prometheus text format"), "{:?}", by(&garbage.url()));
-        assert!(err(&err500.url()).starts_with("HTTP 500: boom"), "{:?}", by(&err500.url()));
+        assert!(
+            m.sources[0]
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("not a Prometheus API answer"),
+            "{:?}",
+            m.sources[0]
+        );
+        assert!(
+            err(&hang.url()).contains("no answer within 1.0 s"),
+            "{:?}",
+            by(&hang.url())
+        );
+        assert!(
+            err(&dribble.url()).contains("no answer within 1.0 s"),
+            "{:?}",
+            by(&dribble.url())
+        );
+        assert!(
+            err(&garbage.url()).contains("not the Prometheus text format"),
+            "{:?}",
+            by(&garbage.url())
+        );
+        assert!(
+            err(&err500.url()).starts_with("HTTP 500: boom"),
+            "{:?}",
+            by(&err500.url())
+        );
         assert!(err(&format!("http://127.0.0.1:{refused}")).contains("connect"));
         for s in &m.sources {
-            assert!(!s.error.as_deref().unwrap_or("").chars().any(dynamo_ctl::text::is_unsafe), "{s:?}");
+            assert!(
+                !s.error
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .any(dynamo_ctl::text::is_unsafe),
+                "{s:?}"
+            );
         }
         assert!(by(&good).ok(), "{:?}", by(&good));
         assert!(m.answered());
@@ -356,34 +472,96 @@ fn top_cli() {
     let f = fixture();
     let urls = f.worker_urls();
     // Direct scrape, JSON.
-    let r = run(&["top", NS, "--metrics", &urls[0], "--metrics", &urls[1], "--window", "2", "-o", "json"]);
+    let r = run(&[
+        "top",
+        NS,
+        "--metrics",
+        &urls[0],
+        "--metrics",
+        &urls[1],
+        "--window",
+        "2",
+        "-o",
+        "json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = json(&r);
     assert_eq!(
         keys(&v),
-        ["components", "frontend", "instances", "prefill_queue", "sources", "taken_at", "window_seconds"]
+        [
+            "components",
+            "frontend",
+            "instances",
+            "prefill_queue",
+            "sources",
+            "taken_at",
+            "window_seconds"
+        ]
     );
     assert!(v["prefill_queue"].is_null() && v["frontend"].is_null());
     let s = &v["sources"][0];
-    assert_eq!(keys(s), ["error", "health", "health_endpoints", "kind", "location", "status"]);
+    assert_eq!(
+        keys(s),
+        [
+            "error",
+            "health",
+            "health_endpoints",
+            "kind",
+            "location",
+            "status"
+        ]
+    );
     assert_eq!(s["kind"], "scrape");
     assert_eq!(s["status"], "ok");
     assert!(s["error"].is_null());
     let c = &v["components"][0];
     assert_eq!(
         keys(c),
-        ["component", "errors_per_s", "inflight", "instances", "kv_cache_usage", "namespace", "p50_seconds", "p95_seconds", "requests_per_s"]
+        [
+            "component",
+            "errors_per_s",
+            "inflight",
+            "instances",
+            "kv_cache_usage",
+            "namespace",
+            "p50_seconds",
+            "p95_seconds",
+            "requests_per_s"
+        ]
     );
-    assert_eq!((c["namespace"].as_str(), c["component"].as_str(), c["instances"].as_u64()), (Some(NS), Some("backend"), Some(2)));
+    assert_eq!(
+        (
+            c["namespace"].as_str(),
+            c["component"].as_str(),
+            c["instances"].as_u64()
+        ),
+        (Some(NS), Some("backend"), Some(2))
+    );
     assert!(near(c["requests_per_s"].as_f64(), RATE), "{c}");
     assert!(c["errors_per_s"].is_null());
     let insts = v["instances"].as_array().unwrap();
     assert_eq!(insts.len(), 2);
     assert_eq!(
         keys(&insts[0]),
-        ["component", "errors_per_s", "health", "inflight", "instance_id_hex", "kv_cache_usage", "namespace", "p50_seconds", "p95_seconds", "requests_per_s", "source", "stale"]
+        [
+            "component",
+            "errors_per_s",
+            "health",
+            "inflight",
+            "instance_id_hex",
+            "kv_cache_usage",
+            "namespace",
+            "p50_seconds",
+            "p95_seconds",
+            "requests_per_s",
+            "source",
+            "stale"
+        ]
     );
-    let mut ids: Vec<&str> = insts.iter().map(|i| i["instance_id_hex"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = insts
+        .iter()
+        .map(|i| i["instance_id_hex"].as_str().unwrap())
+        .collect();
     ids.sort();
     let mut want = vec![f.workers[0].0.as_str(), f.workers[1].0.as_str()];
     want.sort();
@@ -392,19 +570,42 @@ fn top_cli() {
     // Prometheus from the environment variable, JSON, one instant query.
     warm(f);
     let t = Instant::now();
-    let r = run_env(&["top", "-o", "json", "-n", NS], &[("DYNAMO_CTL_PROMETHEUS", &f.prometheus)]);
+    let r = run_env(
+        &["top", "-o", "json", "-n", NS],
+        &[("DYNAMO_CTL_PROMETHEUS", &f.prometheus)],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(t.elapsed() < Duration::from_secs(5));
     let v = json(&r);
     assert_eq!(v["sources"][0]["kind"], "prometheus");
     assert_eq!(v["sources"][0]["location"], f.prometheus.as_str());
     assert_eq!(v["components"][0]["instances"], 2);
-    assert!(near(v["components"][0]["requests_per_s"].as_f64(), RATE), "{v}");
+    assert!(
+        near(v["components"][0]["requests_per_s"].as_f64(), RATE),
+        "{v}"
+    );
 
     // The text table; the global flag before the subcommand.
     let r = run(&["--metrics", &urls[0], "top", NS, "--window", "1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for want in ["NAMESPACE", "COMPONENT", "INSTANCES", "REQ/S", "INFLIGHT", "P95", "KV", "HEALTH", "backend", &f.workers[0].0, "ready", "live", "25%", "prefill queue: -", "frontend: -", "sources (rates over"] {
+    for want in [
+        "NAMESPACE",
+        "COMPONENT",
+        "INSTANCES",
+        "REQ/S",
+        "INFLIGHT",
+        "P95",
+        "KV",
+        "HEALTH",
+        "backend",
+        &f.workers[0].0,
+        "ready",
+        "live",
+        "25%",
+        "prefill queue: -",
+        "frontend: -",
+        "sources (rates over",
+    ] {
         assert!(r.stdout.contains(want), "{want:?} not in:\n{}", r.stdout);
     }
 
@@ -428,15 +629,38 @@ fn top_cli() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let r = run(&["top", "--metrics", &format!("http://127.0.0.1:{dead}"), "--window", "0.5", "-o", "json"]);
+    let r = run(&[
+        "top",
+        "--metrics",
+        &format!("http://127.0.0.1:{dead}"),
+        "--window",
+        "0.5",
+        "-o",
+        "json",
+    ]);
     assert_eq!(r.code, 1);
     let v = json(&r);
     assert_eq!(v["sources"][0]["status"], "error");
-    assert!(v["sources"][0]["error"].as_str().unwrap().contains("connect"));
+    assert!(
+        v["sources"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("connect")
+    );
 
     // --watch: one JSON document per line, until stopped.
     let mut child = std::process::Command::new(BIN)
-        .args(["top", NS, "--metrics", &urls[0], "--window", "0.5", "--watch", "-o", "json"])
+        .args([
+            "top",
+            NS,
+            "--metrics",
+            &urls[0],
+            "--window",
+            "0.5",
+            "--watch",
+            "-o",
+            "json",
+        ])
         .env_remove("DYNAMO_CTL_PROMETHEUS")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

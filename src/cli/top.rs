@@ -242,10 +242,7 @@ fn sources_text(m: &Metrics, paint: &Paint) -> String {
             if s.ok() {
                 p.push_str(&paint.green("ok"));
             } else {
-                p.push_str(&paint.red(&format!(
-                    "error: {}",
-                    s.error.as_deref().unwrap_or("?")
-                )));
+                p.push_str(&paint.red(&format!("error: {}", s.error.as_deref().unwrap_or("?"))));
             }
             if let Some(h) = &s.health {
                 let eps: Vec<String> = s

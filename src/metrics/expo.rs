@@ -198,10 +198,8 @@ fn take_scalar(out: &mut Parsed, s: &Sample, x: f64) {
         REQUESTS => add(&mut w.requests, x),
         INFLIGHT => add(&mut w.inflight, x),
         ERRORS => add(&mut w.errors, x),
-        n if KV_USAGE.contains(&n) => {
-            if x.is_finite() {
-                w.kv_usage = Some(w.kv_usage.map_or(x, |k| k.max(x)));
-            }
+        n if KV_USAGE.contains(&n) && x.is_finite() => {
+            w.kv_usage = Some(w.kv_usage.map_or(x, |k| k.max(x)));
         }
         _ => {}
     }

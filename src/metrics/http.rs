@@ -68,7 +68,11 @@ impl HttpUrl {
             return Err("no host: give http://host:port".into());
         }
         // After the last `:` outside an IPv6 address's brackets.
-        let port = match auth.as_str().rsplit_once(':').filter(|(_, p)| !p.contains(']')) {
+        let port = match auth
+            .as_str()
+            .rsplit_once(':')
+            .filter(|(_, p)| !p.contains(']'))
+        {
             None => 80,
             Some((_, p)) => match p.parse::<u16>() {
                 Ok(0) | Err(_) => return Err(format!("{p:?} is not a port")),
@@ -148,7 +152,10 @@ async fn get_unbounded(url: &HttpUrl, path_and_query: &str) -> Result<Answer, St
         path_and_query
     })
     .header(HOST, url.authority())
-    .header(USER_AGENT, concat!("dynamo-ctl/", env!("CARGO_PKG_VERSION")))
+    .header(
+        USER_AGENT,
+        concat!("dynamo-ctl/", env!("CARGO_PKG_VERSION")),
+    )
     .header(ACCEPT, "*/*")
     .header(CONNECTION, "close")
     .body(Empty::<Bytes>::new())
@@ -179,7 +186,10 @@ mod tests {
     #[test]
     fn urls() {
         let u = HttpUrl::parse("http://127.0.0.1:9090/").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 9090, ""));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("127.0.0.1", 9090, "")
+        );
         assert_eq!(u.to_string(), "http://127.0.0.1:9090");
         let u = HttpUrl::parse("localhost:8081/metrics").unwrap();
         assert_eq!(u.to_string(), "http://localhost:8081/metrics");

@@ -89,11 +89,14 @@ pub fn quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
         max = *c;
     }
     let total = b.last()?.1;
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return None;
     }
     let rank = q * total;
-    let i = b.iter().position(|(_, c)| *c >= rank).unwrap_or(b.len() - 1);
+    let i = b
+        .iter()
+        .position(|(_, c)| *c >= rank)
+        .unwrap_or(b.len() - 1);
     if i == b.len() - 1 {
         return Some(b[b.len() - 2].0);
     }
@@ -153,9 +156,15 @@ mod tests {
         let bumpy = vec![(0.1, 5.0), (0.5, 3.0), (1.0, 10.0), (INF, 10.0)];
         assert!(quantile(0.5, &bumpy).unwrap() <= 0.5);
         // A first bucket with a bound <= 0 answers that bound.
-        assert_eq!(quantile(0.1, &[(0.0, 5.0), (1.0, 10.0), (INF, 10.0)]), Some(0.0));
+        assert_eq!(
+            quantile(0.1, &[(0.0, 5.0), (1.0, 10.0), (INF, 10.0)]),
+            Some(0.0)
+        );
         // Hostile: NaN/inf everywhere never panics.
-        let _ = quantile(0.5, &[(f64::NAN, 1.0), (INF, f64::NAN), (-INF, 3.0), (INF, INF)]);
+        let _ = quantile(
+            0.5,
+            &[(f64::NAN, 1.0), (INF, f64::NAN), (-INF, 3.0), (INF, INF)],
+        );
     }
 
     #[test]

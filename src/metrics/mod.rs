@@ -316,9 +316,7 @@ impl Config {
                 scrape.push(u);
             }
         }
-        let nats = nats
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty());
+        let nats = nats.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
         Ok(Config {
             prometheus,
             scrape,
@@ -375,9 +373,7 @@ impl Collector {
         );
         let (prom, fetched) = tokio::join!(prom, scrapes);
         let mut partials: Vec<Partial> = prom.into_iter().collect();
-        let mut window = partials
-            .first()
-            .map(|_| self.cfg.window.as_secs_f64());
+        let mut window = partials.first().map(|_| self.cfg.window.as_secs_f64());
         for (url, f) in self.cfg.scrape.iter().zip(fetched) {
             let p = scrape::partial(url, f, self.prev.get_mut(url), namespace);
             if let Some(dt) = p.1 {
@@ -505,8 +501,9 @@ fn merge(partials: Vec<Partial>) -> Metrics {
         }
     }
     let mut instances = Vec::with_capacity(by_key.len());
-    let mut comps: BTreeMap<(String, String), (ComponentLoad, Option<Buckets>, Vec<f64>)> =
-        BTreeMap::new();
+    // Per component: the load so far, its instances' buckets and KV uses.
+    type Acc = (ComponentLoad, Option<Buckets>, Vec<f64>);
+    let mut comps: BTreeMap<(String, String), Acc> = BTreeMap::new();
     for (key, i) in by_key {
         let (c, buckets, kv) = comps
             .entry((key.namespace.clone(), key.component.clone()))

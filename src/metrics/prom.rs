@@ -79,7 +79,9 @@ fn dur(d: Duration) -> String {
 }
 
 fn promql(q: Q, cfg: &Config, ns: Option<&str>) -> String {
-    let sel = ns.map(|n| format!("{NAMESPACE}={}", lit(n))).unwrap_or_default();
+    let sel = ns
+        .map(|n| format!("{NAMESPACE}={}", lit(n)))
+        .unwrap_or_default();
     let w = dur(cfg.window);
     let by = format!("{NAMESPACE}, {COMPONENT}, {WORKER_ID}");
     let hist = |name: &str| format!("sum by (le) (rate({name}_bucket[{w}]))");
@@ -145,10 +147,9 @@ pub(super) async fn fetch_answers(
 /// Prometheus answers errors as `{"status":"error","errorType","error"}` (400, 422, 503).
 fn api_error(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<Value>(body) {
-        Ok(v) if v.get("error").and_then(Value::as_str).is_some() => format!(
-            "HTTP {status}: {}",
-            v["error"].as_str().unwrap_or_default()
-        ),
+        Ok(v) if v.get("error").and_then(Value::as_str).is_some() => {
+            format!("HTTP {status}: {}", v["error"].as_str().unwrap_or_default())
+        }
         _ => http_error(status, body),
     }
 }
@@ -156,7 +157,10 @@ fn api_error(status: u16, body: &[u8]) -> String {
 /// `data.result` of a successful answer of `want` type (`vector`, `matrix`).
 fn result<'a>(v: &'a Value, want: &str) -> Result<&'a Vec<Value>, String> {
     if v.get("status").and_then(Value::as_str) != Some("success") {
-        let e = v.get("error").and_then(Value::as_str).unwrap_or("no status");
+        let e = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no status");
         return Err(format!("query failed: {e}"));
     }
     let data = v.get("data").ok_or("answer without data")?;
@@ -230,13 +234,15 @@ pub(super) fn build(url: &HttpUrl, answers: &[Result<Bytes, String>]) -> Partial
     let mut first_error = None;
     let got: Vec<Option<Vec<(Labels, f64)>>> = answers
         .iter()
-        .map(|a| match a.as_ref().map_err(Clone::clone).and_then(|b| vector(b)) {
-            Ok(rows) => Some(rows),
-            Err(e) => {
-                first_error.get_or_insert(e);
-                None
-            }
-        })
+        .map(
+            |a| match a.as_ref().map_err(Clone::clone).and_then(|b| vector(b)) {
+                Ok(rows) => Some(rows),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    None
+                }
+            },
+        )
         .collect();
     let get = |q: Q| -> &[(Labels, f64)] {
         ALL.iter()
@@ -351,7 +357,12 @@ pub(super) async fn history(
     let path = api_path(
         url,
         "query_range",
-        &[("query", &query), ("start", &start), ("end", &end), ("step", &step)],
+        &[
+            ("query", &query),
+            ("start", &start),
+            ("end", &end),
+            ("step", &step),
+        ],
     );
     let a = http::get(url, &path, cfg.timeout).await?;
     if a.status != 200 {
@@ -362,7 +373,12 @@ pub(super) async fn history(
     let series = result(&v, "matrix")?;
     let mut points: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
     for s in series {
-        for p in s.get("values").and_then(Value::as_array).into_iter().flatten() {
+        for p in s
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some((t, v)) = point(p) {
                 points.insert((t * 1000.0) as u64, (t, v));
             }
@@ -414,7 +430,11 @@ mod tests {
     fn answers_to_loads() {
         let mut answers: Vec<Result<Bytes, String>> = ALL.iter().map(|_| ok("")).collect();
         let at = |q: Q| ALL.iter().position(|x| *x == q).unwrap();
-        answers[at(Q::Requests)] = ok(&format!("{},{}", series("a", "10", ""), series("b", "NaN", "")));
+        answers[at(Q::Requests)] = ok(&format!(
+            "{},{}",
+            series("a", "10", ""),
+            series("b", "NaN", "")
+        ));
         answers[at(Q::Inflight)] = ok(&series("a", "2", ""));
         answers[at(Q::Buckets)] = ok(&[
             series("a", "5", r#","le":"0.1""#),
@@ -422,8 +442,16 @@ mod tests {
             series("a", "10", r#","le":"+Inf""#),
         ]
         .join(","));
-        answers[at(Q::Seen)] = ok(&format!("{},{}", series("a", "1", ""), series("gone", "1", "")));
-        answers[at(Q::Live)] = ok(&format!("{},{}", series("a", "1", ""), series("b", "1", "")));
+        answers[at(Q::Seen)] = ok(&format!(
+            "{},{}",
+            series("a", "1", ""),
+            series("gone", "1", "")
+        ));
+        answers[at(Q::Live)] = ok(&format!(
+            "{},{}",
+            series("a", "1", ""),
+            series("b", "1", "")
+        ));
         answers[at(Q::FeInflight)] = ok(r#"{"metric":{},"value":[1,"3"]}"#);
         let url = HttpUrl::parse("http://127.0.0.1:9090").unwrap();
         let m = merge(vec![build(&url, &answers)]);
@@ -461,7 +489,9 @@ mod tests {
                 assert!(!p.status.error.as_deref().unwrap().contains('\u{1b}'));
             }
         }
-        assert!(api_error(503, br#"{"status":"error","error":"overloaded"}"#).contains("overloaded"));
+        assert!(
+            api_error(503, br#"{"status":"error","error":"overloaded"}"#).contains("overloaded")
+        );
         assert_eq!(api_error(500, b""), "HTTP 500");
     }
 }

@@ -180,12 +180,11 @@ pub(super) fn partial(
             (Some(b), Some(n), Some(dt)) => increase(b, n, false).map(|x| x / dt),
             _ => None,
         };
-        let hist = |before: Option<&Vec<(f64, f64)>>, now: Option<&Vec<(f64, f64)>>| match (
-            before, now,
-        ) {
-            (Some(b), Some(n)) => Some(bucket_increase(b, n, false)),
-            _ => None,
-        };
+        let hist =
+            |before: Option<&Vec<(f64, f64)>>, now: Option<&Vec<(f64, f64)>>| match (before, now) {
+                (Some(b), Some(n)) => Some(bucket_increase(b, n, false)),
+                _ => None,
+            };
         FrontAgg {
             requests_per_s: rate(was.and_then(|w| w.requests), fe.requests),
             errors_per_s: rate(was.and_then(|w| w.errors), fe.errors),
@@ -242,14 +241,24 @@ mod tests {
     #[test]
     fn rates_resets_and_restarts() {
         let t0 = Instant::now();
-        let (p, dt, mut st) = partial(&url(), fetched(t0, &page("a", 100.0, 50.0, 50.0)), None, None);
+        let (p, dt, mut st) = partial(
+            &url(),
+            fetched(t0, &page("a", 100.0, 50.0, 50.0)),
+            None,
+            None,
+        );
         assert_eq!(dt, None);
         assert_eq!(p.instances[0].requests_per_s, None);
         assert_eq!(p.instances[0].health.as_deref(), Some("ready"));
         assert_eq!(p.status.health.as_deref(), Some("ready"));
         // 10 s later, 100 more requests, half fast.
         let t1 = t0 + Duration::from_secs(10);
-        let (p, dt, st2) = partial(&url(), fetched(t1, &page("a", 200.0, 60.0, 100.0)), st.as_mut(), None);
+        let (p, dt, st2) = partial(
+            &url(),
+            fetched(t1, &page("a", 200.0, 60.0, 100.0)),
+            st.as_mut(),
+            None,
+        );
         assert_eq!(dt, Some(10.0));
         assert_eq!(p.instances[0].requests_per_s, Some(10.0));
         let b = p.instances[0].buckets.clone().unwrap();
@@ -257,24 +266,44 @@ mod tests {
         st = st2;
         // Same id, counter lower and uptime lower: reset; 30 since.
         let t2 = t1 + Duration::from_secs(10);
-        let (p, _, st3) = partial(&url(), fetched(t2, &page("a", 30.0, 3.0, 30.0)), st.as_mut(), None);
+        let (p, _, st3) = partial(
+            &url(),
+            fetched(t2, &page("a", 30.0, 3.0, 30.0)),
+            st.as_mut(),
+            None,
+        );
         assert_eq!(p.instances[0].requests_per_s, Some(3.0));
         st = st3;
         // Uptime lower but counter higher (restarted, counted fast): still a reset.
         let t3 = t2 + Duration::from_secs(10);
-        let (p, _, st4) = partial(&url(), fetched(t3, &page("a", 40.0, 1.0, 40.0)), st.as_mut(), None);
+        let (p, _, st4) = partial(
+            &url(),
+            fetched(t3, &page("a", 40.0, 1.0, 40.0)),
+            st.as_mut(),
+            None,
+        );
         assert_eq!(p.instances[0].requests_per_s, Some(4.0));
         st = st4;
         // Restarted on the same port with a new id, up 5 s of the 10: counts from zero.
         let t4 = t3 + Duration::from_secs(10);
-        let (p, _, st5) = partial(&url(), fetched(t4, &page("b", 20.0, 5.0, 20.0)), st.as_mut(), None);
+        let (p, _, st5) = partial(
+            &url(),
+            fetched(t4, &page("b", 20.0, 5.0, 20.0)),
+            st.as_mut(),
+            None,
+        );
         assert_eq!(p.instances.len(), 1);
         assert_eq!(p.instances[0].key.worker_id, "b");
         assert_eq!(p.instances[0].requests_per_s, Some(2.0));
         st = st5;
         // A new id that was up before the previous scrape: no rate yet.
         let t5 = t4 + Duration::from_secs(10);
-        let (p, _, _) = partial(&url(), fetched(t5, &page("c", 20.0, 500.0, 20.0)), st.as_mut(), None);
+        let (p, _, _) = partial(
+            &url(),
+            fetched(t5, &page("c", 20.0, 500.0, 20.0)),
+            st.as_mut(),
+            None,
+        );
         assert_eq!(p.instances[0].requests_per_s, None);
     }
 

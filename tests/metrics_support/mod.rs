@@ -95,7 +95,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn start(path: &str, port: u16, env: &[(&str, &str)], store: &Path, logdir: &Path) -> Worker {
+    pub fn start(
+        path: &str,
+        port: u16,
+        env: &[(&str, &str)],
+        store: &Path,
+        logdir: &Path,
+    ) -> Worker {
         let log = logdir.join(format!("worker-{}-{port}.log", path.replace('.', "_")));
         let mut cmd = Command::new(venv_python());
         cmd.arg(script("worker.py"))
@@ -256,7 +262,10 @@ impl Prometheus {
             "--config.file={}",
             dir.path().join("prometheus.yml").display()
         ))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
