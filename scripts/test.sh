@@ -17,6 +17,9 @@ command -v fish >/dev/null || need_apt+=(fish)
 command -v groff >/dev/null || need_apt+=(groff-base)
 # nats-server for the prefill queue tests (tests/metrics_nats.rs start their own with -js).
 command -v nats-server >/dev/null || need_apt+=(nats-server)
+# Prometheus for the metrics tests (tests/metrics.rs start their own binary instance on a
+# free loopback port; the Debian service, if it runs, is not used).
+command -v prometheus >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -38,7 +41,8 @@ if ! .venv/bin/python3 -c "import circus, sys; sys.exit(circus.__version__ != '0
   }
   .venv/bin/pip install -q --disable-pip-version-check circus==0.19.0
 fi
-# ai-dynamo-runtime: real Dynamo 1.x workers that register in discovery (tests/discovery.rs).
+# ai-dynamo-runtime: real Dynamo 1.x workers that register in discovery (tests/discovery.rs)
+# and serve /metrics and /health (tests/metrics.rs).
 # A 270 MB wheel: installed once, when missing.
 if ! .venv/bin/python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('ai-dynamo-runtime') != '1.6.1')" 2>/dev/null; then
   echo "test.sh: installing ai-dynamo-runtime==1.6.1 into .venv"

@@ -70,6 +70,31 @@ pub struct Global {
     /// Seconds to wait for each discovery source
     #[arg(long, global = true, value_name = "SECS", default_value_t = 2.0, value_parser = parse_secs)]
     pub discovery_timeout: f64,
+    // Metrics (src/metrics/): Prometheus, direct scrape, NATS.
+    /// Prometheus server to ask for load numbers (PromQL over its HTTP API; plain http)
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "DYNAMO_CTL_PROMETHEUS",
+        hide_env_values = true
+    )]
+    pub prometheus: Option<String>,
+    /// Scrape this /metrics directly (a worker's system status server, DYN_SYSTEM_PORT, or a frontend); repeatable
+    #[arg(long = "metrics", global = true, value_name = "URL", action = clap::ArgAction::Append)]
+    pub metrics: Vec<String>,
+    /// NATS server for the prefill queue depth (nats://host:port) [default: $NATS_SERVER]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "NATS_SERVER",
+        hide_env_values = true
+    )]
+    pub nats: Option<String>,
+    /// Seconds to wait for each metrics call (Prometheus query, scrape, health)
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 2.0, value_parser = parse_secs)]
+    pub metrics_timeout: f64,
     /// Also print malformed discovery entries (on stderr)
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
@@ -131,6 +156,14 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+fn parse_window(s: &str) -> Result<f64, String> {
+    let v = parse_secs(s)?;
+    if v < 0.5 {
+        return Err(format!("{s} is too short (at least 0.5 seconds)"));
+    }
+    Ok(v)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Table,
@@ -172,6 +205,20 @@ pub enum Command {
     },
     /// List namespaces with instance counts per type and their status
     List,
+    /// Load per component and instance (requests/s, in-flight, p50/p95, errors/s, KV cache),
+    /// the frontend's TTFT/ITL, from Prometheus (--prometheus) or direct scrapes (--metrics)
+    Top {
+        /// Only this namespace (or -n NS)
+        #[arg(id = "ns_positional", value_name = "NS")]
+        namespace: Option<String>,
+        /// Seconds the rates are measured over: the time between two scrapes, or
+        /// Prometheus' rate() window
+        #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_window)]
+        window: f64,
+        /// Repeat every --window seconds until Ctrl-C (with -o json: one JSON document per line)
+        #[arg(long)]
+        watch: bool,
+    },
     /// Show one namespace: components grouped by type, watchers, GPUs, free GPUs
     Show {
         /// Namespace (the state file's name without .json); or give it with -n

@@ -1,5 +1,6 @@
 //! The scripting subcommands: `list`, `show`, `add`, `remove`, `scale`, `instances`
-//! (live instances from Dynamo's discovery, `cli/live.rs`). Data goes to
+//! (live instances from Dynamo's discovery, `cli/live.rs`), `top` (load from the metrics
+//! sources, `cli/top.rs`). Data goes to
 //! stdout (a table, or JSON with `--output json`), messages to stderr. Exit codes: 0 ok,
 //! 1 failure, 2 usage (bad flags, bad namespace or type names).
 
@@ -9,6 +10,7 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 mod live;
+mod top;
 
 use crate::arbiter::{self, Client, Expect, Kill, Mode, Process, Watcher, ops};
 use crate::args::{ChangeFlags, Command, Global, Output};
@@ -128,6 +130,19 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
             Ok(ns) => show(g, store, &ns, &paint),
             Err(code) => return code,
         },
+        Command::Top {
+            namespace,
+            window,
+            watch,
+        } => {
+            let ns = match (namespace, &g.namespace) {
+                (Some(p), Some(n)) if p != *n => {
+                    return error_out(&format!("two namespaces given: {p} and -n {n}"), 2);
+                }
+                (p, n) => p.or_else(|| n.clone()),
+            };
+            return top::top(g, ns.as_deref(), window, watch, &paint);
+        }
         Command::Instances { namespace } => {
             let namespace = namespace.or_else(|| g.namespace.clone());
             return match live::instances(g, namespace.as_deref(), &paint) {

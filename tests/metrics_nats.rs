@@ -412,3 +412,48 @@ async fn malformed_answers_are_errors() {
     let err = prefill_queues(&url, None, Duration::from_millis(300)).await;
     assert_eq!(err, Err(NatsError::Timeout(Duration::from_millis(300))));
 }
+
+/// `dynamo-ctl top` with NATS as its only source ($NATS_SERVER, as Dynamo sets it): the
+/// namespace's prefill queue depth in JSON and in the table; a dead NATS is an error.
+#[tokio::test]
+async fn top_shows_the_prefill_queue_depth() {
+    let url = shared_url();
+    let mut c = client(&url).await;
+    create_queue(&mut c, "topq_prefill_queue").await;
+    enqueue(&mut c, "topq_prefill_queue", 5).await;
+    let bin = env!("CARGO_BIN_EXE_dynamo-ctl");
+    let run = |args: &[&str], nats: &str| {
+        std::process::Command::new(bin)
+            .args(args)
+            .env("NATS_SERVER", nats)
+            .env_remove("DYNAMO_CTL_PROMETHEUS")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["top", "topq", "-o", "json"], &url);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["prefill_queue"]["stream"], "topq_prefill_queue");
+    assert_eq!(v["prefill_queue"]["depth"], 5);
+    assert_eq!(v["sources"][0]["kind"], "nats");
+    assert_eq!(v["sources"][0]["status"], "ok");
+    let out = run(&["top", "topq"], &url);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("prefill queue: 5 pending (topq_prefill_queue)"),
+        "{text}"
+    );
+    // Nothing listens there: reported, exit 1.
+    let dead = format!("nats://127.0.0.1:{}", free_port());
+    let out = run(&["top", "topq", "-o", "json"], &dead);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sources"][0]["status"], "error");
+    assert!(v["prefill_queue"].is_null());
+}
