@@ -92,6 +92,10 @@ pub struct Global {
         hide_env_values = true
     )]
     pub nats: Option<String>,
+    /// TUI: seconds between polls of the arbiter and the metrics sources while a namespace is
+    /// open (at least 0.5) [default: the config's refresh, else 2]
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_window)]
+    pub refresh: Option<f64>,
     /// Seconds to wait for each metrics call (Prometheus query, scrape, health)
     #[arg(long, global = true, value_name = "SECS", default_value_t = 2.0, value_parser = parse_secs)]
     pub metrics_timeout: f64,

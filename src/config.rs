@@ -34,6 +34,22 @@ pub struct Config {
     pub theme: ThemeOverrides,
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
+    /// Where load numbers turn orange (`*_warn`) and red (`*_crit`).
+    #[serde(default)]
+    pub thresholds: ThresholdOverrides,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdOverrides {
+    pub p95_warn: Option<f64>,
+    pub p95_crit: Option<f64>,
+    pub errors_warn: Option<f64>,
+    pub errors_crit: Option<f64>,
+    pub queue_warn: Option<f64>,
+    pub queue_crit: Option<f64>,
+    pub kv_warn: Option<f64>,
+    pub kv_crit: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +123,27 @@ pub fn parse_key(spec: &str) -> Result<Key, String> {
 }
 
 impl Config {
+    /// The load thresholds: the defaults with the file's overrides.
+    pub fn thresholds(&self) -> crate::tui::load::Thresholds {
+        let mut t = crate::tui::load::Thresholds::default();
+        let o = &self.thresholds;
+        for (dst, src) in [
+            (&mut t.p95_warn, o.p95_warn),
+            (&mut t.p95_crit, o.p95_crit),
+            (&mut t.errors_warn, o.errors_warn),
+            (&mut t.errors_crit, o.errors_crit),
+            (&mut t.queue_warn, o.queue_warn),
+            (&mut t.queue_crit, o.queue_crit),
+            (&mut t.kv_warn, o.kv_warn),
+            (&mut t.kv_crit, o.kv_crit),
+        ] {
+            if let Some(v) = src {
+                *dst = v;
+            }
+        }
+        t
+    }
+
     /// Reads the file at `path`; a missing file is the default configuration.
     pub fn load(path: &Path) -> Result<Config, String> {
         let meta = match std::fs::metadata(path) {
@@ -146,6 +183,26 @@ impl Config {
                 "line {}: refresh = {r}: between 0.5 and 3600 seconds",
                 line_with("refresh")
             ));
+        }
+        let th = &cfg.thresholds;
+        for (name, value) in [
+            ("p95_warn", th.p95_warn),
+            ("p95_crit", th.p95_crit),
+            ("errors_warn", th.errors_warn),
+            ("errors_crit", th.errors_crit),
+            ("queue_warn", th.queue_warn),
+            ("queue_crit", th.queue_crit),
+            ("kv_warn", th.kv_warn),
+            ("kv_crit", th.kv_crit),
+        ] {
+            if let Some(v) = value
+                && (!v.is_finite() || v < 0.0)
+            {
+                return Err(format!(
+                    "line {}: thresholds.{name} = {v}: a number of at least 0",
+                    line_with(name)
+                ));
+            }
         }
         for (name, value) in [
             ("bg", &cfg.theme.bg),

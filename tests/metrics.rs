@@ -5,6 +5,7 @@
 //! (`metrics_support::fixture`).
 
 mod metrics_support;
+mod tmux_support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -675,4 +676,60 @@ fn top_cli() {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The first "N/s" on a line.
+fn rate_on(line: &str) -> Option<f64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_suffix("/s").and_then(|n| n.parse::<f64>().ok()))
+}
+
+/// The TUI as an operator sees it, against the real deployment: the dashboard of the
+/// Dynamo 1.x namespace (discovery only, from the file store) shows the component's request
+/// rate from Prometheus beside its instances, and the sources' health; `m` shows its
+/// 15-minute history from Prometheus; `i` lists each instance with its own rate.
+#[test]
+fn the_tui_shows_load_beside_the_counts() {
+    use tmux_support::{START, Tmux};
+    let f = fixture();
+    warm(f);
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "{} --file-kv '{}' --prometheus {} --refresh 1 -n {NS} --state-dir /nonexistent",
+        env!("CARGO_BIN_EXE_dynamo-ctl"),
+        f.store.display(),
+        f.prometheus
+    ));
+    let s = t.wait_for(
+        "the component's rate near 20/s",
+        Duration::from_secs(30),
+        |s| {
+            s.lines().any(|l| {
+                l.contains("backend") && rate_on(l).is_some_and(|r| (r - RATE).abs() <= RATE * TOL)
+            })
+        },
+    );
+    assert!(s.contains("metrics prometheus ●"), "{s}");
+    assert!(s.contains("Load: req/s"), "{s}");
+    t.keys(&["m"]);
+    let s = t.wait_for("the history from Prometheus", START, |s| {
+        s.contains("load of backend in mt") && s.contains("(Prometheus, ")
+    });
+    assert!(s.contains("requests/s: now "), "{s}");
+    t.keys(&["Escape"]);
+    t.wait_for("the dashboard", START, |s| !s.contains("load of backend"));
+    t.keys(&["i"]);
+    let s = t.wait_for("both instances with their rates", START, |s| {
+        f.workers.iter().all(|(id, _)| {
+            s.lines().any(|l| {
+                l.contains(id.as_str())
+                    && l.rsplit("live")
+                        .next()
+                        .and_then(rate_on)
+                        .is_some_and(|r| (r - RATE / 2.0).abs() <= RATE / 2.0 * TOL)
+            })
+        })
+    });
+    assert!(s.contains("registered instances (2)"), "{s}");
+    t.keys(&["q", "q"]);
 }

@@ -689,3 +689,122 @@ fn registered_instances_panel_flashes_new_and_greys_leaving() {
     assert_eq!(buf[(x, y)].fg, Color::Rgb(0xff, 0x8c, 0x00));
     assert!(t.contains("touched 15s ago"), "{t}");
 }
+
+/// A metrics round as the collector returns it, for a namespace of the reference file.
+fn load_round(
+    at: std::time::SystemTime,
+    vllm_rate: f64,
+    depth: u64,
+) -> dynamo_ctl::metrics::Metrics {
+    use dynamo_ctl::metrics::*;
+    let comp = |name: &str, rate: f64, p95: f64, inflight: f64, kv: Option<f64>| ComponentLoad {
+        namespace: "dynamo".into(),
+        component: name.into(),
+        instances: 1,
+        requests_per_s: Some(rate),
+        inflight: Some(inflight),
+        p50_seconds: Some(p95 / 2.0),
+        p95_seconds: Some(p95),
+        errors_per_s: None,
+        kv_cache_usage: kv,
+    };
+    let src = |kind, location: &str, error: Option<&str>| SourceStatus {
+        kind,
+        location: location.into(),
+        status: if error.is_some() {
+            Status::Error
+        } else {
+            Status::Ok
+        },
+        error: error.map(str::to_string),
+        health: None,
+        health_endpoints: None,
+    };
+    Metrics {
+        sources: vec![
+            src(SourceKind::Prometheus, "http://127.0.0.1:9090", None),
+            src(
+                SourceKind::Scrape,
+                "http://127.0.0.1:8081/metrics",
+                Some("connection refused"),
+            ),
+            src(SourceKind::Nats, "nats://127.0.0.1:4222", None),
+        ],
+        components: vec![
+            comp("PrefillWorker", 3.1, 6.2, 4.0, None),
+            comp("VllmWorker", vllm_rate, 0.412, 7.0, Some(0.83)),
+        ],
+        instances: vec![],
+        frontend: Some(FrontendLoad {
+            requests_per_s: Some(12.5),
+            inflight: Some(9.0),
+            queued: Some(2.0),
+            ttft_p95_seconds: Some(0.180),
+            itl_p95_seconds: Some(0.012),
+            ..Default::default()
+        }),
+        prefill_queue: Some(nats::QueueDepth {
+            stream: "dynamo_prefill_queue".into(),
+            depth,
+            ack_pending: 0,
+            waiting: 0,
+            namespace_queue: true,
+        }),
+        prefill_queues: vec![],
+        taken_at: at,
+        window_seconds: Some(10.0),
+    }
+}
+
+#[test]
+fn dashboard_with_load_and_sparklines() {
+    use dynamo_ctl::tui::app::Action;
+    use std::time::Duration;
+    let mut app = reference_app(false);
+    app.load.on = true;
+    for (i, (rate, depth)) in [(2.0, 1), (4.0, 3), (8.0, 9), (16.0, 27), (12.0, 140)]
+        .into_iter()
+        .enumerate()
+    {
+        app.update(Action::MetricsSeen {
+            ns: "dynamo".into(),
+            metrics: Box::new(load_round(
+                now() + Duration::from_secs(2 * i as u64),
+                rate,
+                depth,
+            )),
+        });
+    }
+    let buf = render(&app, 160, 40);
+    insta::assert_snapshot!("dashboard_load", text(&buf));
+    let t = text(&buf);
+    let row = t.lines().find(|l| l.contains("VllmWorker")).unwrap();
+    assert!(
+        row.contains("12.0/s p95 412ms   7 in kv 83% ▂▃▅█▆"),
+        "{row}"
+    );
+    assert!(t.contains("metrics prometheus ● scrape ✗ nats ●"), "{t}");
+    assert!(
+        t.contains("frontend 12.5/s TTFT p95 180ms ITL p95 12ms queued 2"),
+        "{t}"
+    );
+    assert!(t.contains("prefill queue 140 ▁▁▁▂█ ↗"), "{t}");
+    // Severity: a p95 over 5 s is red, KV use over 80 % orange, a queue over 100 red.
+    let (x, y) = at(&buf, "6.20s");
+    assert_eq!(buf[(x, y)].fg, RED);
+    let (x, y) = at(&buf, "kv 83%");
+    assert_eq!(buf[(x, y)].fg, Color::Rgb(0xff, 0x8c, 0x00));
+    let (x, y) = at(&buf, "queue 140");
+    assert_eq!(buf[(x + 6, y)].fg, RED);
+    // `m`: the component's load over time, from what this session measured.
+    app.table_selected = 2; // VllmWorker
+    app.update(code(KeyCode::Char('m')));
+    let buf = render(&app, 120, 40);
+    insta::assert_snapshot!("metrics_view", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("load of VllmWorker in dynamo"), "{t}");
+    assert!(
+        t.contains("requests/s: now 12.0/s, max 16.0/s (this session, 5 samples)"),
+        "{t}"
+    );
+}

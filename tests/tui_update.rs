@@ -1672,3 +1672,133 @@ fn dash_n_of_a_namespace_only_discovery_knows_waits_for_discovery_then_opens() {
         status(&app).1
     );
 }
+
+// ------------------------------------------------------------------ load (metrics)
+
+#[test]
+fn metrics_are_polled_only_with_a_source_and_a_namespace_open() {
+    // No source: a tick asks nothing.
+    let (mut app, store, _d) = dashboard();
+    assert!(!app.wants_metrics());
+    assert!(drive(&mut app, &store, Action::MetricsTick).is_empty());
+    // A source, but only the picker: nothing either.
+    let (mut picker, store2) = picker_app();
+    picker.load.on = true;
+    assert!(!picker.wants_metrics());
+    assert!(drive(&mut picker, &store2, Action::MetricsTick).is_empty());
+    // A source and a namespace: one poll at a time.
+    app.load.on = true;
+    let e = drive(&mut app, &store, Action::MetricsTick);
+    assert_eq!(
+        e,
+        [Effect::MetricsPoll {
+            ns: "dynamo".into()
+        }]
+    );
+    assert!(
+        drive(&mut app, &store, Action::MetricsTick).is_empty(),
+        "one in flight"
+    );
+    let done = effects::run_blocking(&store, e[0].clone());
+    app.update(done);
+    assert!(!app.load.polling);
+    assert!(app.load.last.is_some());
+    // Paused: no polls.
+    drive(&mut app, &store, key('p'));
+    assert!(drive(&mut app, &store, Action::MetricsTick).is_empty());
+}
+
+#[test]
+fn a_round_for_another_namespace_is_dropped_and_switching_resets_history() {
+    use dynamo_ctl::metrics::{ComponentLoad, Metrics};
+    let (mut app, _store, _d) = dashboard();
+    app.load.on = true;
+    let round = |ns: &str, rate: f64| Metrics {
+        sources: vec![],
+        components: vec![ComponentLoad {
+            namespace: ns.into(),
+            component: "VllmWorker".into(),
+            instances: 1,
+            requests_per_s: Some(rate),
+            inflight: None,
+            p50_seconds: None,
+            p95_seconds: None,
+            errors_per_s: None,
+            kv_cache_usage: None,
+        }],
+        instances: vec![],
+        frontend: None,
+        prefill_queue: None,
+        prefill_queues: vec![],
+        taken_at: now(),
+        window_seconds: None,
+    };
+    app.update(Action::MetricsSeen {
+        ns: "dynamo".into(),
+        metrics: Box::new(round("dynamo", 3.0)),
+    });
+    app.update(Action::MetricsSeen {
+        ns: "dynamo".into(),
+        metrics: Box::new(round("dynamo", 5.0)),
+    });
+    assert_eq!(app.load.rates("vllmworker"), [3.0, 5.0]);
+    // An answer for a namespace left meanwhile changes nothing.
+    app.update(Action::MetricsSeen {
+        ns: "agg".into(),
+        metrics: Box::new(round("agg", 9.0)),
+    });
+    assert!(app.unchanged);
+    assert_eq!(app.load.rates("VllmWorker"), [3.0, 5.0]);
+    assert_eq!(
+        app.load
+            .component("dynamo", "vllmworker")
+            .and_then(|c| c.requests_per_s),
+        Some(5.0)
+    );
+    // History older than 15 minutes goes.
+    let mut late = round("dynamo", 7.0);
+    late.taken_at = now() + std::time::Duration::from_secs(16 * 60);
+    app.update(Action::MetricsSeen {
+        ns: "dynamo".into(),
+        metrics: Box::new(late),
+    });
+    assert_eq!(app.load.rates("VllmWorker"), [7.0]);
+}
+
+#[test]
+fn m_opens_the_load_view_and_asks_prometheus_for_history() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    // Without Prometheus: the view of this session's numbers, no request.
+    app.load.on = true;
+    assert!(drive(&mut app, &store, key('m')).is_empty());
+    assert_eq!(app.scope(), Scope::Metrics);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Dashboard);
+    app.load.prometheus = true;
+    let e = drive(&mut app, &store, key('m'));
+    assert_eq!(
+        e,
+        [Effect::MetricsHistory {
+            ns: "dynamo".into(),
+            component: "VllmWorker".into()
+        }]
+    );
+    app.update(Action::MetricsHistory {
+        ns: "dynamo".into(),
+        component: "VllmWorker".into(),
+        points: Some(vec![(1.0, 2.0), (2.0, 4.0)]),
+    });
+    assert_eq!(
+        app.load.prom_history,
+        Some(("VllmWorker".into(), vec![(1.0, 2.0), (2.0, 4.0)]))
+    );
+    let text = tui_support::text(&tui_support::render(&app, 120, 40));
+    assert!(
+        text.contains("(Prometheus, 2 points over 15 min)"),
+        "{text}"
+    );
+    // `m` again closes it.
+    drive(&mut app, &store, key('m'));
+    assert_eq!(app.scope(), Scope::Dashboard);
+}

@@ -47,6 +47,19 @@ pub enum Action {
     },
     /// A line of progress from a running [`Effect::Scale`].
     ScaleProgress(String),
+    /// Time to ask the metrics sources again (every `--refresh` while a namespace is open).
+    MetricsTick,
+    /// A metrics round of `ns` came back.
+    MetricsSeen {
+        ns: String,
+        metrics: Box<crate::metrics::Metrics>,
+    },
+    /// Prometheus' request-rate history of one component (None: it did not answer).
+    MetricsHistory {
+        ns: String,
+        component: String,
+        points: Option<Vec<(f64, f64)>>,
+    },
     /// The time the live view asked for ([`App::next_wake`]) came: a flash or a leaving
     /// instance ends, a followed registration times out.
     LiveTick,
@@ -62,6 +75,10 @@ pub enum Effect {
     Scale(Intent),
     /// Ask the arbiter for the namespace's watchers.
     ArbiterPoll { ns: String, endpoint: String },
+    /// One metrics round over every source, for namespace `ns` (the metrics task runs it).
+    MetricsPoll { ns: String },
+    /// Prometheus' history of a component's request rate over the last 15 minutes.
+    MetricsHistory { ns: String, component: String },
 }
 
 /// Why a scale effect did nothing (or stopped part-way), as the UI needs to know it.
@@ -352,6 +369,11 @@ pub enum Popup {
         selected: usize,
         filter: ListFilter,
     },
+    /// `m`: the selected component's load over the last 15 minutes.
+    Metrics {
+        /// The type (state file) or component (discovery) name.
+        name: String,
+    },
     /// Enter on a registration: its value as stored, unknown fields included.
     LiveEntry {
         /// [`super::live::ident`] of the instance.
@@ -505,6 +527,8 @@ pub struct App {
     hold_status: bool,
     /// Flashing, leaving and first-seen instances, and a followed registration.
     pub track: Tracker,
+    /// Load numbers: the last metrics round and this session's history.
+    pub load: super::load::Load,
     /// A discovery source is on and has not answered yet: a namespace with no state file
     /// may still be one discovery knows (`-n` of a Dynamo 1.x deployment).
     pub awaiting_discovery: bool,
@@ -541,6 +565,7 @@ impl App {
             hold_status: false,
             track: Tracker::default(),
             awaiting_discovery: false,
+            load: Default::default(),
             unchanged: false,
             live: None,
             state_listing: Listing::Loading,
@@ -562,6 +587,12 @@ impl App {
     /// discovery knows (nothing to scale without a state file).
     pub fn keys_readonly(&self) -> bool {
         self.readonly || self.current.as_ref().is_some_and(|c| c.discovery_only)
+    }
+
+    /// Whether the metrics sources should be polled: one is configured and a namespace is
+    /// open (never on the picker, never without a source).
+    pub fn wants_metrics(&self) -> bool {
+        self.load.on && self.current.is_some()
     }
 
     /// Whether the arbiter should be polled now: a namespace with an endpoint is open.
@@ -641,6 +672,7 @@ impl App {
             Some(Popup::Instances { .. }) => Scope::Instances,
             Some(Popup::Live { .. }) => Scope::Live,
             Some(Popup::LiveEntry { .. }) => Scope::LiveEntry,
+            Some(Popup::Metrics { .. }) => Scope::Metrics,
             Some(Popup::Entry { .. }) => Scope::Entry,
             Some(Popup::Command { .. }) => Scope::Command,
             None if self.current.is_some() => Scope::Dashboard,
@@ -687,6 +719,23 @@ impl App {
             .collect()
     }
 
+    /// The components of a namespace only discovery knows, as its dashboard lists them.
+    pub fn live_components(&self) -> Vec<String> {
+        let (Some(cur), Some(live)) = (&self.current, &self.live) else {
+            return Vec::new();
+        };
+        let set: std::collections::BTreeSet<&str> = live
+            .of_namespace(&cur.name)
+            .map(|i| i.component.as_str())
+            .collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+
+    /// The selected row's component on a discovery-only dashboard.
+    pub fn selected_component(&self) -> Option<String> {
+        self.live_components().get(self.table_selected).cloned()
+    }
+
     /// The type of the selected dashboard row.
     pub fn selected_type(&self) -> Option<&scale::TypeSummary> {
         self.visible_types().get(self.table_selected).copied()
@@ -721,6 +770,42 @@ impl App {
                     ns: cur.name.clone(),
                     endpoint: cur.summary.circus_endpoint.clone().unwrap_or_default(),
                 }]
+            }
+            Action::MetricsTick => {
+                self.unchanged = true;
+                if !self.wants_metrics() || self.load.polling || self.paused {
+                    return Vec::new();
+                }
+                self.load.polling = true;
+                let ns = self.current.as_ref().expect("wants_metrics").name.clone();
+                vec![Effect::MetricsPoll { ns }]
+            }
+            Action::MetricsSeen { ns, metrics } => {
+                self.load.polling = false;
+                if self.current.as_ref().is_some_and(|c| c.name == ns) && !self.paused {
+                    self.load.on_sample(&ns, *metrics);
+                } else {
+                    self.unchanged = true;
+                }
+                Vec::new()
+            }
+            Action::MetricsHistory {
+                ns,
+                component,
+                points,
+            } => {
+                if self.current.as_ref().is_some_and(|c| c.name == ns) {
+                    match points {
+                        Some(p) => self.load.prom_history = Some((component, p)),
+                        None => self.say(
+                            Severity::Warn,
+                            format!(
+                                "Prometheus gave no history of {component}: showing what this session measured"
+                            ),
+                        ),
+                    }
+                }
+                Vec::new()
             }
             Action::ArbiterSeen {
                 ns,
@@ -1431,6 +1516,12 @@ impl App {
                 Scope::ScaleInput => self.scale_input_cmd(cmd),
                 Scope::Instances | Scope::Entry => self.instance_cmd(cmd),
                 Scope::Live | Scope::LiveEntry => self.live_cmd(cmd),
+                Scope::Metrics => {
+                    if cmd == Cmd::Close {
+                        self.popups.pop();
+                    }
+                    Vec::new()
+                }
                 Scope::Command => self.command_cmd(cmd),
                 Scope::Messages => {
                     let max = self.history.len().saturating_sub(1) as u16;
@@ -1625,6 +1716,31 @@ impl App {
                 }
                 self.say(Severity::Info, "live updates resumed");
                 return vec![self.refresh()];
+            }
+            Cmd::Metrics => {
+                let name = match &self.current {
+                    Some(c) if c.discovery_only => self.selected_component(),
+                    _ => self.selected_type().map(|t| t.ty.clone()),
+                };
+                let Some(name) = name else {
+                    return Vec::new();
+                };
+                if !self.load.on {
+                    self.say(
+                        Severity::Info,
+                        "no metrics source: --prometheus URL, --metrics URL (a worker's /metrics) or --nats URL",
+                    );
+                }
+                self.popups.push(Popup::Metrics { name: name.clone() });
+                let ns = self.current.as_ref().map(|c| c.name.clone());
+                if self.load.prometheus
+                    && let Some(ns) = ns
+                {
+                    return vec![Effect::MetricsHistory {
+                        ns,
+                        component: name,
+                    }];
+                }
             }
             Cmd::Live => {
                 self.popups.push(Popup::Live {

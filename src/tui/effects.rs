@@ -159,7 +159,69 @@ pub fn run_blocking_with(store: &Store, effect: Effect, progress: &mut dyn FnMut
                 result,
             }
         }
+        // The metrics task (`spawn_metrics`) runs these with its collector; here there is
+        // none: a round of no source.
+        Effect::MetricsPoll { ns } => Action::MetricsSeen {
+            ns,
+            metrics: Box::new(no_source_round()),
+        },
+        Effect::MetricsHistory { ns, component } => Action::MetricsHistory {
+            ns,
+            component,
+            points: None,
+        },
     }
+}
+
+fn no_source_round() -> crate::metrics::Metrics {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(crate::metrics::Collector::new(Default::default()).poll(None)),
+        Err(_) => crate::metrics::Metrics {
+            sources: Vec::new(),
+            components: Vec::new(),
+            instances: Vec::new(),
+            frontend: None,
+            prefill_queue: None,
+            prefill_queues: Vec::new(),
+            taken_at: std::time::SystemTime::now(),
+            window_seconds: None,
+        },
+    }
+}
+
+/// The metrics task: owns the collector (it keeps the previous scrapes for rates), runs
+/// one request at a time, answers on `tx`. Returns where to send [`Effect::MetricsPoll`]
+/// and [`Effect::MetricsHistory`]. A slow source delays only this task, never the keys.
+pub fn spawn_metrics(
+    cfg: crate::metrics::Config,
+    tx: &UnboundedSender<Action>,
+) -> UnboundedSender<Effect> {
+    let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel::<Effect>();
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let mut c = crate::metrics::Collector::new(cfg);
+        while let Some(e) = erx.recv().await {
+            let action = match e {
+                Effect::MetricsPoll { ns } => Action::MetricsSeen {
+                    metrics: Box::new(c.poll(Some(&ns)).await),
+                    ns,
+                },
+                Effect::MetricsHistory { ns, component } => Action::MetricsHistory {
+                    points: c.history(&ns, &component, 15).await,
+                    ns,
+                    component,
+                },
+                _ => continue,
+            };
+            if tx.send(action).is_err() {
+                return;
+            }
+        }
+    });
+    etx
 }
 
 /// Starts `effect` on the blocking pool; its result (and a scale's progress) comes back on

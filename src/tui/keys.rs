@@ -37,6 +37,7 @@ pub enum Cmd {
     Command,
     Complete,
     Live,
+    Metrics,
 }
 
 /// Who has the keys: the top popup, else the screen.
@@ -55,6 +56,7 @@ pub enum Scope {
     Command,
     Live,
     LiveEntry,
+    Metrics,
 }
 
 impl Scope {
@@ -73,6 +75,7 @@ impl Scope {
             Scope::Command => "Command bar",
             Scope::Live => "Registered instances (discovery)",
             Scope::LiveEntry => "One registration",
+            Scope::Metrics => "Load of a component",
         }
     }
 }
@@ -323,6 +326,15 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Scale,
         true,
         "scale",
+    ),
+    b(
+        Dashboard,
+        &[C('m')],
+        "m",
+        "the selected component's load over 15 minutes",
+        Cmd::Metrics,
+        false,
+        "load",
     ),
     b(
         Dashboard,
@@ -586,6 +598,15 @@ pub const BINDINGS: &[Binding] = &[
         "down",
     ),
     b(
+        Metrics,
+        &[K(KeyCode::Esc), C('m')],
+        "Esc/m",
+        "back",
+        Cmd::Close,
+        false,
+        "back",
+    ),
+    b(
         LiveEntry,
         &[K(KeyCode::Esc)],
         "Esc",
@@ -838,6 +859,7 @@ pub const ACTIONS: &[Action] = &[
     act("filter", Dashboard, Cmd::Filter),
     act("open", Dashboard, Cmd::Open),
     act("live", Dashboard, Cmd::Live),
+    act("load", Dashboard, Cmd::Metrics),
     act("remove_instance", Instances, Cmd::RemoveThis),
     act("remove_instance", Entry, Cmd::RemoveThis),
 ];

@@ -10,6 +10,7 @@ pub mod app;
 pub mod effects;
 pub mod keys;
 pub mod live;
+pub mod load;
 pub mod theme;
 pub mod ui;
 pub mod watch;
@@ -25,7 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::args::Global;
 use crate::state::Store;
-use app::{Action, App};
+use app::{Action, App, Effect};
 use theme::{ColorMode, Theme};
 
 const SPIN_EVERY: Duration = Duration::from_millis(80);
@@ -69,13 +70,24 @@ pub fn run(g: &Global, store: Store, cfg: &crate::config::Config) -> i32 {
         eprintln!("dynamo-ctl: config: keys.{action}: {e}");
         return 2;
     }
-    let arbiter_every = cfg
+    let arbiter_every = g
         .refresh
+        .or(cfg.refresh)
         .map_or(ARBITER_EVERY, |s| Duration::from_secs_f64(s.max(0.5)));
+    let metrics = match crate::metrics::Config::from_global(g) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("dynamo-ctl: {}", crate::text::safe(&e.to_string()));
+            return 2;
+        }
+    };
     let mut opts = g.scale_options();
     opts.wait = true;
     let mut app = App::new(store.dir().to_path_buf(), g.readonly, g.namespace.clone())
         .with_arbiter(g.file_only_reason(), opts);
+    app.load.on = !metrics.is_empty();
+    app.load.prometheus = metrics.prometheus.is_some();
+    app.load.thresholds = cfg.thresholds();
     // ratatui's init installs a panic hook that restores the terminal first.
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
@@ -107,6 +119,7 @@ pub fn run(g: &Global, store: Store, cfg: &crate::config::Config) -> i32 {
             d.coalesce = Duration::from_millis(10);
             d
         },
+        metrics,
     ));
     drop(terminal);
     drop(guard);
@@ -133,6 +146,7 @@ fn clock() -> (SystemTime, String) {
     )
 }
 
+#[allow(clippy::too_many_arguments)] // the loop's inputs, each used once
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
@@ -141,9 +155,13 @@ async fn event_loop(
     trace: &Trace,
     arbiter_every: Duration,
     discovery: &crate::discovery::Config,
+    metrics: crate::metrics::Config,
 ) -> i32 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
     app.awaiting_discovery = discovery.any();
+    // The metrics task, only with a source configured (no source: no polls at all).
+    let metrics_tx = (!metrics.is_empty()).then(|| effects::spawn_metrics(metrics, &tx));
+    let mut next_metrics: Option<Instant> = None;
     watch::spawn(store.dir().to_path_buf(), tx.clone());
     // Discovery's live view, when a source is on; it lives as long as the loop.
     let _discovery = discovery.any().then(|| {
@@ -212,6 +230,10 @@ async fn event_loop(
                 Action::SpinnerTick
             }
             _ = ages.tick() => Action::AgeTick,
+            _ = tokio::time::sleep_until(next_metrics.unwrap_or_else(Instant::now)), if next_metrics.is_some() => {
+                next_metrics = Some(Instant::now() + arbiter_every);
+                Action::MetricsTick
+            }
             _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
                 Action::LiveTick
             }
@@ -224,8 +246,10 @@ async fn event_loop(
         if !busy {
             next_spin = Instant::now() + SPIN_EVERY;
         }
-        if let Action::InstancesChanged(s) = &action {
-            trace.mark(&format!("instances-{}", s.instances.len()));
+        match &action {
+            Action::InstancesChanged(s) => trace.mark(&format!("instances-{}", s.instances.len())),
+            Action::MetricsSeen { .. } => trace.mark("metrics-seen"),
+            _ => {}
         }
         let mut actions = vec![action];
         // Take whatever else is queued so one frame shows it all.
@@ -237,12 +261,24 @@ async fn event_loop(
             let (now, label) = clock();
             app.set_clock(now, label);
             for e in app.update(a) {
-                effects::spawn(e, store, &tx);
+                match (e, &metrics_tx) {
+                    (e @ (Effect::MetricsPoll { .. } | Effect::MetricsHistory { .. }), Some(m)) => {
+                        trace.mark("metrics-asked");
+                        let _ = m.send(e);
+                    }
+                    (e, _) => effects::spawn(e, store, &tx),
+                }
             }
             redraw |= !app.unchanged;
         }
         if app.quit {
             return 0;
+        }
+        // Metrics: at once when a namespace opens, then every --refresh.
+        match (app.wants_metrics(), next_metrics) {
+            (true, None) => next_metrics = Some(Instant::now()),
+            (false, Some(_)) => next_metrics = None,
+            _ => {}
         }
         // Ask at once when a namespace with an arbiter opens, then every 2 s.
         match (app.wants_arbiter(), next_arbiter) {

@@ -106,7 +106,7 @@ pub fn draw_live(
             let i = row.inst;
             let dim = row.leaving;
             let style = |s: ratatui::style::Style| if dim { t.muted() } else { s };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(Span::styled(
                     safe(&i.component).into_owned(),
                     style(t.fg(t.cyan)),
@@ -126,7 +126,21 @@ pub fn draw_live(
                 )),
                 Cell::from(Span::styled(lease_age(app, i), t.muted())),
                 Cell::from(mark(t, app, row)),
-            ])
+            ];
+            if app.load.on {
+                cells.push(Cell::from({
+                    let (text, lvl) = super::load::instance_text(
+                        app.load.instance(&cur.name, &i.instance_id_hex()),
+                    );
+                    let style = match lvl {
+                        crate::tui::load::Level::Ok => t.fg(t.text),
+                        crate::tui::load::Level::Warn => t.fg(t.orange),
+                        crate::tui::load::Level::Crit => t.error(),
+                    };
+                    Span::styled(text, style)
+                }));
+            }
+            Row::new(cells)
         })
         .collect();
     let widest = |f: &dyn Fn(&Instance) -> usize, cap: usize| {
@@ -146,18 +160,24 @@ pub fn draw_live(
             Constraint::Length(8),
             Constraint::Length(18),
             Constraint::Length(9),
-        ],
+        ]
+        .into_iter()
+        .chain(app.load.on.then_some(Constraint::Length(22))),
     )
     .header(
-        Row::new([
-            "Component",
-            "Endpoint",
-            "Instance",
-            "Address",
-            "Source",
-            "Age",
-            "",
-        ])
+        Row::new(
+            [
+                "Component",
+                "Endpoint",
+                "Instance",
+                "Address",
+                "Source",
+                "Age",
+                "",
+            ]
+            .into_iter()
+            .chain(app.load.on.then_some("Load")),
+        )
         .style(t.muted().add_modifier(Modifier::BOLD)),
     )
     .row_highlight_style(t.selected())

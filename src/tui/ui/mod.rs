@@ -11,6 +11,7 @@ use ratatui::widgets::{
 
 mod instances;
 mod live;
+mod load;
 
 use super::app::{
     App, ArbiterStatus, ConfirmKind, HISTORY, Listing, NsInfo, Op, Panel, Popup, Route, Severity,
@@ -141,6 +142,7 @@ pub fn draw(frame: &mut Frame, app: &App, v: &View) {
             Popup::Live { selected, filter } => {
                 live::draw_live(frame, app, v, body, *selected, filter)
             }
+            Popup::Metrics { name } => load::draw_metrics(frame, app, v, body, name),
             Popup::LiveEntry { ident, scroll } => {
                 live::draw_live_entry(frame, app, v, body, ident, *scroll)
             }
@@ -456,7 +458,9 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
     let t = v.theme;
     let Some(cur) = &app.current else { return };
     let s = &cur.summary;
-    let [header, main] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let header_h = if app.load.on { 5 } else { 4 };
+    let [header, main] =
+        Layout::vertical([Constraint::Length(header_h), Constraint::Min(3)]).areas(area);
     let hb = panel(t, Span::styled(" ◆ dynamo-ctl ", t.title()), false);
     let hi = hb.inner(header);
     frame.render_widget(hb, header);
@@ -489,37 +493,42 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         (None, false) => Span::styled("   ● live", t.fg(t.green)),
     };
     frame.render_widget(
-        Paragraph::new(vec![
-            Line::from(vec![
-                Span::styled("namespace ", t.muted()),
-                Span::styled(safe(&cur.name).into_owned(), t.title()),
-                Span::styled("   file ", t.muted()),
-                Span::styled(
-                    if cur.discovery_only {
-                        "- (discovery only)".to_string()
-                    } else {
-                        safe(&cur.path.display().to_string()).into_owned()
-                    },
-                    t.fg(t.text),
-                ),
-                live,
-                readonly,
-            ]),
-            Line::from(vec![
-                Span::styled("circus ", t.muted()),
-                Span::styled(endpoint, t.fg(t.magenta)),
-                Span::raw(" "),
-                Span::styled(arb_text, arb_style),
-                discovery_status(t, app),
-                Span::styled("   last change ", t.muted()),
-                Span::styled(age(app.now, cur.modified), t.fg(t.text)),
-                Span::styled("   GPUs ", t.muted()),
-                Span::styled(
-                    format!("{}/{} used", s.gpus_used, s.gpus_total),
-                    t.fg(t.green),
-                ),
-            ]),
-        ]),
+        Paragraph::new(
+            vec![
+                Line::from(vec![
+                    Span::styled("namespace ", t.muted()),
+                    Span::styled(safe(&cur.name).into_owned(), t.title()),
+                    Span::styled("   file ", t.muted()),
+                    Span::styled(
+                        if cur.discovery_only {
+                            "- (discovery only)".to_string()
+                        } else {
+                            safe(&cur.path.display().to_string()).into_owned()
+                        },
+                        t.fg(t.text),
+                    ),
+                    live,
+                    readonly,
+                ]),
+                Line::from(vec![
+                    Span::styled("circus ", t.muted()),
+                    Span::styled(endpoint, t.fg(t.magenta)),
+                    Span::raw(" "),
+                    Span::styled(arb_text, arb_style),
+                    discovery_status(t, app),
+                    Span::styled("   last change ", t.muted()),
+                    Span::styled(age(app.now, cur.modified), t.fg(t.text)),
+                    Span::styled("   GPUs ", t.muted()),
+                    Span::styled(
+                        format!("{}/{} used", s.gpus_used, s.gpus_total),
+                        t.fg(t.green),
+                    ),
+                ]),
+            ]
+            .into_iter()
+            .chain(app.load.on.then(|| load::status_line(t, app)))
+            .collect::<Vec<_>>(),
+        ),
         hi,
     );
     let (table_a, gpu_a, json_a) = dashboard_areas(app, s, main);
@@ -580,14 +589,17 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                 _ => t.fg(t.green),
             };
             let dot = if ty.running == 0 { "○" } else { "●" };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(Span::styled(safe(&ty.ty).into_owned(), t.fg(t.cyan))),
                 Cell::from(Span::styled(format!("{dot} {}", ty.running), run_style)),
                 Cell::from(live_cell(t, app, &cur.name, &ty.ty, Some(ty.running))),
                 Cell::from(Text::from(names)),
                 Cell::from(Text::from(gpus)),
-            ])
-            .height(ty.instances.len().max(1) as u16)
+            ];
+            if app.load.on {
+                cells.push(Cell::from(load::load_cell(t, app, &cur.name, &ty.ty)));
+            }
+            Row::new(cells).height(ty.instances.len().max(1) as u16)
         })
         .collect();
     // A namespace only discovery knows: its components, live.
@@ -635,16 +647,26 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             Constraint::Length(if show_live { 5 } else { 0 }),
             Constraint::Fill(1),
             Constraint::Length(5),
-        ],
+        ]
+        .into_iter()
+        .chain(app.load.on.then_some(Constraint::Length(load::LOAD_WIDTH))),
     )
     .header(
-        Row::new([
-            "Type",
-            "Run",
-            if show_live { "Live" } else { "" },
-            "Watchers",
-            "GPUs",
-        ])
+        Row::new(
+            [
+                "Type",
+                "Run",
+                if show_live { "Live" } else { "" },
+                "Watchers",
+                "GPUs",
+            ]
+            .into_iter()
+            .chain(
+                app.load
+                    .on
+                    .then_some("    Load: req/s, p95, in flight, trend"),
+            ),
+        )
         .style(t.muted().add_modifier(Modifier::BOLD)),
     )
     .row_highlight_style(t.selected())
@@ -870,14 +892,17 @@ fn discovery_rows<'a>(t: &Theme, app: &App, ns: &str) -> Vec<Row<'a>> {
                 })
                 .collect();
             let n = lines.len().max(1) as u16;
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(Span::styled(safe(comp).into_owned(), t.fg(t.cyan))),
                 Cell::from(Span::styled("-", t.muted())),
                 Cell::from(live_cell(t, app, ns, comp, None)),
                 Cell::from(Text::from(lines)),
                 Cell::from("-"),
-            ])
-            .height(n)
+            ];
+            if app.load.on {
+                cells.push(Cell::from(load::load_cell(t, app, ns, comp)));
+            }
+            Row::new(cells).height(n)
         })
         .collect()
 }
@@ -928,7 +953,8 @@ fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, R
     } else {
         1
     };
-    let table_w = 14 + 5 + live_w + watcher_w + 5 + 10; // columns, gaps, borders, selection mark
+    let load_w = if app.load.on { load::LOAD_WIDTH + 1 } else { 0 };
+    let table_w = 14 + 5 + live_w + watcher_w + 5 + load_w + 10; // columns, gaps, borders, mark
     let gpu_need = |width: u16| {
         let cols = gpu_columns(s, width.saturating_sub(2)).0.max(1);
         s.gpu_map.len().div_ceil(cols).max(1) as u16 + 2

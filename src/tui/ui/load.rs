@@ -1,0 +1,257 @@
+//! Load on screen: the Load column of the Components table (req/s, p95, in-flight, a
+//! sparkline), the header's metrics line (sources, frontend, prefill queue), and `m`, a
+//! component's load over the last 15 minutes.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline};
+
+use super::{View, centered, popup_block};
+use crate::metrics::{ComponentLoad, InstanceLoad, SourceKind};
+use crate::text::safe;
+use crate::tui::app::App;
+use crate::tui::load::{Level, count_text, level, rate_text, secs_text, sparkline, trend};
+use crate::tui::theme::Theme;
+
+/// Width of the Load column.
+pub const LOAD_WIDTH: u16 = 38;
+
+fn style_of(t: &Theme, l: Level) -> Style {
+    match l {
+        Level::Ok => t.fg(t.green),
+        Level::Warn => t.fg(t.orange),
+        Level::Crit => t.error(),
+    }
+}
+
+/// `12.3/s  p95 412ms  3 in  ▁▂▃▅▇` for a component (`-` when no source has numbers).
+pub fn load_cell(t: &Theme, app: &App, ns: &str, name: &str) -> Line<'static> {
+    let Some(c) = app.load.component(ns, name) else {
+        return Line::styled(if app.load.last.is_some() { "-" } else { "…" }, t.muted());
+    };
+    let th = &app.load.thresholds;
+    let mut spans = component_spans(t, c, th);
+    let spark = sparkline(&app.load.rates(name), 8);
+    if !spark.is_empty() {
+        spans.push(Span::styled(format!(" {spark}"), t.fg(t.cyan)));
+    }
+    Line::from(spans)
+}
+
+fn component_spans(
+    t: &Theme,
+    c: &ComponentLoad,
+    th: &crate::tui::load::Thresholds,
+) -> Vec<Span<'static>> {
+    let mut spans = vec![
+        Span::styled(format!("{:>7}", rate_text(c.requests_per_s)), t.fg(t.text)),
+        Span::styled(" p95 ", t.muted()),
+        Span::styled(
+            format!("{:>5}", secs_text(c.p95_seconds)),
+            style_of(t, level(c.p95_seconds, th.p95_warn, th.p95_crit)),
+        ),
+        Span::styled(format!(" {:>3} in", count_text(c.inflight)), t.fg(t.text)),
+    ];
+    if let Some(e) = c.errors_per_s.filter(|e| *e > 0.0) {
+        spans.push(Span::styled(
+            format!(" {} err", rate_text(Some(e))),
+            style_of(t, level(Some(e), th.errors_warn, th.errors_crit)),
+        ));
+    }
+    if let Some(kv) = c.kv_cache_usage {
+        spans.push(Span::styled(
+            format!(" kv {:.0}%", kv * 100.0),
+            style_of(t, level(Some(kv), th.kv_warn, th.kv_crit)),
+        ));
+    }
+    spans
+}
+
+/// One instance's load for the registered-instances panel: `10.1/s 2 in ready`.
+pub fn instance_text(i: Option<&InstanceLoad>) -> (String, Level) {
+    let Some(i) = i else {
+        return ("-".into(), Level::Ok);
+    };
+    if i.stale {
+        return ("stale (no samples)".into(), Level::Warn);
+    }
+    let health = match i.health.as_deref() {
+        Some("ready") => " ready".to_string(),
+        Some(h) => format!(" {}", safe(h)),
+        None => String::new(),
+    };
+    let lvl = if i.health.as_deref().is_some_and(|h| h != "ready") {
+        Level::Crit
+    } else {
+        Level::Ok
+    };
+    (
+        format!(
+            "{} {} in{health}",
+            rate_text(i.requests_per_s),
+            count_text(i.inflight)
+        ),
+        lvl,
+    )
+}
+
+/// The header's metrics line: each source's health, the frontend's numbers and the
+/// prefill queue with its trend.
+pub fn status_line(t: &Theme, app: &App) -> Line<'static> {
+    let mut spans = vec![Span::styled("metrics", t.muted())];
+    match &app.load.last {
+        None if app.load.polling => spans.push(Span::styled(" asking…", t.muted())),
+        None => spans.push(Span::styled(" waiting for the first round", t.muted())),
+        Some(m) => {
+            for s in &m.sources {
+                let kind = match s.kind {
+                    SourceKind::Prometheus => "prometheus",
+                    SourceKind::Scrape => "scrape",
+                    SourceKind::Nats => "nats",
+                };
+                let (mark, style) = if s.ok() {
+                    ("●", t.fg(t.green))
+                } else {
+                    ("✗", t.error())
+                };
+                spans.push(Span::styled(format!(" {kind} "), t.muted()));
+                spans.push(Span::styled(mark, style));
+            }
+            if let Some(f) = &m.frontend {
+                let th = &app.load.thresholds;
+                spans.push(Span::styled("   frontend ", t.muted()));
+                spans.push(Span::styled(rate_text(f.requests_per_s), t.fg(t.text)));
+                spans.push(Span::styled(" TTFT p95 ", t.muted()));
+                spans.push(Span::styled(
+                    secs_text(f.ttft_p95_seconds),
+                    style_of(t, level(f.ttft_p95_seconds, th.p95_warn, th.p95_crit)),
+                ));
+                spans.push(Span::styled(" ITL p95 ", t.muted()));
+                spans.push(Span::styled(secs_text(f.itl_p95_seconds), t.fg(t.text)));
+                spans.push(Span::styled(" queued ", t.muted()));
+                spans.push(Span::styled(count_text(f.queued), t.fg(t.text)));
+            }
+            if let Some(q) = &m.prefill_queue {
+                let th = &app.load.thresholds;
+                let depths: Vec<f64> = app.load.queue.iter().map(|(_, v)| *v).collect();
+                spans.push(Span::styled("   prefill queue ", t.muted()));
+                spans.push(Span::styled(
+                    format!("{}", q.depth),
+                    style_of(t, level(Some(q.depth as f64), th.queue_warn, th.queue_crit)),
+                ));
+                spans.push(Span::styled(
+                    format!(" {} {}", sparkline(&depths, 8), trend(&depths)),
+                    t.fg(t.cyan),
+                ));
+            }
+        }
+    }
+    Line::from(spans)
+}
+
+pub fn draw_metrics(frame: &mut Frame, app: &App, v: &View, area: Rect, name: &str) {
+    let t = v.theme;
+    let Some(cur) = &app.current else { return };
+    let r = centered(
+        area,
+        area.width.saturating_sub(4).min(140),
+        area.height.saturating_sub(2).min(30),
+    );
+    frame.render_widget(Clear, r);
+    let title = format!(" load of {} in {} ", safe(name), cur.name);
+    let block = popup_block(t, &title, false);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let th = &app.load.thresholds;
+    let summary = match app.load.component(&cur.name, name) {
+        Some(c) => Line::from(component_spans(t, c, th)),
+        None if !app.load.on => Line::styled(
+            "no metrics source: --prometheus URL, --metrics URL (a worker's /metrics), --nats URL",
+            t.muted(),
+        ),
+        None => Line::styled("no numbers for it from any source", t.muted()),
+    };
+    // Prometheus' 15 minutes when it answered, else what this session measured.
+    let (rates, from): (Vec<f64>, String) = match &app.load.prom_history {
+        Some((c, pts)) if c.eq_ignore_ascii_case(name) => (
+            pts.iter().map(|(_, v)| *v).collect(),
+            format!("Prometheus, {} points over 15 min", pts.len()),
+        ),
+        _ => {
+            let r = app.load.rates(name);
+            let n = r.len();
+            (r, format!("this session, {n} samples"))
+        }
+    };
+    let inflight: Vec<f64> = app
+        .load
+        .inflight
+        .get(&name.to_lowercase())
+        .map(|q| q.iter().map(|(_, v)| *v).collect())
+        .unwrap_or_default();
+    let [head, a, b] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(vec![summary]), head);
+    let chart = |frame: &mut Frame, area: Rect, label: String, values: &[f64], colour| {
+        // Sparkline takes integers: scale to 1000 steps of the maximum.
+        let max = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        let width = area.width.saturating_sub(2) as usize;
+        let tail = &values[values.len().saturating_sub(width)..];
+        let data: Vec<u64> = tail
+            .iter()
+            .map(|v| {
+                if max > 0.0 && v.is_finite() {
+                    (v / max * 1000.0).round() as u64
+                } else {
+                    0
+                }
+            })
+            .collect();
+        frame.render_widget(
+            Sparkline::default()
+                .block(
+                    Block::new()
+                        .borders(Borders::TOP)
+                        .border_style(t.muted())
+                        .title(Span::styled(label, t.muted())),
+                )
+                .data(&data)
+                .max(1000)
+                .style(t.fg(colour)),
+            area,
+        );
+    };
+    let last = rates.last().copied();
+    chart(
+        frame,
+        a,
+        format!(
+            " requests/s: now {}, max {} ({from}) ",
+            rate_text(last),
+            rate_text(rates.iter().copied().reduce(f64::max))
+        ),
+        &rates,
+        t.cyan,
+    );
+    chart(
+        frame,
+        b,
+        format!(
+            " in flight: now {}, max {} (this session) ",
+            count_text(inflight.last().copied()),
+            count_text(inflight.iter().copied().reduce(f64::max))
+        ),
+        &inflight,
+        t.magenta,
+    );
+}
