@@ -213,7 +213,7 @@ fn help_is_generated_from_the_registry() {
     let mut app = reference_app(false);
     app.update(key('?'));
     // Tall enough for all of it (smaller terminals scroll it, see the_help_stops_...).
-    let buf = render(&app, 120, 50);
+    let buf = render(&app, 120, 60);
     insta::assert_snapshot!("help", text(&buf));
     let t = text(&buf);
     for (_, rows) in dynamo_ctl::tui::keys::help(false) {

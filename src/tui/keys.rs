@@ -331,7 +331,7 @@ pub const BINDINGS: &[Binding] = &[
         Dashboard,
         &[C('m')],
         "m",
-        "the selected component's load over 15 minutes",
+        "load of the selected row, 15 min",
         Cmd::Metrics,
         false,
         "load",

@@ -1086,17 +1086,18 @@ fn draw_footer(frame: &mut Frame, app: &App, v: &View, area: Rect, status: Vec<L
         hints.push(Span::styled("[Esc]", t.title()));
         hints.push(Span::styled(" clear  ", t.fg(t.text)));
     }
+    // Why keys are missing comes first: on a narrow terminal the hints are what is cut.
+    if app.readonly {
+        hints.push(Span::styled("read-only  ", t.fg(t.orange)));
+    } else if app.current.as_ref().is_some_and(|c| c.discovery_only) && scope == Scope::Dashboard {
+        hints.push(Span::styled(
+            "no state file: nothing to scale  ",
+            t.fg(t.orange),
+        ));
+    }
     for (label, hint) in keys::footer(scope, app.keys_readonly()) {
         hints.push(Span::styled(format!("[{label}]"), t.title()));
         hints.push(Span::styled(format!(" {hint}  "), t.fg(t.text)));
-    }
-    if app.readonly {
-        hints.push(Span::styled("read-only", t.fg(t.orange)));
-    } else if app.current.as_ref().is_some_and(|c| c.discovery_only) && scope == Scope::Dashboard {
-        hints.push(Span::styled(
-            "no state file: nothing to scale",
-            t.fg(t.orange),
-        ));
     }
     let bg = Style::new().bg(t.panel).fg(t.text);
     let mut lines = vec![Line::from(hints)];
