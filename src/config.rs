@@ -1,11 +1,11 @@
 //! `~/.config/dynamo-ctl/config.toml` (`$XDG_CONFIG_HOME/dynamo-ctl/config.toml`): the
-//! default state directory, how often the TUI asks circus, colour overrides, and key
-//! rebinding. Every key is optional; an unknown key, a bad value or a key bound twice is an
+//! default state directory, how often the TUI asks circus and the metrics sources, colour
+//! overrides, key rebinding, and the load thresholds. Every key is optional; an unknown key, a bad value or a key bound twice is an
 //! error that names the line.
 //!
 //! ```toml
 //! state_dir = "/var/run/dynamo/state"   # after --state-dir and $DYN_LOCAL_STATE_DIR
-//! refresh = 2.0                          # seconds between arbiter polls (at least 0.5)
+//! refresh = 2.0                          # seconds between arbiter and metrics polls (>= 0.5)
 //!
 //! [theme]                                # truecolor terminals: "#rrggbb"
 //! cyan = "#00f0ff"
@@ -274,6 +274,18 @@ mod tests {
         let map = c.keymap().unwrap();
         assert!(map.contains(&("add", Key::Char('+'))));
         assert!(map.contains(&("quit", Key::Ctrl('x'))));
+    }
+
+    #[test]
+    fn thresholds_override_the_defaults_and_bad_ones_name_the_line() {
+        let c = Config::parse("[thresholds]\np95_warn = 0.5\nqueue_crit = 50\n").unwrap();
+        let t = c.thresholds();
+        assert_eq!((t.p95_warn, t.p95_crit), (0.5, 5.0));
+        assert_eq!(t.queue_crit, 50.0);
+        let e = Config::parse("[thresholds]\n\nkv_warn = -1\n").unwrap_err();
+        assert!(e.starts_with("line 3: thresholds.kv_warn = -1"), "{e}");
+        let e = Config::parse("[thresholds]\nlatency = 1\n").unwrap_err();
+        assert!(e.starts_with("line 2: unknown field `latency`"), "{e}");
     }
 
     #[test]

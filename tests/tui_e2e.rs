@@ -487,3 +487,40 @@ fn the_unreadable_warning_clears_when_the_file_is_restored() {
     assert!(s.contains("dynamo_VllmWorker_1"), "{s}");
     t.keys(&["q"]);
 }
+
+#[test]
+fn a_hanging_metrics_source_never_blocks_the_keys() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in listener.incoming().take(4) {
+            conns.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+        drop(conns);
+    });
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.type_line(&tui_cmd(
+        dir.path(),
+        &format!("-n dynamo --metrics http://127.0.0.1:{port} --metrics-timeout 20"),
+    ));
+    t.wait_for("the dashboard asking for metrics", START, |s| {
+        s.contains("namespace dynamo") && s.contains("metrics asking…")
+    });
+    // Keys answer while the round hangs.
+    t.keys(&["?"]);
+    t.wait_for("the help", Duration::from_secs(2), |s| {
+        s.contains("Help: keys")
+    });
+    t.keys(&["Escape"]);
+    // Back, with the round still in flight (it is bounded by --metrics-timeout, 20 s).
+    t.wait_for("the dashboard, still asking", Duration::from_secs(2), |s| {
+        !s.contains("Help: keys") && s.contains("metrics asking…")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell again", START, |s| s.trim_end().ends_with("e2e$"));
+    drop(held);
+}

@@ -162,7 +162,7 @@ pub fn draw_live(
             Constraint::Length(9),
         ]
         .into_iter()
-        .chain(app.load.on.then_some(Constraint::Length(22))),
+        .chain(app.load.on.then_some(Constraint::Length(34))),
     )
     .header(
         Row::new(

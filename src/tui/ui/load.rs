@@ -69,7 +69,7 @@ fn component_spans(
     spans
 }
 
-/// One instance's load for the registered-instances panel: `10.1/s 2 in ready`.
+/// One instance's load for the registered-instances panel: `10.1/s p95 412ms 2 in ready`.
 pub fn instance_text(i: Option<&InstanceLoad>) -> (String, Level) {
     let Some(i) = i else {
         return ("-".into(), Level::Ok);
@@ -87,10 +87,15 @@ pub fn instance_text(i: Option<&InstanceLoad>) -> (String, Level) {
     } else {
         Level::Ok
     };
+    let errors = match i.errors_per_s.filter(|e| *e > 0.0) {
+        Some(e) => format!(" {} err", rate_text(Some(e))),
+        None => String::new(),
+    };
     (
         format!(
-            "{} {} in{health}",
+            "{} p95 {} {} in{errors}{health}",
             rate_text(i.requests_per_s),
+            secs_text(i.p95_seconds),
             count_text(i.inflight)
         ),
         lvl,
