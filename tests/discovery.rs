@@ -428,13 +428,11 @@ fn file_store_layout_hostile_files_and_tmp_files() {
     assert_eq!(snap.sources[0].status, Status::Error);
 }
 
-#[test]
-fn add_and_remove_follow_the_worker_into_discovery() {
-    let (ep, _etcd) = shared();
-    let ns = "dwait";
-    let circus = DynamoCircus::start(ns, &ep);
-    let cfg = Config::etcd_only(&ep);
-    // The deployment's first worker registers.
+/// circusd running one real Dynamo worker of `ns` (see `DynamoCircus`), once that worker is
+/// registered in the etcd at `ep`.
+fn deployment_with_one_worker(ns: &str, ep: &str) -> (DynamoCircus, Config) {
+    let circus = DynamoCircus::start(ns, ep);
+    let cfg = Config::etcd_only(ep);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while discovery::snapshot(&cfg, Duration::from_secs(3)).live_for_type(ns, "VllmWorker")
         != Some(1)
@@ -446,6 +444,14 @@ fn add_and_remove_follow_the_worker_into_discovery() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    (circus, cfg)
+}
+
+#[test]
+fn add_and_remove_follow_the_worker_into_discovery() {
+    let (ep, _etcd) = shared();
+    let ns = "dwait";
+    let (circus, cfg) = deployment_with_one_worker(ns, &ep);
     let sd = circus.state_dir();
     let sd = sd.to_str().unwrap();
     let r = run(&[
@@ -719,19 +725,7 @@ fn the_tui_follows_an_add_and_a_remove_into_discovery() {
     use tmux_support::{START, Tmux};
     let (ep, _etcd) = shared();
     let ns = "dtui";
-    let circus = DynamoCircus::start(ns, &ep);
-    let cfg = Config::etcd_only(&ep);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while discovery::snapshot(&cfg, Duration::from_secs(3)).live_for_type(ns, "VllmWorker")
-        != Some(1)
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first worker never registered: {}",
-            std::fs::read_to_string(circus.root.path().join("circusd.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (circus, _cfg) = deployment_with_one_worker(ns, &ep);
     let t = Tmux::start();
     t.type_line(&format!(
         "{} --etcd-endpoints {ep} --state-dir '{}' -n {ns}",

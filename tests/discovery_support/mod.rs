@@ -3,6 +3,14 @@
 //! (ai-dynamo-runtime 1.6.1 in the project's `.venv`, `worker.py`).
 #![allow(dead_code)]
 
+#[path = "../servers/mod.rs"]
+mod servers;
+pub use servers::*;
+
+pub fn etcd_bin() -> PathBuf {
+    need_bin("etcd", "etcd-server")
+}
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,55 +18,6 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use dynamo_ctl::discovery::{self, Config, Snapshot, WatchHandle};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_dynamo-ctl");
-
-fn find(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.exists())
-    })
-}
-
-pub fn etcd_bin() -> PathBuf {
-    find("etcd").unwrap_or_else(|| {
-        panic!("etcd not found: install the Debian package etcd-server (scripts/test.sh does)")
-    })
-}
-
-/// Python of the project's venv with ai-dynamo-runtime 1.6.1.
-pub fn venv_python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3");
-    let ok = p.exists()
-        && Command::new(&p)
-            .args(["-c", "import dynamo.runtime"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "ai-dynamo-runtime not found in .venv: run scripts/test.sh, which installs ai-dynamo-runtime==1.6.1 there"
-    );
-    p
-}
-
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Dies with the thread that started it (the shared one's thread lives as long as the
-/// test binary), so no etcd outlives a test run even when a test panics.
-fn die_with_parent(cmd: &mut Command) {
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
 
 pub struct Etcd {
     child: Option<Child>,

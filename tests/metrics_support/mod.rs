@@ -6,45 +6,20 @@
 //! through a file store in a temp dir; everything is on 127.0.0.1.
 #![allow(dead_code)]
 
+#[path = "../servers/mod.rs"]
+mod servers;
+pub use servers::*;
+
+pub fn prometheus_bin() -> PathBuf {
+    need_bin("prometheus", "prometheus")
+}
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_dynamo-ctl");
-
-fn find(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.exists())
-    })
-}
-
-pub fn prometheus_bin() -> PathBuf {
-    find("prometheus").unwrap_or_else(|| {
-        panic!("prometheus not found: install the Debian package prometheus (scripts/test.sh does)")
-    })
-}
-
-/// Python of the project's venv with ai-dynamo-runtime 1.6.1.
-pub fn venv_python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3");
-    let ok = p.exists()
-        && Command::new(&p)
-            .args(["-c", "import dynamo.runtime"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "ai-dynamo-runtime not found in .venv: run scripts/test.sh, which installs ai-dynamo-runtime==1.6.1 there"
-    );
-    p
-}
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,16 +40,6 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free port in 20000-32000");
-}
-
-/// Dies with the thread that started it, so nothing outlives a test run.
-fn die_with_parent(cmd: &mut Command) {
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
 }
 
 fn dynamo_env(cmd: &mut Command, store: &Path) {

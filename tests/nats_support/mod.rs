@@ -4,8 +4,15 @@
 //! `worker-group` on `<name>.queue`), through the crate's own small client.
 #![allow(dead_code)]
 
+#[path = "../servers/mod.rs"]
+mod servers;
+pub use servers::*;
+
+pub fn nats_bin() -> PathBuf {
+    need_bin("nats-server", "nats-server")
+}
+
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -15,37 +22,6 @@ use dynamo_ctl::metrics::nats::{Client, NatsUrl};
 use serde_json::{Value, json};
 
 pub const T: Duration = Duration::from_secs(10);
-
-fn find(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.exists())
-    })
-}
-
-pub fn nats_bin() -> PathBuf {
-    find("nats-server").unwrap_or_else(|| {
-        panic!(
-            "nats-server not found: install the Debian package nats-server (scripts/test.sh does)"
-        )
-    })
-}
-
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Dies with the thread that started it, so no server outlives a test run.
-fn die_with_parent(cmd: &mut Command) {
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
 
 pub struct NatsServer {
     child: Option<Child>,

@@ -312,20 +312,32 @@ pub fn draw_entry(frame: &mut Frame, app: &App, v: &View, area: Rect, name: &str
     lines.extend(worker_env_lines(t, &c.cmd));
     lines.push(Line::styled("entry, as in the file", t.muted()));
     let entry = serde_json::to_string_pretty(c).unwrap_or_default();
-    for l in entry.lines() {
+    render_document(frame, t, lines, &entry, inner, scroll);
+}
+
+/// `lines`, then the pretty JSON `json` coloured and indented, wrapped into `area` and
+/// scrolled by `scroll`, stopping at the last page (never scrolling into emptiness).
+pub fn render_document(
+    frame: &mut Frame,
+    t: &Theme,
+    mut lines: Vec<Line<'static>>,
+    json: &str,
+    area: Rect,
+    scroll: u16,
+) {
+    for l in json.lines() {
         let mut line = json_line(t, &safe(l));
         line.spans.insert(0, Span::raw("  "));
         lines.push(line);
     }
-    // Stop at the last page: never scroll into emptiness.
-    let w = inner.width.max(1) as usize;
+    let w = area.width.max(1) as usize;
     let total: usize = lines.iter().map(|l| l.width().div_ceil(w).max(1)).sum();
-    let max = total.saturating_sub(inner.height as usize) as u16;
+    let max = total.saturating_sub(area.height as usize) as u16;
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .scroll((scroll.min(max), 0)),
-        inner,
+        area,
     );
 }
 

@@ -9,7 +9,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{View, centered, json_line, popup_block};
+use super::{View, centered, popup_block};
 use crate::discovery::{Instance, SourceKind};
 use crate::text::safe;
 use crate::tui::app::{App, ListFilter, LiveRow, age, transport_text};
@@ -254,18 +254,5 @@ pub fn draw_live_entry(frame: &mut Frame, app: &App, v: &View, area: Rect, id: &
     }
     lines.push(Line::styled("value, as stored", t.muted()));
     let value = serde_json::to_string_pretty(&*i.value).unwrap_or_default();
-    for l in value.lines() {
-        let mut line = json_line(t, &safe(l));
-        line.spans.insert(0, Span::raw("  "));
-        lines.push(line);
-    }
-    let w = inner.width.max(1) as usize;
-    let total: usize = lines.iter().map(|l| l.width().div_ceil(w).max(1)).sum();
-    let max = total.saturating_sub(inner.height as usize) as u16;
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll.min(max), 0)),
-        inner,
-    );
+    super::instances::render_document(frame, t, lines, &value, inner, scroll);
 }
