@@ -494,6 +494,7 @@ fn top_cli() {
             "frontend",
             "instances",
             "prefill_queue",
+            "prefill_queues",
             "sources",
             "taken_at",
             "window_seconds"
