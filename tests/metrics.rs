@@ -260,14 +260,26 @@ fn a_stopped_worker_goes_stale_and_a_restart_is_a_reset() {
     let w2 = Worker::start(&path, f.spare_port, &[], &f.store, &f.logdir);
     let new = w2.id_hex.clone();
     assert_ne!(new, old);
-    let m = rt.block_on(s.poll(Some(ns)));
-    assert!(m.sources[0].ok(), "{:?}", m.sources);
-    assert!(m.instance(ns, "backend", &old).is_none());
-    let r = m.instance(ns, "backend", &new).unwrap().requests_per_s;
-    assert!(
-        r.is_some_and(|r| (0.0..=rate * (1.0 + TOL)).contains(&r)),
-        "{m:#?}"
-    );
+    // Its series appear once the client has found it and sent it requests: the first
+    // rate computed for it is whatever it is, but never negative or huge.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (m, r) = loop {
+        let m = rt.block_on(s.poll(Some(ns)));
+        assert!(m.sources[0].ok(), "{:?}", m.sources);
+        assert!(m.instance(ns, "backend", &old).is_none());
+        if let Some(r) = m
+            .instance(ns, "backend", &new)
+            .and_then(|i| i.requests_per_s)
+        {
+            break (m, r);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no rate for the new worker: {m:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!((0.0..=rate * (1.0 + TOL)).contains(&r), "{m:#?}");
     std::thread::sleep(Duration::from_secs(3));
     let m = rt.block_on(s.poll(Some(ns)));
     assert!(
