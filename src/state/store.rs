@@ -231,8 +231,13 @@ fn read_parsed(path: &Path) -> Result<(Vec<u8>, Document)> {
         // file is reported at once.
         tries += 1;
         let recent = recently_modified(&meta);
-        let live =
-            changed_since(path, &meta) || (recent && meta.len() == 0) || (recent && tries <= 4);
+        // What was read is not what the file holds now: it grew or shrank while being read
+        // (e.g. read just after a truncation, written before the size was taken).
+        let torn = bytes.len() as u64 != meta.len();
+        let live = changed_since(path, &meta)
+            || torn
+            || (recent && (meta.len() == 0 || bytes.is_empty()))
+            || (recent && tries <= 4);
         if !live || Instant::now() >= busy_until {
             return Err(err);
         }
