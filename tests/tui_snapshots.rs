@@ -796,6 +796,19 @@ fn dashboard_with_load_and_sparklines() {
     assert_eq!(buf[(x, y)].fg, Color::Rgb(0xff, 0x8c, 0x00));
     let (x, y) = at(&buf, "queue 140");
     assert_eq!(buf[(x + 6, y)].fg, RED);
+    // Narrower terminals keep a compact Load column (req/s and the sparkline) and the
+    // watchers' names; at 60 columns there is no room for it.
+    for w in [80, 100, 120] {
+        let t = text(&render(&app, w, 24));
+        let row = t.lines().find(|l| l.contains("VllmWorker ")).unwrap();
+        assert!(
+            row.contains("dynamo_VllmWorker") && row.contains("12.0/s ▂▃▅█▆"),
+            "{w}: {row}"
+        );
+        assert!(!row.contains("p95"), "{w}: {row}");
+    }
+    let t = text(&render(&app, 60, 20));
+    assert!(!t.contains("Load: req/s"), "{t}");
     // `m`: the component's load over time, from what this session measured.
     app.table_selected = 2; // VllmWorker
     app.update(code(KeyCode::Char('m')));

@@ -17,6 +17,8 @@ use crate::tui::theme::Theme;
 
 /// Width of the Load column.
 pub const LOAD_WIDTH: u16 = 38;
+/// Width of the compact Load column (narrow terminals): req/s and the sparkline.
+pub const COMPACT_WIDTH: u16 = 16;
 
 fn style_of(t: &Theme, l: Level) -> Style {
     match l {
@@ -26,13 +28,21 @@ fn style_of(t: &Theme, l: Level) -> Style {
     }
 }
 
-/// `12.3/s  p95 412ms  3 in  ▁▂▃▅▇` for a component (`-` when no source has numbers).
-pub fn load_cell(t: &Theme, app: &App, ns: &str, name: &str) -> Line<'static> {
+/// `12.3/s  p95 412ms  3 in  ▁▂▃▅▇` for a component (`-` when no source has numbers);
+/// `compact`: `12.3/s ▁▂▃▅▇` only.
+pub fn load_cell(t: &Theme, app: &App, ns: &str, name: &str, compact: bool) -> Line<'static> {
     let Some(c) = app.load.component(ns, name) else {
         return Line::styled(if app.load.last.is_some() { "-" } else { "…" }, t.muted());
     };
     let th = &app.load.thresholds;
-    let mut spans = component_spans(t, c, th);
+    let mut spans = if compact {
+        vec![Span::styled(
+            format!("{:>7}", rate_text(c.requests_per_s)),
+            t.fg(t.text),
+        )]
+    } else {
+        component_spans(t, c, th)
+    };
     let spark = sparkline(&app.load.rates(name), 8);
     if !spark.is_empty() {
         spans.push(Span::styled(format!(" {spark}"), t.fg(t.cyan)));

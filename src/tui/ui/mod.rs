@@ -532,6 +532,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         hi,
     );
     let (table_a, gpu_a, json_a) = dashboard_areas(app, s, main);
+    let load_w = load_width(app, s, table_a.width);
 
     // Components.
     let focused = |p: Panel| active && app.focus == p;
@@ -596,15 +597,21 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                 Cell::from(Text::from(names)),
                 Cell::from(Text::from(gpus)),
             ];
-            if app.load.on {
-                cells.push(Cell::from(load::load_cell(t, app, &cur.name, &ty.ty)));
+            if load_w > 0 {
+                cells.push(Cell::from(load::load_cell(
+                    t,
+                    app,
+                    &cur.name,
+                    &ty.ty,
+                    load_w < load::LOAD_WIDTH,
+                )));
             }
             Row::new(cells).height(ty.instances.len().max(1) as u16)
         })
         .collect();
     // A namespace only discovery knows: its components, live.
     let rows = if cur.discovery_only {
-        discovery_rows(t, app, &cur.name)
+        discovery_rows(t, app, &cur.name, load_w)
     } else {
         rows
     };
@@ -649,7 +656,7 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
             Constraint::Length(5),
         ]
         .into_iter()
-        .chain(app.load.on.then_some(Constraint::Length(load::LOAD_WIDTH))),
+        .chain((load_w > 0).then_some(Constraint::Length(load_w))),
     )
     .header(
         Row::new(
@@ -661,11 +668,11 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
                 "GPUs",
             ]
             .into_iter()
-            .chain(
-                app.load
-                    .on
-                    .then_some("    Load: req/s, p95, in flight, trend"),
-            ),
+            .chain((load_w > 0).then_some(if load_w < load::LOAD_WIDTH {
+                "   Load: req/s"
+            } else {
+                "    Load: req/s, p95, in flight, trend"
+            })),
         )
         .style(t.muted().add_modifier(Modifier::BOLD)),
     )
@@ -865,7 +872,7 @@ fn live_cell<'a>(t: &Theme, app: &App, ns: &str, ty: &str, desired: Option<usize
 
 /// A discovery-only namespace's rows: each registered component, its live count, and its
 /// instances (endpoint, id in hex, stale marks).
-fn discovery_rows<'a>(t: &Theme, app: &App, ns: &str) -> Vec<Row<'a>> {
+fn discovery_rows<'a>(t: &Theme, app: &App, ns: &str, load_w: u16) -> Vec<Row<'a>> {
     let Some(snap) = &app.live else {
         return vec![];
     };
@@ -899,8 +906,14 @@ fn discovery_rows<'a>(t: &Theme, app: &App, ns: &str) -> Vec<Row<'a>> {
                 Cell::from(Text::from(lines)),
                 Cell::from("-"),
             ];
-            if app.load.on {
-                cells.push(Cell::from(load::load_cell(t, app, ns, comp)));
+            if load_w > 0 {
+                cells.push(Cell::from(load::load_cell(
+                    t,
+                    app,
+                    ns,
+                    comp,
+                    load_w < load::LOAD_WIDTH,
+                )));
             }
             Row::new(cells).height(n)
         })
@@ -922,14 +935,10 @@ fn component_lines(app: &App, s: &crate::state::Summary) -> u16 {
     (lines + unmanaged).min(u16::MAX as usize / 2) as u16
 }
 
-/// Where the Components table, the GPU map and the State panel go. Priorities when space is
-/// short: the Components table first (all its rows, up to the space), then the GPU map, then
-/// the State panel. Wide terminals put the State panel beside the other two and give the
-/// Components table the width it needs, not more.
-fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, Rect, Rect) {
-    let comp_need = component_lines(app, s) + 3; // borders and the header row
-    let watcher_w = if app.current.as_ref().is_some_and(|c| c.discovery_only) {
-        // endpoint, id in hex, source
+/// The width the Watchers column wants: the longest watcher with its marks and pids, or
+/// on a discovery-only dashboard an instance line (endpoint, id in hex, source).
+fn watcher_width(app: &App, s: &crate::state::Summary) -> u16 {
+    if app.current.as_ref().is_some_and(|c| c.discovery_only) {
         app.live
             .iter()
             .flat_map(|l| l.instances.iter())
@@ -945,14 +954,46 @@ fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, R
             .max()
             .unwrap_or(20)
     }
-    .max(20);
-    let live_w = if app.current.as_ref().is_some_and(|c| c.discovery_only)
+    .max(20)
+}
+
+/// The Live column with its gap (1 when it is hidden).
+fn live_width(app: &App) -> u16 {
+    if app.current.as_ref().is_some_and(|c| c.discovery_only)
         || app.live.as_ref().is_some_and(|l| l.answered())
     {
         6
     } else {
         1
-    };
+    }
+}
+
+/// The Load column's width in a table `width` wide: the full one when the watchers still
+/// fit beside it, a compact one (req/s and the sparkline) when that fits, else none.
+fn load_width(app: &App, s: &crate::state::Summary, width: u16) -> u16 {
+    if !app.load.on {
+        return 0;
+    }
+    // Type, Run, Live, GPUs, gaps, borders and the selection mark (as dashboard_areas).
+    let rest = width.saturating_sub(14 + 5 + live_width(app) + 5 + 10);
+    if rest > watcher_width(app, s) + load::LOAD_WIDTH {
+        load::LOAD_WIDTH
+    } else if rest >= 24 + load::COMPACT_WIDTH {
+        // The watchers keep 24 columns: a name like dynamo_PrefillWorker_1 fits.
+        load::COMPACT_WIDTH
+    } else {
+        0
+    }
+}
+
+/// Where the Components table, the GPU map and the State panel go. Priorities when space is
+/// short: the Components table first (all its rows, up to the space), then the GPU map, then
+/// the State panel. Wide terminals put the State panel beside the other two and give the
+/// Components table the width it needs, not more.
+fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, Rect, Rect) {
+    let comp_need = component_lines(app, s) + 3; // borders and the header row
+    let watcher_w = watcher_width(app, s);
+    let live_w = live_width(app);
     let load_w = if app.load.on { load::LOAD_WIDTH + 1 } else { 0 };
     let table_w = 14 + 5 + live_w + watcher_w + 5 + load_w + 10; // columns, gaps, borders, mark
     let gpu_need = |width: u16| {
@@ -980,7 +1021,9 @@ fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, R
         }
     };
     if main.width >= 100 {
-        let left_w = table_w.clamp(main.width * 2 / 5, main.width * 64 / 100);
+        // With the Load column the table may take four fifths.
+        let most = if app.load.on { 80 } else { 64 };
+        let left_w = table_w.clamp(main.width * 2 / 5, main.width * most / 100);
         let [left, right] =
             Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(main);
         // Beside the State panel: the GPU map as tall as it needs, the table the rest.
