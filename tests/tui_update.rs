@@ -1802,3 +1802,21 @@ fn m_opens_the_load_view_and_asks_prometheus_for_history() {
     drive(&mut app, &store, key('m'));
     assert_eq!(app.scope(), Scope::Dashboard);
 }
+
+#[test]
+fn i_with_no_discovery_source_answering_says_so() {
+    let (mut app, store, _d) = dashboard();
+    // Sources on (defaults) but none answered: an empty view whose sources all failed.
+    let mut snap = live(&[]);
+    snap.sources[0].status = dynamo_ctl::discovery::Status::Error;
+    app.update(Action::InstancesChanged(Box::new(snap)));
+    drive(&mut app, &store, key('i'));
+    assert!(
+        status(&app).1.starts_with("no discovery source answers"),
+        "{}",
+        status(&app).1
+    );
+    let text = tui_support::text(&tui_support::render(&app, 120, 30));
+    assert!(text.contains("no discovery source answers"), "{text}");
+    assert!(!text.contains("nothing of dynamo is registered"), "{text}");
+}

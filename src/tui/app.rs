@@ -1747,7 +1747,7 @@ impl App {
                     selected: 0,
                     filter: ListFilter::default(),
                 });
-                if self.live.is_none() {
+                if !self.live.as_ref().is_some_and(|l| l.answered()) {
                     self.say(
                         Severity::Info,
                         "no discovery source answers (--etcd-endpoints, --file-kv): nothing registered to show",

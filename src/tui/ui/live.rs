@@ -84,7 +84,7 @@ pub fn draw_live(
     let inner = block.inner(r);
     frame.render_widget(block, r);
     if rows.is_empty() {
-        let text = match &app.live {
+        let text = match app.live.as_ref().filter(|l| l.answered()) {
             None => "no discovery source answers (--etcd-endpoints, --file-kv)".to_string(),
             Some(_) if !filter.text.is_empty() => "nothing matches the filter".to_string(),
             Some(_) => format!("nothing of {} is registered in discovery", cur.name),
