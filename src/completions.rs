@@ -88,16 +88,10 @@ fn state_dir_on_line(words: &[OsString]) -> Option<PathBuf> {
 
 fn store() -> Store {
     let words: Vec<OsString> = std::env::args_os().collect();
-    let flag = state_dir_on_line(&words).or_else(|| {
-        let env_set = std::env::var_os("DYN_LOCAL_STATE_DIR").is_some_and(|d| !d.is_empty());
-        if env_set {
-            return None;
-        }
-        crate::config::path()
-            .and_then(|p| crate::config::Config::load(&p).ok())
-            .and_then(|c| c.state_dir)
-    });
-    Store::new(crate::state::store::resolve_dir(flag))
+    let cfg = crate::config::path()
+        .and_then(|p| crate::config::Config::load(&p).ok())
+        .unwrap_or_default();
+    Store::new(crate::resolve_state_dir(state_dir_on_line(&words), &cfg))
 }
 
 fn namespace_candidates() -> Vec<CompletionCandidate> {

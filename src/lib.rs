@@ -33,12 +33,15 @@ pub fn state_dir(global: &args::Global, cfg: &config::Config) -> Result<PathBuf,
         );
         return Ok(dir);
     }
+    Ok(resolve_state_dir(global.state_dir.clone(), cfg))
+}
+
+/// The state directory without `--demo`: `flag`, else `$DYN_LOCAL_STATE_DIR`, else the
+/// config's `state_dir`, else `~/.dynamo/state`.
+pub fn resolve_state_dir(flag: Option<PathBuf>, cfg: &config::Config) -> PathBuf {
     let env_set = std::env::var_os("DYN_LOCAL_STATE_DIR").is_some_and(|d| !d.is_empty());
-    let flag = global
-        .state_dir
-        .clone()
-        .or_else(|| (!env_set).then(|| cfg.state_dir.clone()).flatten());
-    Ok(state::store::resolve_dir(flag))
+    let flag = flag.or_else(|| (!env_set).then(|| cfg.state_dir.clone()).flatten());
+    state::store::resolve_dir(flag)
 }
 
 /// The whole program; returns the process exit code (0 ok, 1 failure, 2 usage).

@@ -231,6 +231,20 @@ fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Metrics {
+    /// A round of no source: nothing known, taken now.
+    pub fn none() -> Metrics {
+        Metrics {
+            sources: Vec::new(),
+            components: Vec::new(),
+            instances: Vec::new(),
+            frontend: None,
+            prefill_queue: None,
+            prefill_queues: Vec::new(),
+            taken_at: SystemTime::now(),
+            window_seconds: None,
+        }
+    }
+
     /// Whether any source answered.
     pub fn answered(&self) -> bool {
         self.sources.iter().any(SourceStatus::ok)
@@ -609,9 +623,6 @@ fn merge(partials: Vec<Partial>) -> Metrics {
         components,
         instances,
         frontend,
-        prefill_queue: None,
-        prefill_queues: Vec::new(),
-        taken_at: SystemTime::now(),
-        window_seconds: None,
+        ..Metrics::none()
     }
 }

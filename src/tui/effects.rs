@@ -163,31 +163,12 @@ pub fn run_blocking_with(store: &Store, effect: Effect, progress: &mut dyn FnMut
         // none: a round of no source.
         Effect::MetricsPoll { ns } => Action::MetricsSeen {
             ns,
-            metrics: Box::new(no_source_round()),
+            metrics: Box::new(crate::metrics::Metrics::none()),
         },
         Effect::MetricsHistory { ns, component } => Action::MetricsHistory {
             ns,
             component,
             points: None,
-        },
-    }
-}
-
-fn no_source_round() -> crate::metrics::Metrics {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(crate::metrics::Collector::new(Default::default()).poll(None)),
-        Err(_) => crate::metrics::Metrics {
-            sources: Vec::new(),
-            components: Vec::new(),
-            instances: Vec::new(),
-            frontend: None,
-            prefill_queue: None,
-            prefill_queues: Vec::new(),
-            taken_at: std::time::SystemTime::now(),
-            window_seconds: None,
         },
     }
 }

@@ -6,7 +6,7 @@
 //! loop asks [`Tracker::next_change`] when to wake; with nothing flashing, leaving or
 //! followed there is no timer at all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use crate::discovery::{Instance, Snapshot, planner_endpoint};
@@ -76,29 +76,28 @@ pub struct Tracker {
 impl Tracker {
     /// Takes the new snapshot's instances into account; `old` is the previous snapshot.
     pub fn on_snapshot(&mut self, old: Option<&Snapshot>, new: &Snapshot, now: SystemTime) {
-        let keys: HashMap<String, &Instance> =
-            new.instances.iter().map(|i| (ident(i), i)).collect();
-        if let Some(old) = old {
+        let keys: HashSet<String> = new.instances.iter().map(ident).collect();
+        // Back before its leaving ended: it is simply there again.
+        self.leaving.retain(|(l, _)| !keys.contains(&ident(l)));
+        if let Some(old) = old.filter(|_| self.primed) {
             for i in &old.instances {
                 let id = ident(i);
-                if !keys.contains_key(&id) && self.primed {
+                if !keys.contains(&id) {
                     self.leaving.retain(|(l, _)| ident(l) != id);
                     self.leaving.push((i.clone(), now));
                 }
             }
         }
-        for id in keys.keys() {
+        for id in &keys {
             if !self.first_seen.contains_key(id) {
                 self.first_seen.insert(id.clone(), now);
                 if self.primed {
                     self.flashing.insert(id.clone(), now);
                 }
             }
-            // Back before its leaving ended: it is simply there again.
-            self.leaving.retain(|(l, _)| ident(l) != *id);
         }
-        self.first_seen.retain(|k, _| keys.contains_key(k));
-        self.flashing.retain(|k, _| keys.contains_key(k));
+        self.first_seen.retain(|k, _| keys.contains(k));
+        self.flashing.retain(|k, _| keys.contains(k));
         // A view without any answering source says nothing about what appeared.
         self.primed |= new.answered();
     }

@@ -381,36 +381,6 @@ pub fn ids(s: &Snapshot, ns: &str) -> Vec<(String, bool)> {
     v
 }
 
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs the CLI with no discovery variables from the caller's environment.
-pub fn run(args: &[&str]) -> Run {
-    run_env(args, &[])
-}
-
-/// Runs the CLI with these variables (and no others of discovery's).
-pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("ETCD_ENDPOINTS")
-        .env_remove("DYN_FILE_KV")
-        .env_remove("DYNAMO_CTL_WATCH")
-        .env("NO_COLOR", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let o = cmd.output().unwrap();
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
 /// circusd (from `.venv`, as in tests/arbiter.rs) running one real Dynamo worker as
 /// `<ns>_VllmWorker`, registering `<ns>.VllmWorker.generate` in etcd at `etcd`; the state
 /// file to match (GPUs 0-3, GPU 0 taken).

@@ -362,32 +362,3 @@ pub fn fixture() -> &'static Fixture {
         rx.recv().expect("the shared deployment did not start")
     })
 }
-
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs the CLI without the caller's metrics variables.
-pub fn run(args: &[&str]) -> Run {
-    run_env(args, &[])
-}
-
-pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("DYNAMO_CTL_PROMETHEUS")
-        .env_remove("ETCD_ENDPOINTS")
-        .env_remove("DYN_FILE_KV")
-        .env("NO_COLOR", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let o = cmd.output().unwrap();
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}

@@ -56,3 +56,40 @@ pub fn die_with_parent(cmd: &mut Command) {
         });
     }
 }
+
+/// What a CLI run printed and how it exited.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the CLI with none of the caller's discovery or metrics variables.
+pub fn run(args: &[&str]) -> Run {
+    run_env(args, &[])
+}
+
+/// Runs the CLI with these variables (and none of the caller's discovery or metrics ones).
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for v in [
+        "ETCD_ENDPOINTS",
+        "DYN_FILE_KV",
+        "DYNAMO_CTL_WATCH",
+        "DYNAMO_CTL_PROMETHEUS",
+        "NATS_SERVER",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}

@@ -6,10 +6,10 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Clear, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
 use serde_json::Value;
 
-use super::{View, centered, json_line, popup_block};
+use super::{View, centered, json_line, open_popup};
 use crate::arbiter::ops::pids;
 use crate::state::scale::parse_entry;
 use crate::text::safe;
@@ -37,12 +37,6 @@ pub fn draw_instances(
 ) {
     let t = v.theme;
     let Some(cur) = &app.current else { return };
-    let r = centered(
-        area,
-        area.width.saturating_sub(4).min(120),
-        area.height.saturating_sub(2),
-    );
-    frame.render_widget(Clear, r);
     let title = if filter.text.is_empty() && !filter.typing {
         format!(" {} instances of {} ", cur.name, safe(ty))
     } else {
@@ -54,9 +48,17 @@ pub fn draw_instances(
             if filter.typing { "▏" } else { "" }
         )
     };
-    let block = popup_block(t, &title, false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(
+            area,
+            area.width.saturating_sub(4).min(120),
+            area.height.saturating_sub(2),
+        ),
+        &title,
+        false,
+    );
     if !cur.summary.types.iter().any(|x| x.ty == ty) {
         frame.render_widget(
             Paragraph::new(Line::styled(
@@ -257,16 +259,18 @@ fn worker_env_lines(t: &Theme, cmd: &str) -> Vec<Line<'static>> {
 pub fn draw_entry(frame: &mut Frame, app: &App, v: &View, area: Rect, name: &str, scroll: u16) {
     let t = v.theme;
     let Some(cur) = &app.current else { return };
-    let r = centered(
-        area,
-        area.width.saturating_sub(2).min(130),
-        area.height.saturating_sub(2),
-    );
-    frame.render_widget(Clear, r);
     let title = format!(" {} ", safe(name));
-    let block = popup_block(t, &title, false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(
+            area,
+            area.width.saturating_sub(2).min(130),
+            area.height.saturating_sub(2),
+        ),
+        &title,
+        false,
+    );
     let Some(c) = cur.doc.state.components.get(name) else {
         frame.render_widget(
             Paragraph::new(Line::styled(

@@ -7,9 +7,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Clear, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{View, centered, popup_block};
+use super::{View, centered, open_popup};
 use crate::discovery::{Instance, SourceKind};
 use crate::text::safe;
 use crate::tui::app::{App, ListFilter, LiveRow, age, transport_text};
@@ -63,12 +63,6 @@ pub fn draw_live(
 ) {
     let t = v.theme;
     let Some(cur) = &app.current else { return };
-    let r = centered(
-        area,
-        area.width.saturating_sub(2).min(160),
-        area.height.saturating_sub(2),
-    );
-    frame.render_widget(Clear, r);
     let rows = app.live_rows(filter);
     let title = match (filter.text.is_empty(), filter.typing) {
         (true, false) => format!(" {} registered instances ({}) ", cur.name, rows.len()),
@@ -80,9 +74,17 @@ pub fn draw_live(
             if filter.typing { "▏" } else { "" }
         ),
     };
-    let block = popup_block(t, &title, false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(
+            area,
+            area.width.saturating_sub(2).min(160),
+            area.height.saturating_sub(2),
+        ),
+        &title,
+        false,
+    );
     if rows.is_empty() {
         let text = match app.live.as_ref().filter(|l| l.answered()) {
             None => "no discovery source answers (--etcd-endpoints, --file-kv)".to_string(),
@@ -189,12 +191,6 @@ pub fn draw_live(
 
 pub fn draw_live_entry(frame: &mut Frame, app: &App, v: &View, area: Rect, id: &str, scroll: u16) {
     let t = v.theme;
-    let r = centered(
-        area,
-        area.width.saturating_sub(2).min(130),
-        area.height.saturating_sub(2),
-    );
-    frame.render_widget(Clear, r);
     let found = app
         .live
         .iter()
@@ -206,9 +202,17 @@ pub fn draw_live_entry(frame: &mut Frame, app: &App, v: &View, area: Rect, id: &
         Some((i, _)) => format!(" {} ", safe(&i.key)),
         None => " registration ".to_string(),
     };
-    let block = popup_block(t, &title, false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(
+            area,
+            area.width.saturating_sub(2).min(130),
+            area.height.saturating_sub(2),
+        ),
+        &title,
+        false,
+    );
     let Some((i, leaving)) = found else {
         frame.render_widget(
             Paragraph::new(Line::styled("no longer registered in discovery", t.muted())),

@@ -6,9 +6,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline};
+use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 
-use super::{View, centered, popup_block};
+use super::{View, centered, open_popup};
 use crate::metrics::{ComponentLoad, InstanceLoad, SourceKind};
 use crate::text::safe;
 use crate::tui::app::App;
@@ -169,16 +169,18 @@ pub fn status_line(t: &Theme, app: &App) -> Line<'static> {
 pub fn draw_metrics(frame: &mut Frame, app: &App, v: &View, area: Rect, name: &str) {
     let t = v.theme;
     let Some(cur) = &app.current else { return };
-    let r = centered(
-        area,
-        area.width.saturating_sub(4).min(140),
-        area.height.saturating_sub(2).min(30),
-    );
-    frame.render_widget(Clear, r);
     let title = format!(" load of {} in {} ", safe(name), cur.name);
-    let block = popup_block(t, &title, false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(
+            area,
+            area.width.saturating_sub(4).min(140),
+            area.height.saturating_sub(2).min(30),
+        ),
+        &title,
+        false,
+    );
     let th = &app.load.thresholds;
     let summary = match app.load.component(&cur.name, name) {
         Some(c) => Line::from(component_spans(t, c, th)),

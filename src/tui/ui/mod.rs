@@ -183,6 +183,15 @@ fn panel<'a>(t: &Theme, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> 
         .style(t.base())
 }
 
+/// Clears `r` and draws a popup's frame there; returns the inside.
+fn open_popup(frame: &mut Frame, t: &Theme, r: Rect, title: &str, danger: bool) -> Rect {
+    frame.render_widget(Clear, r);
+    let block = popup_block(t, title, danger);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    inner
+}
+
 fn popup_block<'a>(t: &Theme, title: &'a str, danger: bool) -> Block<'a> {
     let border = if danger { t.error() } else { t.border(true) };
     Block::new()
@@ -1238,11 +1247,13 @@ fn draw_choose(
         Op::Add => " Add which type? ",
         Op::Remove | Op::Scale(_) => " Remove which type? ",
     };
-    let r = centered(area, 46, types.len() as u16 + 4);
-    frame.render_widget(Clear, r);
-    let block = popup_block(t, title, false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(area, 46, types.len() as u16 + 4),
+        title,
+        false,
+    );
     let running = |ty: &str| app.current.as_ref().map_or(0, |c| c.summary.running(ty));
     let items: Vec<ListItem> = types
         .iter()
@@ -1290,11 +1301,13 @@ fn draw_confirm(
     let q_lines = question.chars().count().div_ceil(text_w) as u16;
     let w_lines = warning.map_or(0, |s| s.chars().count().div_ceil(text_w) as u16 + 1);
     let n_lines = note.map_or(0, |s| s.chars().count().div_ceil(text_w) as u16 + 1);
-    let r = centered(area, w, q_lines + w_lines + n_lines + 6);
-    frame.render_widget(Clear, r);
-    let block = popup_block(t, title, danger);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(area, w, q_lines + w_lines + n_lines + 6),
+        title,
+        danger,
+    );
     let mut lines = vec![
         Line::raw(""),
         Line::styled(safe(question).into_owned(), t.fg(t.text)),
@@ -1375,11 +1388,13 @@ fn draw_command(frame: &mut Frame, v: &View, area: Rect, input: &str, hint: Opti
 fn draw_scale_input(frame: &mut Frame, app: &App, v: &View, area: Rect, ty: &str, input: &str) {
     let t = v.theme;
     let running = app.current.as_ref().map_or(0, |c| c.summary.running(ty));
-    let r = centered(area, 46u16.min(area.width), 7);
-    frame.render_widget(Clear, r);
-    let block = popup_block(t, " Scale ", false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(area, 46u16.min(area.width), 7),
+        " Scale ",
+        false,
+    );
     frame.render_widget(
         Paragraph::new(vec![
             Line::raw(""),
@@ -1399,16 +1414,18 @@ fn draw_scale_input(frame: &mut Frame, app: &App, v: &View, area: Rect, ty: &str
 /// `M`: the last status messages, newest at the bottom; `scroll` counts back from it.
 fn draw_messages(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16) {
     let t = v.theme;
-    let r = centered(
-        area,
-        area.width.saturating_sub(4).min(110),
-        area.height.saturating_sub(2),
-    );
-    frame.render_widget(Clear, r);
     let title = format!(" Messages ({} of the last {}) ", app.history.len(), HISTORY);
-    let block = popup_block(t, &title, false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open_popup(
+        frame,
+        t,
+        centered(
+            area,
+            area.width.saturating_sub(4).min(110),
+            area.height.saturating_sub(2),
+        ),
+        &title,
+        false,
+    );
     let lines: Vec<Line> = app
         .history
         .iter()
@@ -1441,15 +1458,17 @@ fn draw_messages(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16
 
 fn draw_help(frame: &mut Frame, app: &App, v: &View, area: Rect, scroll: u16) {
     let t = v.theme;
-    let r = centered(
-        area,
-        area.width.saturating_sub(4).min(100),
-        area.height.saturating_sub(2),
+    let inner = open_popup(
+        frame,
+        t,
+        centered(
+            area,
+            area.width.saturating_sub(4).min(100),
+            area.height.saturating_sub(2),
+        ),
+        " Help: keys ",
+        false,
     );
-    frame.render_widget(Clear, r);
-    let block = popup_block(t, " Help: keys ", false);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
     let sections = keys::help(app.readonly);
     let section_lines = |secs: &[(Scope, Vec<(&'static str, &'static str)>)]| {
         let mut lines: Vec<Line> = Vec::new();
