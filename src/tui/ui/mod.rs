@@ -540,8 +540,9 @@ fn draw_dashboard(frame: &mut Frame, app: &App, v: &View, area: Rect, active: bo
         ),
         hi,
     );
-    let (table_a, gpu_a, json_a) = dashboard_areas(app, s, main);
-    let load_w = load_width(app, s, table_a.width);
+    let watcher_w = watcher_width(app, s);
+    let (table_a, gpu_a, json_a) = dashboard_areas(app, s, main, watcher_w);
+    let load_w = load_width(app, watcher_w, table_a.width);
 
     // Components.
     let focused = |p: Panel| active && app.focus == p;
@@ -979,13 +980,13 @@ fn live_width(app: &App) -> u16 {
 
 /// The Load column's width in a table `width` wide: the full one when the watchers still
 /// fit beside it, a compact one (req/s and the sparkline) when that fits, else none.
-fn load_width(app: &App, s: &crate::state::Summary, width: u16) -> u16 {
+fn load_width(app: &App, watcher_w: u16, width: u16) -> u16 {
     if !app.load.on {
         return 0;
     }
     // Type, Run, Live, GPUs, gaps, borders and the selection mark (as dashboard_areas).
     let rest = width.saturating_sub(14 + 5 + live_width(app) + 5 + 10);
-    if rest > watcher_width(app, s) + load::LOAD_WIDTH {
+    if rest > watcher_w + load::LOAD_WIDTH {
         load::LOAD_WIDTH
     } else if rest >= 24 + load::COMPACT_WIDTH {
         // The watchers keep 24 columns: a name like dynamo_PrefillWorker_1 fits.
@@ -999,9 +1000,13 @@ fn load_width(app: &App, s: &crate::state::Summary, width: u16) -> u16 {
 /// short: the Components table first (all its rows, up to the space), then the GPU map, then
 /// the State panel. Wide terminals put the State panel beside the other two and give the
 /// Components table the width it needs, not more.
-fn dashboard_areas(app: &App, s: &crate::state::Summary, main: Rect) -> (Rect, Rect, Rect) {
+fn dashboard_areas(
+    app: &App,
+    s: &crate::state::Summary,
+    main: Rect,
+    watcher_w: u16,
+) -> (Rect, Rect, Rect) {
     let comp_need = component_lines(app, s) + 3; // borders and the header row
-    let watcher_w = watcher_width(app, s);
     let live_w = live_width(app);
     let load_w = if app.load.on { load::LOAD_WIDTH + 1 } else { 0 };
     let table_w = 14 + 5 + live_w + watcher_w + 5 + load_w + 10; // columns, gaps, borders, mark
