@@ -24,29 +24,46 @@ use crate::state::scale::summarize;
 pub const VAR: &str = "DYNAMO_CTL_COMPLETE";
 const BIN: &str = "dynamo-ctl";
 
+/// Subcommands whose NS names a namespace to open or change: only namespaces whose state
+/// file reads and parses are offered there (a broken one cannot be opened or changed).
+/// `instances` and `top` name a namespace of discovery or metrics, any name will do.
+fn opens_the_file(sub: &str) -> bool {
+    !matches!(sub, "instances" | "top")
+}
+
 /// The whole command with value completers on namespace and type arguments.
 pub fn command() -> clap::Command {
-    let ns = ArgValueCandidates::new(namespace_candidates);
+    let openable = ArgValueCandidates::new(openable_namespace_candidates);
+    let any = ArgValueCandidates::new(namespace_candidates);
     let ty = ArgValueCandidates::new(type_candidates);
+    // `dynamo-ctl -n NS` opens NS in the TUI.
     Cli::command()
-        .mut_arg("namespace", |a| a.add(ns.clone()))
+        .mut_arg("namespace", |a| a.add(openable.clone()))
         .mut_subcommands(|sc| {
-            let sc = if sc.get_arguments().any(|a| a.get_id() == "ns_positional") {
-                sc.mut_arg("ns_positional", |a| a.add(ns.clone()))
+            let ns = if opens_the_file(sc.get_name()) {
+                openable.clone()
             } else {
-                sc
+                any.clone()
             };
-            if sc.get_arguments().any(|a| a.get_id() == "ty") {
-                sc.mut_arg("ty", |a| a.add(ty.clone()))
-            } else {
-                sc
+            let mut sc = sc;
+            for id in ["ns_positional", "namespace"] {
+                if sc.get_arguments().any(|a| a.get_id() == id) {
+                    sc = sc.mut_arg(id, |a| a.add(ns.clone()));
+                }
             }
+            if sc.get_arguments().any(|a| a.get_id() == "ty") {
+                sc = sc.mut_arg("ty", |a| a.add(ty.clone()));
+            }
+            sc
         })
 }
 
 /// Answers a completion request when the shell asked for one (and exits); returns at once
-/// otherwise.
+/// otherwise, without building the command or reading anything.
 pub fn complete_from_env() {
+    if std::env::var_os(VAR).is_none() {
+        return;
+    }
     clap_complete::CompleteEnv::with_factory(command)
         .var(VAR)
         .bin(BIN)
@@ -65,9 +82,92 @@ pub fn registration(shell: &str, out: &mut dyn Write) -> std::io::Result<()> {
     sh.write_registration(VAR, BIN, BIN, BIN, out)
 }
 
-/// The man page, roff.
+/// The man page, roff: one page, `dynamo-ctl(1)`. Each subcommand is a subsection of
+/// COMMANDS with its synopsis, description and own options, and names the shared option
+/// groups it takes (described once, above); no other page is referred to, as none is
+/// installed.
 pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
-    clap_mangen::Man::new(Cli::command()).render(out)
+    let cmd = Cli::command().disable_help_subcommand(true);
+    let page = clap_mangen::Man::new(cmd.clone());
+    page.render_title(out)?;
+    page.render_name_section(out)?;
+    page.render_synopsis_section(out)?;
+    page.render_description_section(out)?;
+    page.render_options_section(out)?;
+    writeln!(out, ".SH COMMANDS")?;
+    let shared: Vec<clap::Id> = cmd.get_arguments().map(|a| a.get_id().clone()).collect();
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        // clap names are 'static; the page is printed once per process.
+        let full: &'static str = format!("{BIN} {}", sub.get_name()).leak();
+        // Its own arguments only; the shared ones are listed by name after them.
+        let own = sub
+            .clone()
+            .name(full)
+            .bin_name(full)
+            .disable_help_flag(true)
+            .mut_args(|a| {
+                if shared.contains(a.get_id()) {
+                    a.hide(true)
+                } else {
+                    a
+                }
+            });
+        let sub_page = clap_mangen::Man::new(own);
+        writeln!(out, ".SS \"{}\"", roff_escape(full))?;
+        let [synopsis, description, options] = [
+            render(|w| sub_page.render_synopsis_section(w))?,
+            render(|w| sub_page.render_description_section(w))?,
+            render(|w| sub_page.render_options_section(w))?,
+        ];
+        // Each section's own .SH line is dropped: they are parts of this subsection.
+        for section in [synopsis, ".PP\n".into(), description, options] {
+            for line in section.lines().filter(|l| !l.starts_with(".SH ")) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        let (mut flags, mut headings) = (Vec::new(), Vec::new());
+        for a in sub.get_arguments().filter(|a| shared.contains(a.get_id())) {
+            match a.get_help_heading() {
+                Some(h) if !headings.contains(&h) => headings.push(h),
+                Some(_) => {}
+                None => flags.push(format!(
+                    "\\fB\\-\\-{}\\fR",
+                    roff_escape(a.get_long().unwrap_or_default())
+                )),
+            }
+        }
+        let headings: Vec<String> = headings
+            .iter()
+            .map(|h| roff_escape(&h.to_uppercase()))
+            .collect();
+        if !flags.is_empty() || !headings.is_empty() {
+            writeln!(out, ".PP")?;
+            let mut also = flags.join(", ");
+            if !headings.is_empty() {
+                if !also.is_empty() {
+                    also.push_str(", and ");
+                }
+                also.push_str(&format!(
+                    "the options under {} (above)",
+                    headings.join(", ")
+                ));
+            }
+            writeln!(out, "Also takes {also}.")?;
+        }
+    }
+    page.render_extra_section(out)?;
+    page.render_version_section(out)
+}
+
+fn render(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<String> {
+    let mut buf = Vec::new();
+    f(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Text for a roff line: backslashes and hyphens escaped (names and flags only here).
+fn roff_escape(s: &str) -> String {
+    s.replace('\\', "\\e").replace('-', "\\-")
 }
 
 /// The value after `--state-dir` on the line being completed (`--state-dir X` or
@@ -94,11 +194,25 @@ fn store() -> Store {
     Store::new(crate::resolve_state_dir(state_dir_on_line(&words), &cfg))
 }
 
+/// Every namespace name in the state directory.
 fn namespace_candidates() -> Vec<CompletionCandidate> {
     store()
         .names()
         .unwrap_or_default()
         .into_iter()
+        .map(CompletionCandidate::new)
+        .collect()
+}
+
+/// The namespaces whose state file reads and parses (a broken one, e.g. the demo's
+/// `broken`, is left out).
+fn openable_namespace_candidates() -> Vec<CompletionCandidate> {
+    let store = store();
+    store
+        .names()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| store.load(n).is_ok())
         .map(CompletionCandidate::new)
         .collect()
 }

@@ -161,6 +161,36 @@ impl Config {
         Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// For the commands, which use only `state_dir`: the whole file checked as for the
+    /// TUI, but a mistake elsewhere (a key bound twice, a bad colour, a typo in a section)
+    /// is a warning, not a failure: a cron job's `list` does not stop over a key binding.
+    /// Only a file that does not say its `state_dir` plainly is an error.
+    pub fn load_for_commands(path: &Path) -> Result<(Config, Option<String>), String> {
+        match Config::load(path) {
+            Ok(c) => Ok((c, None)),
+            Err(e) => {
+                let text = match std::fs::read_to_string(path) {
+                    Ok(t) if t.len() as u64 <= MAX_SIZE => t,
+                    _ => return Err(e),
+                };
+                #[derive(Deserialize)]
+                struct StateDirOnly {
+                    state_dir: Option<PathBuf>,
+                }
+                match toml::from_str::<StateDirOnly>(&text) {
+                    Ok(s) => Ok((
+                        Config {
+                            state_dir: s.state_dir,
+                            ..Config::default()
+                        },
+                        Some(e),
+                    )),
+                    Err(_) => Err(e),
+                }
+            }
+        }
+    }
+
     /// Parses and checks a configuration; errors name the line.
     pub fn parse(text: &str) -> Result<Config, String> {
         let cfg: Config = toml::from_str(text).map_err(|e| {

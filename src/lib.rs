@@ -14,8 +14,6 @@ pub mod tui;
 
 use std::path::PathBuf;
 
-use clap::Parser;
-
 /// Resolves the state directory from the flags (`--demo` creates a fresh one and says where
 /// on stderr), else `$DYN_LOCAL_STATE_DIR`, else the config file's `state_dir`, else
 /// `~/.dynamo/state`.
@@ -48,53 +46,84 @@ pub fn resolve_state_dir(flag: Option<PathBuf>, cfg: &config::Config) -> PathBuf
 pub fn run() -> i32 {
     // A Tab in a shell with the completions installed: answer and exit.
     completions::complete_from_env();
-    let cli = args::Cli::parse();
+    let (global, command) = args::parse();
     // Generated from the definitions alone: no configuration or state directory needed.
-    match &cli.command {
+    match &command {
         Some(args::Command::Completions { shell }) => {
             return print_or_fail(|out| completions::registration(shell.as_str(), out));
         }
         Some(args::Command::Man) => return print_or_fail(completions::man),
         _ => {}
     }
-    let cfg = match config::path().map(|p| config::Config::load(&p)) {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => {
-            eprintln!("dynamo-ctl: config: {}", text::safe(&e));
-            return 2;
+    // The configuration is read only where it is used: by the TUI, and for the state
+    // directory when neither --demo, --state-dir nor $DYN_LOCAL_STATE_DIR names one.
+    // `instances` and `top` read no state directory.
+    let needs_dir = !matches!(
+        command,
+        Some(args::Command::Instances { .. } | args::Command::Top { .. })
+    );
+    let dir_given = global.demo
+        || global.state_dir.is_some()
+        || std::env::var_os("DYN_LOCAL_STATE_DIR").is_some_and(|d| !d.is_empty());
+    let cfg = if command.is_none() || (needs_dir && !dir_given) {
+        let loaded = config::path().map(|p| {
+            if command.is_none() {
+                config::Config::load(&p).map(|c| (c, None))
+            } else {
+                config::Config::load_for_commands(&p)
+            }
+        });
+        match loaded {
+            Some(Ok((c, warning))) => {
+                if let Some(w) = warning {
+                    eprintln!(
+                        "dynamo-ctl: warning: config: {} (only the TUI uses it; this command goes on)",
+                        text::safe(&w)
+                    );
+                }
+                c
+            }
+            Some(Err(e)) => {
+                eprintln!("dynamo-ctl: config: {}", text::safe(&e));
+                return 2;
+            }
+            None => config::Config::default(),
         }
-        None => config::Config::default(),
+    } else {
+        config::Config::default()
     };
-    let dir = match state_dir(&cli.global, &cfg) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("dynamo-ctl: {e}");
-            return 1;
+    let dir = if needs_dir {
+        match state_dir(&global, &cfg) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("dynamo-ctl: {e}");
+                return 1;
+            }
         }
+    } else {
+        PathBuf::new()
     };
-    let store = state::Store::new(dir.clone()).with_lock_timeout(cli.global.lock_timeout());
-    let code = match cli.command {
-        Some(cmd) => cli::run(&cli.global, &store, cmd),
-        None => tui::run(&cli.global, store, &cfg),
+    let store = state::Store::new(dir.clone()).with_lock_timeout(global.lock_timeout());
+    let code = match command {
+        Some(cmd) => cli::run(&global, &store, cmd),
+        None => tui::run(&global, store, &cfg),
     };
-    if cli.global.demo && !cli.global.keep {
+    if needs_dir && global.demo && !global.keep {
         demo::cleanup(&dir);
     }
     code
 }
 
+/// Writes generated text to stdout. A reader that went away (`dynamo-ctl man | head -1`)
+/// is not an error, as for every other command; any other failure (`> /dev/full`) is.
 fn print_or_fail(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> i32 {
     let mut out = std::io::stdout().lock();
     match write(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
         Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             eprintln!("dynamo-ctl: cannot write: {e}");
             1
         }
     }
 }
-
-/// A state file is tens of thousands of small strings; mimalloc allocates and frees them
-/// about twice as fast as the system allocator (see benches/state.rs).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

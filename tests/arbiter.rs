@@ -2,6 +2,7 @@
 //! start and stop, the state file follows, failures leave both consistent.
 
 mod arbiter_support;
+mod tui_support;
 
 use std::time::Duration;
 
@@ -375,8 +376,9 @@ fn infrastructure_types_need_allow_infra() {
 
 #[test]
 fn the_tui_effects_start_and_stop_real_workers() {
-    use dynamo_ctl::tui::app::{Action, App, ArbiterStatus, Effect, Popup};
+    use dynamo_ctl::tui::app::{Action, App, ArbiterStatus, Effect};
     use dynamo_ctl::tui::effects::run_blocking;
+    use tui_support::Confirm;
     let c = Circus::start("t", false);
     let store = Store::new(c.state_dir());
     let mut app =
@@ -415,9 +417,7 @@ fn the_tui_effects_start_and_stop_real_workers() {
     run(&mut app, e);
     let e = app.update(enter);
     run(&mut app, e);
-    let Some(Popup::Confirm { question, note, .. }) = app.popups.last() else {
-        panic!("{:?}", app.popups)
-    };
+    let Confirm { question, note, .. } = tui_support::confirm(&app);
     assert_eq!(question, "Add t_VllmWorker_1 on GPU 1?");
     assert_eq!(note.as_deref(), Some("circus starts its process."));
     let e = app.update(key('y'));
@@ -496,4 +496,446 @@ fn no_wait_returns_once_circus_accepted_and_a_worker_that_never_runs_times_out()
         .find(|l| l.starts_with("t_GhostWorker_1"))
         .unwrap();
     assert!(row.ends_with("in the file, not running"), "{row}");
+}
+
+// Hostile arbiters (issue 14): whatever an arbiter sends, a call ends at its deadline, a
+// view at its budget, in bounded memory, with short lines and the reason said.
+
+use arbiter_support::fake::{Answer, Fake, Request};
+use arbiter_support::{Bounded, run_bounded};
+use serde_json::json;
+
+/// Past this a run counts as hung (it is killed and the test fails).
+const HUNG: Duration = Duration::from_secs(30);
+/// What one run may take at most with an arbiter reply at the cap (1 MiB), or a flood.
+const MAX_RSS_KIB: i64 = 100 * 1024;
+
+fn bounded_ok(r: &Bounded, what: &str) {
+    assert!(
+        r.max_rss_kib < MAX_RSS_KIB,
+        "{what}: peak RSS {} MiB",
+        r.max_rss_kib / 1024
+    );
+    assert!(
+        r.longest_line() < 1000,
+        "{what}: a line of {} bytes",
+        r.longest_line()
+    );
+}
+
+fn circus_line(r: &Bounded) -> &str {
+    r.stdout
+        .lines()
+        .find(|l| l.starts_with("circus"))
+        .unwrap_or_else(|| panic!("no circus line: {}\n{}", r.stdout, r.stderr))
+}
+
+#[test]
+fn a_flood_of_replies_that_are_not_the_answer_ends_at_the_deadline_in_bounded_memory() {
+    let zeros = format!("[{}0]", "0,".repeat(150_000));
+    let floods: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "someone else's id",
+            format!(r#"{{"id": "not-yours", "status": "ok", "watchers": {zeros}}}"#).into_bytes(),
+        ),
+        (
+            "no id",
+            format!(r#"{{"status": "ok", "pids": {zeros}}}"#).into_bytes(),
+        ),
+        ("not JSON", vec![b'['; 300_000]),
+        ("small and many", br#"{"id": 1, "status": "ok"}"#.to_vec()),
+    ];
+    for (what, body) in floods {
+        for args in [
+            &["--arbiter-timeout", "1", "show", "m"][..],
+            &["--arbiter-timeout", "1", "add", "m", "VllmWorker"],
+        ] {
+            let b = body.clone();
+            let fake = Fake::start(move |_| Answer::Flood(b.clone()));
+            let dir = fake.state_dir("m");
+            let before = std::fs::read(dir.path().join("m.json")).unwrap();
+            let r = run_bounded(dir.path(), args, HUNG);
+            let what = format!("{what}, {args:?}");
+            bounded_ok(&r, &what);
+            if args.contains(&"show") {
+                assert_eq!(r.code, 0, "{what}: {}", r.stderr);
+                assert!(
+                    circus_line(&r).contains("offline: circus at")
+                        && circus_line(&r).contains("no answer within 1.0 s"),
+                    "{what}: {}",
+                    r.stdout
+                );
+            } else {
+                assert_eq!(r.code, 1, "{what}: {}", r.stderr);
+                assert!(
+                    r.stderr.contains("no answer within 1.0 s"),
+                    "{what}: {}",
+                    r.stderr
+                );
+                assert_eq!(std::fs::read(dir.path().join("m.json")).unwrap(), before);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_library_call_ends_at_its_deadline_under_a_flood_and_ignores_multi_part_replies() {
+    for answer in [
+        (|r: &Request| Answer::Flood(format!(r#"{{"id": "{}x"}}"#, r.id).into_bytes()))
+            as fn(&Request) -> Answer,
+        // The right id, in a message of two frames: not circus's answer.
+        |r| {
+            Answer::Parts(vec![
+                format!(r#"{{"id": "{}", "status": "ok", "watchers": []}}"#, r.id).into_bytes(),
+                b"more".to_vec(),
+            ])
+        },
+    ] {
+        let fake = Fake::start(answer);
+        let endpoint = fake.endpoint.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut c = arbiter::Client::new(&endpoint, Duration::from_millis(500)).unwrap();
+            let _ = tx.send(c.list());
+        });
+        let got = rx.recv_timeout(HUNG).expect("the call did not end (hung?)");
+        let e = got.unwrap_err();
+        assert!(e.to_string().contains("no answer within 0.5 s"), "{e}");
+    }
+}
+
+/// `list` names `n` watchers of namespace `m`; `list NAME` answers `pids` after `pause`.
+fn slow_pids(n: usize, pause: Duration) -> Fake {
+    Fake::start(move |r| match r.name() {
+        None => Answer::Json(json!({
+            "status": "ok",
+            "watchers": (0..n).map(|i| format!("m_w{i}")).collect::<Vec<_>>(),
+        })),
+        Some(_) => Answer::Later(
+            pause,
+            Box::new(Answer::Json(json!({"status": "ok", "pids": [4242]}))),
+        ),
+    })
+}
+
+#[test]
+fn one_show_waits_for_the_arbiter_once_in_all_and_says_what_is_missing() {
+    // Ten watchers, each answered in 0.6 s: a budget per call would wait 6 s and know all.
+    let fake = slow_pids(10, Duration::from_millis(600));
+    let dir = fake.state_dir("m");
+    let r = run_bounded(dir.path(), &["--arbiter-timeout", "1", "show", "m"], HUNG);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = circus_line(&r);
+    assert!(
+        line.contains("online (10 watchers of m); pids of ")
+            && line.ends_with(" of 10 watchers unknown: arbiter timeout after 1 s"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("in circus, not in the file (pids unknown)"),
+        "{}",
+        r.stdout
+    );
+    let r = run_bounded(
+        dir.path(),
+        &["--arbiter-timeout", "1", "show", "m", "-o", "json"],
+        HUNG,
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let a = &v["arbiter"];
+    let (known, unknown) = (
+        a["watchers"].as_array().unwrap().len(),
+        a["pids_unknown"].as_array().unwrap().len(),
+    );
+    assert!(unknown > 0 && known + unknown == 10, "{a}");
+    assert!(
+        a["incomplete"]
+            .as_str()
+            .unwrap()
+            .ends_with("watchers unknown: arbiter timeout after 1 s"),
+        "{a}"
+    );
+    assert_eq!(a["error"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_busy_arbiter_costs_a_view_its_budget_not_a_minute() {
+    let busy = |_: &Request| {
+        Answer::Json(
+            json!({"status": "error", "reason": "arbiter is already running list command"}),
+        )
+    };
+    let fake = Fake::start(busy);
+    let dir = fake.state_dir("m");
+    let r = run_bounded(dir.path(), &["--arbiter-timeout", "1", "show", "m"], HUNG);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        circus_line(&r).contains("offline: circus is busy (still running another command) after "),
+        "{}",
+        r.stdout
+    );
+    // Busy only for the pids: each watcher's are unknown, said so.
+    let fake = Fake::start(move |r| match r.name() {
+        None => Answer::Json(json!({"status": "ok", "watchers": ["m_a", "m_b", "m_c"]})),
+        Some(_) => busy(r),
+    });
+    let dir = fake.state_dir("m");
+    let r = run_bounded(dir.path(), &["--arbiter-timeout", "1", "show", "m"], HUNG);
+    assert!(
+        circus_line(&r).ends_with("pids of 3 of 3 watchers unknown: circus busy for 1 s"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn the_tuis_poll_waits_its_two_seconds_in_all_and_says_what_is_missing() {
+    use dynamo_ctl::tui::app::{Action, Effect};
+    use dynamo_ctl::tui::effects::run_blocking;
+    // Three watchers answered in 1.5 s each: the poll's 2 s per call would know them all.
+    let fake = slow_pids(3, Duration::from_millis(1500));
+    let dir = fake.state_dir("m");
+    let a = run_blocking(
+        &Store::new(dir.path()),
+        Effect::ArbiterPoll {
+            ns: "m".into(),
+            endpoint: fake.endpoint.clone(),
+        },
+    );
+    let Action::ArbiterSeen { result, .. } = a else {
+        panic!("{a:?}")
+    };
+    let why = result.unwrap_err();
+    assert!(
+        why.ends_with(" of 3 watchers unknown: arbiter timeout after 2 s"),
+        "{why}"
+    );
+}
+
+#[test]
+fn show_says_a_refusing_circus_is_offline_in_the_tuis_words() {
+    use dynamo_ctl::tui::app::{Action, Effect};
+    use dynamo_ctl::tui::effects::run_blocking;
+    for (reply, said) in [
+        (
+            json!({"status": "error", "reason": "go away"}),
+            "circus refused list: go away",
+        ),
+        (
+            json!({"status": "meh"}),
+            "circus answered list with something unexpected: status \"meh\"",
+        ),
+        (
+            json!({"watchers": []}),
+            "circus answered list with something unexpected: no status",
+        ),
+        (
+            json!({"status": "ok"}),
+            "circus answered list with something unexpected: no \"watchers\" list",
+        ),
+        (
+            json!({"status": "ok", "watchers": "m_a"}),
+            "circus answered list with something unexpected: no \"watchers\" list",
+        ),
+        (
+            json!({"status": "ok", "watchers": {"m_a": 1}}),
+            "circus answered list with something unexpected: no \"watchers\" list",
+        ),
+    ] {
+        let r2 = reply.clone();
+        let fake = Fake::start(move |_| Answer::Json(r2.clone()));
+        let dir = fake.state_dir("m");
+        let r = run_bounded(dir.path(), &["show", "m"], HUNG);
+        assert_eq!(r.code, 0, "{reply}: {}", r.stderr);
+        let line = circus_line(&r);
+        assert!(
+            line.ends_with(&format!(", offline: {said}")) && !line.contains("online"),
+            "{reply}: {line}"
+        );
+        // The TUI's header says "offline: REASON" with the same reason.
+        let a = run_blocking(
+            &Store::new(dir.path()),
+            Effect::ArbiterPoll {
+                ns: "m".into(),
+                endpoint: fake.endpoint.clone(),
+            },
+        );
+        let Action::ArbiterSeen { result, .. } = a else {
+            panic!("{a:?}")
+        };
+        let reason = result.unwrap_err();
+        assert!(
+            line.ends_with(&format!("offline: {reason}")),
+            "{line} / {reason}"
+        );
+        let r = run_bounded(dir.path(), &["show", "m", "-o", "json"], HUNG);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["arbiter"]["reachable"], true, "{reply}");
+        assert_eq!(v["arbiter"]["error"], said, "{reply}");
+        assert!(v["arbiter"]["watchers"].is_null(), "{reply}");
+    }
+}
+
+#[test]
+fn replies_at_and_over_the_cap_cost_little_memory_and_print_short_lines() {
+    const CAP: usize = arbiter::client::MAX_REPLY;
+    // Under the cap by a margin for the envelope.
+    let fill = |unit: &str| {
+        let n = (CAP - 200) / unit.len();
+        format!("[{}0]", unit.repeat(n - 1))
+    };
+    // 1. `list` at the cap: half a million zeros where names should be.
+    let zeros = fill("0,");
+    let fake = Fake::start(move |r| Answer::Raw(r.ok_with_raw("watchers", zeros.as_bytes())));
+    let dir = fake.state_dir("m");
+    let r = run_bounded(dir.path(), &["show", "m"], HUNG);
+    bounded_ok(&r, "list of zeros");
+    assert!(
+        circus_line(&r).contains("online (0 watchers of m)"),
+        "{}",
+        r.stdout
+    );
+    // 2. `list NAME` at the cap: 90,000 seven-digit pids (under the view's 100,000).
+    let pids = (0..90_000)
+        .map(|i| (1_000_000 + i).to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    assert!(pids.len() < CAP - 200);
+    let fake = Fake::start(move |r| match r.name() {
+        None => Answer::Json(json!({"status": "ok", "watchers": ["m_vllmworker"]})),
+        Some(_) => Answer::Raw(r.ok_with_raw("pids", format!("[{pids}]").as_bytes())),
+    });
+    let dir = fake.state_dir("m");
+    let r = run_bounded(dir.path(), &["show", "m"], HUNG);
+    bounded_ok(&r, "list NAME of 90,000 pids");
+    assert!(
+        r.stdout.contains(
+            "running (pids 1000000, 1000001, 1000002, 1000003, 1000004, 1000005, 1000006, 1000007 and 89992 more)"
+        ),
+        "{}",
+        r.stdout
+    );
+    let r = run_bounded(dir.path(), &["show", "m", "-o", "json"], HUNG);
+    assert!(
+        r.max_rss_kib < MAX_RSS_KIB,
+        "JSON: peak RSS {} MiB",
+        r.max_rss_kib / 1024
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v["types"][0]["instances"][0]["pids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        90_000
+    );
+    // 3. `list` at the cap with the namespace's names: as many as the budget allows are
+    // asked for, the rest said to be unknown.
+    let names = fill("\"m_abcdefgh\",");
+    let fake = Fake::start(move |r| match r.name() {
+        None => Answer::Raw(r.ok_with_raw("watchers", names.as_bytes())),
+        Some(_) => Answer::Json(json!({"status": "ok", "pids": [4242]})),
+    });
+    let dir = fake.state_dir("m");
+    let r = run_bounded(dir.path(), &["--arbiter-timeout", "0.5", "show", "m"], HUNG);
+    bounded_ok(&r, "list of names");
+    assert!(
+        circus_line(&r).contains("watchers unknown: arbiter timeout after 0.5 s"),
+        "{}",
+        circus_line(&r)
+    );
+    // 4. Over the cap (16 MiB): refused, the connection dropped, said at once.
+    let big = format!("[{}0]", "0,".repeat(8 << 20));
+    let fake = Fake::start(move |r| Answer::Raw(r.ok_with_raw("watchers", big.as_bytes())));
+    let dir = fake.state_dir("m");
+    let r = run_bounded(dir.path(), &["show", "m"], HUNG);
+    bounded_ok(&r, "16 MiB");
+    assert!(
+        circus_line(&r).contains(
+            "the connection was dropped before an answer came (replies over 1 MiB are refused)"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_real_watcher_with_many_processes_is_shown_on_a_short_line() {
+    let c = Circus::start("t", false);
+    let mut client = c.client();
+    client
+        .call(
+            "add",
+            json!({"name": "t_many", "cmd": c.base_cmd(false), "args": [],
+                   "options": {"numprocesses": 12}, "start": true}),
+        )
+        .unwrap();
+    let pids = loop {
+        let p = client.pids("t_many").unwrap();
+        if p.len() == 12 {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let r = c.run(&["show", "t"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let shown = pids[..8]
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        r.stdout.contains(&format!(
+            "running, not in the file (pids {shown} and 4 more)"
+        )),
+        "{}",
+        r.stdout
+    );
+    let v = json(&c.run(&["show", "t", "-o", "json"]));
+    let listed = v["unmanaged_watchers"][0]["pids"].as_array().unwrap().len();
+    assert_eq!(listed, 12, "{v}");
+}
+
+#[test]
+fn a_view_of_a_real_arbiter_with_many_watchers_keeps_to_its_budget() {
+    // Circus answers `list NAME` in about 0.3 ms: 3,000 of them take about a second, so a
+    // budget per call of 0.1 s would ask for (and know) every one.
+    let c = Circus::start("t", false);
+    let mut client = c.client();
+    for i in 0..3000 {
+        client
+            .call(
+                "add",
+                json!({"name": format!("t_idle_{i}"), "cmd": c.base_cmd(false), "args": [],
+                       "options": {"numprocesses": 0}, "start": false}),
+            )
+            .unwrap();
+    }
+    // A loaded machine may miss even the first answer in 0.1 s: a few tries.
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let r = run_bounded(
+            &c.state_dir(),
+            &["--arbiter-timeout", "0.1", "show", "t"],
+            HUNG,
+        );
+        let line = circus_line(&r).to_string();
+        if line.contains("online (3002 watchers of t); pids of ") {
+            assert!(
+                line.ends_with(" of 3002 watchers unknown: arbiter timeout after 0.1 s"),
+                "{line}"
+            );
+            assert!(
+                r.stdout
+                    .contains("in circus, not in the file (pids unknown)"),
+                "{}",
+                r.stdout
+            );
+            return;
+        }
+        lines.push(line);
+    }
+    panic!("{lines:#?}");
 }

@@ -68,7 +68,7 @@ printf '%s\\n' \"${{COMPREPLY[@]}}\"",
 fn bash_completes_subcommands_namespaces_and_types_from_the_state_dir() {
     assert_eq!(bash_complete(&["dynamo-ctl", "sc"], &demo()), ["scale"]);
     let ns = bash_complete(&["dynamo-ctl", "show", ""], &demo());
-    assert_eq!(ns[..4], ["agg", "broken", "dynamo", "full"], "{ns:?}");
+    assert_eq!(ns[..3], ["agg", "dynamo", "full"], "{ns:?}");
     assert_eq!(
         bash_complete(&["dynamo-ctl", "show", "dy"], &demo()),
         ["dynamo"]
@@ -105,9 +105,10 @@ fn fish_completes_namespaces_and_types() {
         bin.path(),
     );
     let (ns, ty) = out.split_once("---\n").unwrap();
-    for n in ["agg", "broken", "dynamo", "full"] {
+    for n in ["agg", "dynamo", "full"] {
         assert!(ns.lines().any(|l| l == n), "{n} not offered:\n{ns}");
     }
+    assert!(!ns.lines().any(|l| l == "broken"), "{ns}");
     assert_eq!(ty.trim(), "VllmWorker");
 }
 
@@ -177,4 +178,119 @@ fn the_man_page_is_generated_from_the_definitions() {
     assert!(rendered.status.success());
     let text = String::from_utf8_lossy(&rendered.stdout);
     assert!(text.contains("dynamo-ctl"), "{text}");
+}
+
+/// Namespace names offered at `words` (flags and anything else left out).
+fn names_offered(words: &[&str], state: &Path) -> Vec<String> {
+    bash_complete(words, state)
+        .into_iter()
+        .filter(|c| !c.starts_with('-'))
+        .collect()
+}
+
+#[test]
+fn a_namespace_whose_file_does_not_parse_is_not_offered_to_open_or_change() {
+    // The demo's `broken` (truncated), and the other classes of unreadable file: not
+    // JSON at all, valid JSON that is not a state file, a directory named *.json, a FIFO.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["agg", "broken", "dynamo"] {
+        std::fs::copy(
+            demo().join(format!("{f}.json")),
+            dir.path().join(format!("{f}.json")),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("garbage.json"), b"\x00\xff not json").unwrap();
+    std::fs::write(dir.path().join("notstate.json"), b"[1, 2, 3]").unwrap();
+    std::fs::write(dir.path().join("empty.json"), b"").unwrap();
+    std::fs::create_dir(dir.path().join("adir.json")).unwrap();
+    let fifo = dir.path().join("fifo.json");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let good = ["agg", "dynamo"];
+    for words in [
+        &["dynamo-ctl", "scale", ""][..],
+        &["dynamo-ctl", "add", ""],
+        &["dynamo-ctl", "remove", ""],
+        &["dynamo-ctl", "show", ""],
+        &["dynamo-ctl", "-n", ""],
+        &["dynamo-ctl", "add", "-n", ""],
+        &["dynamo-ctl", "scale", "--namespace", ""],
+    ] {
+        assert_eq!(names_offered(words, dir.path()), good, "{words:?}");
+    }
+    // `instances` and `top` take a namespace of discovery or metrics: any name will do.
+    for words in [
+        &["dynamo-ctl", "instances", ""][..],
+        &["dynamo-ctl", "top", "-n", ""],
+    ] {
+        let offered = names_offered(words, dir.path());
+        assert!(
+            offered.iter().any(|n| n == "broken"),
+            "{words:?}: {offered:?}"
+        );
+        assert!(
+            offered.iter().any(|n| n == "dynamo"),
+            "{words:?}: {offered:?}"
+        );
+    }
+}
+
+#[test]
+fn a_subcommand_completes_only_its_own_flags() {
+    let flags = bash_complete(&["dynamo-ctl", "top", "--"], &demo());
+    assert!(flags.iter().any(|f| f == "--window"), "{flags:?}");
+    assert!(flags.iter().any(|f| f == "--prometheus"), "{flags:?}");
+    for f in [
+        "--stop-timeout",
+        "--state-only",
+        "--lock-timeout",
+        "--state-dir",
+    ] {
+        assert!(
+            !flags.iter().any(|c| c == f),
+            "{f} offered for top: {flags:?}"
+        );
+    }
+    let flags = bash_complete(&["dynamo-ctl", "add", "--"], &demo());
+    for f in [
+        "--stop-timeout",
+        "--state-only",
+        "--lock-timeout",
+        "--state-dir",
+    ] {
+        assert!(
+            flags.iter().any(|c| c == f),
+            "{f} not offered for add: {flags:?}"
+        );
+    }
+}
+
+/// The TUI's command bar (`:ns NAME`, Tab) offers only namespaces that can be opened.
+#[test]
+fn the_command_bar_does_not_offer_a_broken_namespace() {
+    use crossterm::event::KeyCode;
+    use tui_support::command_line as line;
+    let (mut app, store) = tui_support::app_on(&demo(), Some("dynamo"), false);
+    tui_support::drive(&mut app, &store, tui_support::key(':'));
+    for c in "ns ".chars() {
+        tui_support::drive(&mut app, &store, tui_support::key(c));
+    }
+    tui_support::drive(&mut app, &store, tui_support::code(KeyCode::Tab));
+    let (input, hint) = line(&app);
+    assert_eq!(input, "ns ");
+    assert_eq!(hint.as_deref(), Some("agg  dynamo  full"));
+    // `b` completes to nothing: broken is not a choice.
+    tui_support::drive(&mut app, &store, tui_support::key('b'));
+    tui_support::drive(&mut app, &store, tui_support::code(KeyCode::Tab));
+    let (input, hint) = line(&app);
+    assert_eq!(
+        (input.as_str(), hint.as_deref()),
+        ("ns b", Some("no completion"))
+    );
 }

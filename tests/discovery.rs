@@ -249,8 +249,8 @@ fn real_dynamo_workers_through_etcd() {
     let inst = s.of_namespace("rde").next().unwrap();
     assert_eq!(inst.layout, Layout::V1);
     assert_eq!(inst.source, SourceKind::Etcd);
-    assert_eq!(inst.value["type"], "Endpoint");
-    assert!(inst.transport.get("tcp").is_some(), "{inst:?}");
+    assert_eq!(inst.value()["type"], "Endpoint");
+    assert!(inst.transport().get("tcp").is_some(), "{inst:?}");
     assert!(inst.lease.is_some());
     assert_eq!(s.count("rde", "backend", Some("generate")), Some(2));
 
@@ -444,6 +444,7 @@ fn deployment_with_one_worker(ns: &str, ep: &str) -> (DynamoCircus, Config) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_namespace_on_loopback(&["--etcd-endpoints", ep], ns);
     (circus, cfg)
 }
 
@@ -528,8 +529,9 @@ fn add_and_remove_follow_the_worker_into_discovery() {
     ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
-        r.stderr
-            .contains("still not registered in discovery after --start-timeout"),
+        r.stderr.contains(
+            "still not registered in discovery after 2 s: 0 before, 0 now (--start-timeout)"
+        ),
         "{}",
         r.stderr
     );
@@ -780,4 +782,589 @@ fn the_tui_follows_an_add_and_a_remove_into_discovery() {
     });
     assert!(s.contains("(2 before)"), "{s}");
     t.keys(&["q"]);
+}
+
+// ------------------------------------------------------------------ hostile sources
+
+/// A file-store entry written beside a real Dynamo worker's, in the same format, with its
+/// mtime set to `t`.
+fn entry_with_mtime(root: &std::path::Path, ns: &str, id: &str, t: std::time::SystemTime) {
+    let bucket = root.join("v1/instances");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let path = bucket.join(format!("{ns}%2Fbackend%2Fgenerate%2F{id}"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"type":"Endpoint","component":"backend","endpoint":"generate","namespace":"{ns}","instance_id":{},"transport":{{"tcp":"127.0.0.1:1/{id}/{ns}/backend/generate"}}}}"#,
+            u64::from_str_radix(id, 16).unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+/// Far-future mtimes as a hostile (or skewed) file store can hold them: the end of time
+/// (i64::MAX s, which overflowed the staleness timer), 2^62 s and 10^13 s (past chrono's
+/// range: its JSON panicked), the year 2100, and one before 1970.
+fn hostile_mtimes() -> Vec<(&'static str, std::time::SystemTime)> {
+    use std::time::UNIX_EPOCH;
+    vec![
+        ("e1", UNIX_EPOCH + Duration::from_secs(i64::MAX as u64)),
+        ("e2", UNIX_EPOCH + Duration::from_secs(1 << 62)),
+        ("e3", UNIX_EPOCH + Duration::from_secs(10_000_000_000_000)),
+        ("e4", UNIX_EPOCH + Duration::from_secs(4_102_444_800)),
+        ("e5", UNIX_EPOCH - Duration::from_secs(1_000_000_000)),
+    ]
+}
+
+#[test]
+fn hostile_mtimes_never_panic_and_a_future_one_counts_as_touched_when_first_seen() {
+    let root = tmpfs_dir();
+    let logs = tempfile::tempdir().unwrap();
+    let rootp = root.path().to_str().unwrap();
+    // A real Dynamo worker registers in the store; hostile entries beside it.
+    let worker = Worker::start(
+        "hmt.backend.generate",
+        Backend::File(root.path()),
+        logs.path(),
+    );
+    let cfg = Config::file_only(root.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while discovery::snapshot(&cfg, Duration::from_secs(3)).count("hmt", "backend", None) != Some(1)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never registered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (id, t) in hostile_mtimes() {
+        entry_with_mtime(root.path(), "hmt", id, t);
+    }
+    let kept = |id: &str| {
+        std::fs::metadata(
+            root.path()
+                .join(format!("v1/instances/hmt%2Fbackend%2Fgenerate%2F{id}")),
+        )
+        .unwrap()
+        .modified()
+        .unwrap()
+    };
+    // Every command that prints an instance, bounded: none panics (exit 101) or hangs.
+    let empty = tempfile::tempdir().unwrap();
+    let state = empty.path().to_str().unwrap();
+    for args in [
+        vec!["instances", "-o", "json"],
+        vec!["instances"],
+        vec!["instances", "hmt", "-o", "json"],
+        vec!["show", "hmt", "-o", "json"],
+        vec!["show", "hmt"],
+        vec!["list", "-o", "json"],
+        vec!["list"],
+    ] {
+        let mut all = vec!["--file-kv", rootp, "--state-dir", state];
+        all.extend(args.iter());
+        let r = run_deadline(&all, 30);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+    }
+    let r = run_deadline(&["--file-kv", rootp, "instances", "hmt", "-o", "json"], 30);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let insts = v["instances"].as_array().unwrap();
+    assert_eq!(insts.len(), 5, "{}", r.stdout);
+    let by_id = |id: &str| {
+        insts
+            .iter()
+            .find(|i| i["instance_id_hex"] == id)
+            .unwrap_or_else(|| panic!("{id} in {}", r.stdout))
+    };
+    assert_eq!(by_id(&worker.id_hex)["stale"], false);
+    // In the future: just touched (clock skew), live; the date when it can be written.
+    for id in ["e1", "e2", "e3", "e4"] {
+        assert_eq!(by_id(id)["stale"], false, "{id}");
+    }
+    if kept("e2") > std::time::UNIX_EPOCH + Duration::from_secs(1 << 61) {
+        // tmpfs kept it: no RFC 3339 date that far out.
+        assert_eq!(by_id("e2")["modified"], Value::Null);
+    }
+    assert_eq!(by_id("e4")["modified"], "2100-01-01T00:00:00.000Z");
+    // Long before 1970: long stale, dropped.
+    assert!(insts.iter().all(|i| i["instance_id_hex"] != "e5"));
+
+    // The live view: an mtime in the future keeps an entry live one TTL from when it was
+    // first seen, not until the date it claims; a new mtime is a new touch.
+    let mut cfg = Config::file_only(root.path());
+    cfg.ttl = Duration::from_secs(4);
+    cfg.grace = Duration::from_secs(2);
+    let live = Live::start(cfg);
+    // The hostile entries only (the worker's random id may start with `e` too).
+    let future = |s: &discovery::Snapshot| {
+        ids(s, "hmt")
+            .into_iter()
+            .filter(|(id, _)| ["e1", "e2", "e3", "e4", "e5"].contains(&id.as_str()))
+            .collect::<Vec<_>>()
+    };
+    let i = live.wait(20, "the future entries live", |s| {
+        future(s)
+            == [
+                ("e1".into(), false),
+                ("e2".into(), false),
+                ("e3".into(), false),
+                ("e4".into(), false),
+            ]
+    });
+    let i = live.wait_from(i, 20, "the future entries stale after one TTL", |s| {
+        future(s).iter().all(|(_, stale)| *stale) && future(s).len() == 4
+    });
+    let i = live.wait_from(i, 20, "the future entries dropped after the grace", |s| {
+        future(s).is_empty()
+    });
+    // Other files keep changing (the worker touches its own): that brings none back.
+    let n = live.len();
+    live.wait_from(n, 20, "another change", |_| true);
+    assert!(future(&live.get(live.len() - 1)).is_empty());
+    // Touched again (a new mtime, still in the future): live again.
+    entry_with_mtime(
+        root.path(),
+        "hmt",
+        "e4",
+        std::time::UNIX_EPOCH + Duration::from_secs(4_102_444_801),
+    );
+    live.wait_from(i, 20, "e4 live again", |s| {
+        future(s) == [("e4".into(), false)]
+    });
+    drop(worker);
+}
+
+/// The TUI opens a namespace whose entries claim the end of time (it panicked at start in
+/// the staleness timer, and in the JSON of a discovery-only namespace).
+#[test]
+fn the_tui_opens_a_namespace_whose_entries_claim_the_end_of_time() {
+    use tmux_support::{START, Tmux};
+    let root = tmpfs_dir();
+    for (id, t) in hostile_mtimes() {
+        entry_with_mtime(root.path(), "hmtui", id, t);
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "{} --file-kv '{}' --state-dir '{}' -n hmtui; echo \"TUI\"\"-EXIT=$?\"",
+        env!("CARGO_BIN_EXE_dynamo-ctl"),
+        root.path().display(),
+        empty.path().display()
+    ));
+    let s = t.wait_for("the discovery-only dashboard", START, |s| {
+        s.contains("registered components") || s.contains("TUI-EXIT=")
+    });
+    assert!(!s.contains("TUI-EXIT="), "{s}");
+    assert!(s.contains("e4 file"), "{s}");
+    // The registrations panel, the entry and its JSON: nothing panics.
+    t.keys(&["i"]);
+    t.wait_for("the registrations", START, |s| {
+        s.contains("hmtui registered instances (4)") || s.contains("TUI-EXIT=")
+    });
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the entry", START, |s| {
+        s.contains("value, as stored") || s.contains("TUI-EXIT=")
+    });
+    assert!(!s.contains("TUI-EXIT="), "{s}");
+    t.keys(&["C-c"]);
+    let s = t.wait_for("the exit", START, |s| s.contains("TUI-EXIT="));
+    assert!(s.contains("TUI-EXIT=0"), "{s}");
+}
+
+/// Values of a megabyte and more (each accepted by etcd) beside good registrations: a
+/// range page asked for 1,000 of them passes any sane decode limit. The source pages by
+/// size as well, counts each oversized value as malformed, and loses no good instance.
+#[test]
+fn big_values_in_etcd_are_counted_and_never_fail_the_source() {
+    // 32 MiB requests: room for one entry past the 16 MiB page limit as well.
+    let etcd = Etcd::start_with(&["--max-request-bytes", "33554432"]);
+    let ep = etcd.endpoint();
+    let good = |id: u64| {
+        format!(
+            r#"{{"type":"Endpoint","component":"backend","endpoint":"generate","namespace":"bigv","instance_id":{id},"transport":{{"tcp":"127.0.0.1:1/{id:x}"}}}}"#
+        )
+    };
+    etcd.put("v1/instances/bigv/backend/generate/1", &good(1), None);
+    let big = format!(r#"{{"type":"Endpoint","pad":"{}"}}"#, "x".repeat(1_400_000));
+    for n in 0..50u64 {
+        etcd.put(
+            &format!("v1/instances/bigv/backend/generate/{:x}", 0x100 + n),
+            &big,
+            None,
+        );
+    }
+    // One entry alone past a whole page's limit: counted from its key.
+    etcd.put(
+        "v1/instances/bigv/backend/generate/ffff",
+        &"y".repeat(17 << 20),
+        None,
+    );
+    etcd.put(
+        "v1/instances/bigv/backend/generate/fffff",
+        &good(0xfffff),
+        None,
+    );
+    put_03(&etcd, "bigv", "backend", "generate");
+
+    // 90 MB to move: the time limit is for slow machines, not part of the point.
+    let r = run_deadline(
+        &[
+            "--discovery-timeout",
+            "30",
+            "--etcd-endpoints",
+            &ep,
+            "instances",
+            "bigv",
+            "-o",
+            "json",
+        ],
+        60,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("51 malformed"), "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["sources"][0]["status"], "ok", "{}", r.stdout);
+    assert_eq!(v["malformed"], 51);
+    let ids: Vec<&str> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instance_id_hex"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.contains(&"1") && ids.contains(&"fffff"), "{ids:?}");
+    let r = run_deadline(
+        &[
+            "--discovery-timeout",
+            "30",
+            "--etcd-endpoints",
+            &ep,
+            "-v",
+            "list",
+            "-o",
+            "json",
+        ],
+        60,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("over the 16777216 byte cap"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("over the 1048576 byte cap"),
+        "{}",
+        r.stderr
+    );
+
+    // The live view: the same, then a change on top.
+    let live = Live::start(Config::etcd_only(&ep));
+    let i = live.wait(30, "the good instances", |s| {
+        s.answered() && s.count("bigv", "backend", None) == Some(3) && s.malformed_count == 51
+    });
+    etcd.put("v1/instances/bigv/backend/generate/2", &good(2), None);
+    etcd.put("v1/instances/bigv/backend/generate/3", &big, None);
+    live.wait_from(i, 30, "one more, one more malformed", |s| {
+        s.count("bigv", "backend", None) == Some(4) && s.malformed_count == 52
+    });
+}
+
+/// With no state file and an unreachable etcd, `list` must not say "no namespaces" as if
+/// all were well: each source's health is said, and nothing listed with every source
+/// failed is exit 1.
+#[test]
+fn list_names_a_failing_source_and_fails_when_nothing_could_be_listed() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let empty = tempfile::tempdir().unwrap();
+    let state = empty.path().to_str().unwrap();
+    let missing = empty.path().join("missing");
+    let missing = missing.to_str().unwrap();
+    let r = run_deadline(
+        &["--etcd-endpoints", &dead, "--state-dir", state, "list"],
+        30,
+    );
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("no namespaces in"), "{}", r.stderr);
+    let last = r.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("discovery: etcd") && last.contains("error"),
+        "{}",
+        r.stdout
+    );
+    let r = run_deadline(
+        &[
+            "--etcd-endpoints",
+            &dead,
+            "--state-dir",
+            state,
+            "list",
+            "-o",
+            "json",
+        ],
+        30,
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["discovery"][0]["status"], "error");
+    assert_eq!(v["namespaces"], serde_json::json!([]));
+    // No state directory at all: its error, and discovery's health.
+    let r = run_deadline(
+        &["--etcd-endpoints", &dead, "--state-dir", missing, "list"],
+        30,
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("discovery: etcd") && r.stderr.contains("error"),
+        "{}",
+        r.stderr
+    );
+    // A file store and a dead etcd: the file store's namespace is listed, exit 0, with
+    // both sources' health as the last line.
+    let root = tempfile::tempdir().unwrap();
+    write_instance(root.path(), "lsf", "ab");
+    let r = run_deadline(
+        &[
+            "--etcd-endpoints",
+            &dead,
+            "--file-kv",
+            root.path().to_str().unwrap(),
+            "--state-dir",
+            state,
+            "list",
+        ],
+        30,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let last = r.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("etcd") && last.contains("error") && last.contains("file"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("lsf"), "{}", r.stdout);
+    // A state file and a dead etcd: listed, exit 0, the health said.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/dynamo.json"),
+        dir.path().join("dynamo.json"),
+    )
+    .unwrap();
+    let r = run_deadline(
+        &[
+            "--etcd-endpoints",
+            &dead,
+            "--state-dir",
+            dir.path().to_str().unwrap(),
+            "list",
+        ],
+        30,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("discovery: etcd")
+    );
+    // `show` of a namespace nobody knows: its error, and discovery's health.
+    let r = run_deadline(
+        &[
+            "--etcd-endpoints",
+            &dead,
+            "--state-dir",
+            state,
+            "show",
+            "nope",
+        ],
+        30,
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("discovery: etcd") && r.stderr.contains("error"),
+        "{}",
+        r.stderr
+    );
+    // `instances`: the same rule (as before).
+    let r = run_deadline(&["--etcd-endpoints", &dead, "instances"], 30);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("discovery: etcd")
+    );
+}
+
+/// inotify watches this process holds (every inotify fd's `inotify wd:` lines).
+fn inotify_watches() -> usize {
+    let mut n = 0;
+    for fd in std::fs::read_dir("/proc/self/fdinfo").unwrap().flatten() {
+        if let Ok(text) = std::fs::read_to_string(fd.path()) {
+            n += text
+                .lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count();
+        }
+    }
+    n
+}
+
+/// The child half of the test below (a process of its own, so only its watches count):
+/// follows the store at `$DCTL_INOTIFY_ROOT` and prints how many watches that took.
+#[test]
+fn inotify_child_follows_a_store_and_counts_its_watches() {
+    let Some(root) = std::env::var_os("DCTL_INOTIFY_ROOT") else {
+        return;
+    };
+    let root = std::path::PathBuf::from(root);
+    let live = Live::start(Config::file_only(&root));
+    let i = live.wait(20, "the first snapshot", |s| s.answered());
+    // Followed through the symlink: a new entry shows.
+    write_instance(&root, "ino", "ab");
+    live.wait_from(i, 20, "the new entry", |s| {
+        ids(s, "ino") == [("ab".to_string(), false)]
+    });
+    println!("INOTIFY-WATCHES {}", inotify_watches());
+}
+
+/// A store bucket that is a symlink to a big tree: one inotify watch, not one per
+/// directory of the tree (the limit is per user, shared with every other program).
+#[test]
+fn a_bucket_symlinked_to_a_big_tree_costs_one_inotify_watch() {
+    let tree = tempfile::tempdir().unwrap();
+    for a in 0..20 {
+        for b in 0..10 {
+            std::fs::create_dir_all(tree.path().join(format!("d{a}/e{b}/f"))).unwrap();
+        }
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("v1")).unwrap();
+    std::os::unix::fs::symlink(tree.path(), root.path().join("v1/instances")).unwrap();
+    let o = std::process::Command::new("timeout")
+        .args(["-s", "KILL", "60"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "inotify_child_follows_a_store_and_counts_its_watches",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DCTL_INOTIFY_ROOT", root.path())
+        .env_remove("DYNAMO_CTL_WATCH")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let n: usize = out
+        .lines()
+        .find_map(|l| l.split("INOTIFY-WATCHES ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{out}\n{}", String::from_utf8_lossy(&o.stderr)))
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&n), "{n} inotify watches for one bucket");
+}
+
+/// Each snapshot of a live view says what was added and removed since the one before:
+/// replayed from the first, the changes give every later snapshot's instances exactly,
+/// through puts, deletes, a revoked lease, etcd going down and coming back (whole-state
+/// resets), file-store entries written, removed and expiring.
+#[test]
+fn live_snapshots_say_exactly_what_was_added_and_removed() {
+    use std::collections::HashSet;
+    let mut etcd = Etcd::start();
+    let ep = etcd.endpoint();
+    let root = tempfile::tempdir().unwrap();
+    etcd.put("v1/instances/chg/c/e/a1", "{}", None);
+    write_instance(root.path(), "chg", "f1");
+    let mut cfg = Config::etcd_only(&ep);
+    cfg.file = Config::file_only(root.path()).file;
+    cfg.ttl = Duration::from_secs(2);
+    cfg.grace = Duration::from_secs(1);
+    let live = Live::start(cfg);
+    let key_ids =
+        |s: &discovery::Snapshot| ids(s, "chg").into_iter().map(|x| x.0).collect::<Vec<_>>();
+    live.wait(20, "the first state", |s| key_ids(s) == ["a1", "f1"]);
+    etcd.put("v1/instances/chg/c/e/a2", "{}", None);
+    let lease = etcd.lease_grant(60);
+    etcd.put("v1/instances/chg/c/e/a3", "{}", Some(lease));
+    write_instance(root.path(), "chg", "f2");
+    live.wait(20, "four", |s| key_ids(s) == ["a1", "a2", "a3", "f1", "f2"]);
+    etcd.delete("v1/instances/chg/c/e/a1");
+    etcd.lease_revoke(lease);
+    std::fs::remove_file(
+        root.path()
+            .join("v1/instances/chg%2Fbackend%2Fgenerate%2Ff1"),
+    )
+    .unwrap();
+    // f2 is not touched again: stale, then dropped by the timer.
+    live.wait(20, "f2 expired", |s| key_ids(s) == ["a2"]);
+    etcd.stop();
+    live.wait(20, "etcd down", |s| key_ids(s).is_empty());
+    etcd.spawn();
+    etcd.put("v1/instances/chg/c/e/a4", "{}", None);
+    let last = live.wait(30, "etcd back", |s| key_ids(s) == ["a2", "a4"]);
+
+    let idents = |s: &discovery::Snapshot| -> HashSet<discovery::Ident> {
+        s.instances.iter().map(|i| i.ident()).collect()
+    };
+    let first = live.get(0);
+    assert!(
+        first.changes.is_none(),
+        "the first snapshot has nothing to be relative to"
+    );
+    let mut set = idents(&first);
+    let mut view = None;
+    for k in 1..=last {
+        let s = live.get(k);
+        let ch = s.changes.clone().expect("changes on every later snapshot");
+        assert_eq!(ch.seq, k as u64 + 1);
+        assert_eq!(*view.get_or_insert(ch.view), ch.view);
+        for r in &ch.removed {
+            assert!(
+                set.remove(&r.ident()),
+                "removed but not there: {:?} (snapshot {k})",
+                r.key
+            );
+        }
+        for a in &ch.added {
+            assert!(
+                set.insert(a.clone()),
+                "added but there: {:?} (snapshot {k})",
+                a.key
+            );
+        }
+        assert_eq!(set, idents(&s), "snapshot {k}");
+    }
+}
+
+/// The loopback check that every Dynamo worker a test starts passes: the reference's
+/// off-loopback registration (a worker without DYN_TCP_RPC_HOST) fails it.
+#[test]
+fn the_loopback_check_refuses_an_external_transport() {
+    let ext = serde_json::json!({"tcp": "192.0.2.2:40469/694da20b0bc03505/dyn16/backend/generate"});
+    assert!(transport_is_loopback(&ext).is_err());
+    let host = serde_json::json!({"tcp": "worker-7:40469/x"});
+    assert!(
+        transport_is_loopback(&host).is_err(),
+        "a name is not checked loopback"
+    );
+    for ok in [
+        serde_json::json!({"tcp": "127.0.0.1:40469/694da20b0bc03505/dyn16/backend/generate"}),
+        serde_json::json!({"tcp": "[::1]:40469/x"}),
+        serde_json::json!({"nats_tcp": "dynamo_vllmworker.generate-694da207ac81b30e"}),
+    ] {
+        assert!(transport_is_loopback(&ok).is_ok(), "{ok}");
+    }
+    assert!(DYNAMO_LOOPBACK.contains(&("DYN_TCP_RPC_HOST", "127.0.0.1")));
+    assert!(DYNAMO_LOOPBACK.contains(&("DYN_SYSTEM_HOST", "127.0.0.1")));
 }

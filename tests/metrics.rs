@@ -522,12 +522,19 @@ fn top_cli() {
             "health_endpoints",
             "kind",
             "location",
+            "malformed",
+            "malformed_example",
+            "skipped",
             "status"
         ]
     );
     assert_eq!(s["kind"], "scrape");
     assert_eq!(s["status"], "ok");
     assert!(s["error"].is_null());
+    assert_eq!(
+        (s["malformed"].as_u64(), s["skipped"].as_u64()),
+        (Some(0), Some(0))
+    );
     let c = &v["components"][0];
     assert_eq!(
         keys(c),
@@ -564,6 +571,7 @@ fn top_cli() {
             "inflight",
             "instance_id_hex",
             "kv_cache_usage",
+            "malformed",
             "namespace",
             "p50_seconds",
             "p95_seconds",
@@ -745,4 +753,236 @@ fn the_tui_shows_load_beside_the_counts() {
     });
     assert!(s.contains("registered instances (2)"), "{s}");
     t.keys(&["q", "q"]);
+}
+
+/// The CLI with none of the caller's sources, ended by `timeout` after `secs` (a missing
+/// fix then fails the test instead of hanging it).
+fn run_bounded(secs: u32, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg(secs.to_string()).arg(BIN).args(args);
+    for v in [
+        "ETCD_ENDPOINTS",
+        "DYN_FILE_KV",
+        "DYNAMO_CTL_PROMETHEUS",
+        "NATS_SERVER",
+    ] {
+        cmd.env_remove(v);
+    }
+    let o = cmd.env("NO_COLOR", "1").output().unwrap();
+    let r = Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    assert_ne!(
+        r.code, 124,
+        "{args:?} still running after {secs} s: {}",
+        r.stderr
+    );
+    r
+}
+
+/// Values out of range (KV use 1e300, in flight -5e300, queued -1e308, rates below zero)
+/// from a scraped page and from Prometheus are malformed: counted per source, named per
+/// instance, `bad` in the table and never printed as numbers; the other values stay.
+#[test]
+fn out_of_range_values_are_malformed_never_numbers() {
+    let l = |name: &str, v: &str| {
+        format!("{name}{{dynamo_namespace=\"n\",dynamo_component=\"c\",worker_id=\"w\"}} {v}\n")
+    };
+    let page = [
+        l("dynamo_component_requests_total", "10"),
+        l("dynamo_component_kvstats_gpu_cache_usage_percent", "1e300"),
+        l("dynamo_component_inflight_requests", "-5e300"),
+        l("dynamo_component_errors_total", "NaN"),
+        "dynamo_frontend_queued_requests -1e308\ndynamo_frontend_inflight_requests 4\n".into(),
+    ]
+    .concat();
+    let scraped = Bad::start(Some(http("200 OK", page.as_bytes())), false);
+    let series = |v: &str, le: &str| {
+        format!(
+            r#"{{"metric":{{"dynamo_namespace":"n","dynamo_component":"c","worker_id":"p"{le}}},"value":[1700000000,"{v}"]}}"#
+        )
+    };
+    let answer = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{},{},{}]}}}}"#,
+        series("-5e300", ""),
+        series("1e300", r#","le":"1e300""#),
+        series("7", r#","le":"+Inf""#)
+    );
+    let prom = Bad::start(Some(http("200 OK", answer.as_bytes())), false);
+    let args = |out: &'static str| {
+        vec![
+            "top".to_string(),
+            "--prometheus".into(),
+            prom.url(),
+            "--metrics".into(),
+            scraped.url(),
+            "--window".into(),
+            "0.5".into(),
+            "-o".into(),
+            out.into(),
+        ]
+    };
+    let a = args("json");
+    let r = run_bounded(60, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json(&r);
+    let inst = |id: &str| {
+        v["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["instance_id_hex"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {v}"))
+            .clone()
+    };
+    let w = inst("w");
+    assert_eq!(
+        w["malformed"],
+        serde_json::json!(["inflight", "errors_per_s", "kv_cache_usage"]),
+        "{w}"
+    );
+    assert!(w["inflight"].is_null() && w["kv_cache_usage"].is_null());
+    assert_eq!(w["requests_per_s"], 0.0, "{w}");
+    let p = inst("p");
+    for f in [
+        "requests_per_s",
+        "inflight",
+        "errors_per_s",
+        "kv_cache_usage",
+        "p95_seconds",
+    ] {
+        assert!(p[f].is_null(), "{f}: {p}");
+        assert!(
+            p["malformed"].as_array().unwrap().contains(&f.into()),
+            "{f}: {p}"
+        );
+    }
+    // The frontend comes from Prometheus (it sums every frontend): all of it malformed.
+    let fe = &v["frontend"];
+    assert!(fe["queued"].is_null() && fe["inflight"].is_null(), "{fe}");
+    assert!(
+        fe["malformed"]
+            .as_array()
+            .unwrap()
+            .contains(&"queued".into()),
+        "{fe}"
+    );
+    let prom_src = &v["sources"][0];
+    assert_eq!(prom_src["kind"], "prometheus");
+    assert!(prom_src["malformed"].as_u64().unwrap() >= 5, "{prom_src}");
+    let scrape_src = &v["sources"][1];
+    // kv, inflight, errors, queued: each counted once per scrape read.
+    assert_eq!(scrape_src["malformed"], 4, "{scrape_src}");
+    assert!(
+        scrape_src["malformed_example"]
+            .as_str()
+            .unwrap()
+            .contains("1e300"),
+        "{scrape_src}"
+    );
+    // The table: short lines, `bad` cells, the counts in the sources line.
+    let a = args("table");
+    let r = run_bounded(60, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let widest = r.stdout.lines().map(|l| l.chars().count()).max().unwrap();
+    let row = r.stdout.lines().find(|l| l.contains(" w ")).unwrap();
+    assert!(row.contains("bad"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("4 malformed values left out"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("00000000"), "{}", r.stdout);
+    let table_width = r
+        .stdout
+        .lines()
+        .take_while(|l| !l.starts_with("sources"))
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap();
+    assert!(
+        table_width < 160,
+        "{table_width} columns (widest line {widest}):\n{}",
+        r.stdout
+    );
+}
+
+/// A page of 250k histogram buckets (26 MB, under the 32 MiB cap): `top --window 1` is
+/// linear (it took 49-60 s when each bucket was merged by a search), and the histogram,
+/// with more bounds than any duration histogram has, is reported malformed.
+#[test]
+fn a_page_of_250k_buckets_is_read_in_linear_time() {
+    let mut page = String::with_capacity(27 << 20);
+    for i in 0..250_000u32 {
+        page.push_str(&format!(
+            "dynamo_component_request_duration_seconds_bucket{{dynamo_namespace=\"n\",dynamo_component=\"c\",worker_id=\"w\",le=\"{}\"}} {i}\n",
+            f64::from(i) * 1e-6
+        ));
+    }
+    page.push_str("dynamo_component_requests_total{dynamo_namespace=\"n\",dynamo_component=\"c\",worker_id=\"w\"} 5\n");
+    let server = Bad::start(Some(http("200 OK", page.as_bytes())), false);
+    let r = run_bounded(
+        120,
+        &[
+            "top",
+            "--metrics",
+            &server.url(),
+            "--window",
+            "1",
+            "--metrics-timeout",
+            "60",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json(&r);
+    assert_eq!(
+        v["instances"][0]["malformed"],
+        serde_json::json!(["p50_seconds", "p95_seconds"])
+    );
+    assert!(
+        v["sources"][0]["malformed_example"]
+            .as_str()
+            .unwrap()
+            .contains("250000 bucket bounds"),
+        "{}",
+        v["sources"][0]
+    );
+}
+
+/// The TUI's metrics task runs on its own thread and runtime: it answers while the runtime
+/// that spawned it (the one serving keys) is not running at all, so nothing it does, a
+/// large page included, can hold a key up.
+#[test]
+fn the_tui_metrics_task_never_runs_on_the_keys_runtime() {
+    use dynamo_ctl::tui::app::{Action, Effect};
+    let page = "dynamo_component_requests_total{dynamo_namespace=\"n\",dynamo_component=\"c\",worker_id=\"w\"} 5\n";
+    let server = Bad::start(Some(http("200 OK", page.as_bytes())), false);
+    let keys = rt();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
+    let cfg = Config::from_args(None, vec![server.url()], None).unwrap();
+    let effects = keys.block_on(async { dynamo_ctl::tui::effects::spawn_metrics(cfg, &tx) });
+    // From here on nothing drives `keys`.
+    effects
+        .send(Effect::MetricsPoll { ns: "n".into() })
+        .unwrap();
+    let (got_tx, got) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = got_tx.send(rx.blocking_recv());
+    });
+    let answer = got
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the metrics task only runs when the keys' runtime does");
+    match answer {
+        Some(Action::MetricsSeen { ns, metrics }) => {
+            assert_eq!(ns, "n");
+            assert!(metrics.answered(), "{metrics:?}");
+            assert!(metrics.instance("n", "c", "w").is_some());
+        }
+        _ => panic!("no MetricsSeen"),
+    }
+    drop(keys);
 }

@@ -242,12 +242,12 @@ async fn source_recovers_after_restart() {
         waiting: 0,
         namespace_queue: true,
     }];
-    assert_eq!(src.poll(Some("restart")).await.unwrap(), want);
+    assert_eq!(src.poll(Some("restart")).await.unwrap().queues, want);
     assert_eq!(src.connects(), 1);
 
     s.stop();
     s.spawn();
-    assert_eq!(src.poll(Some("restart")).await.unwrap(), want);
+    assert_eq!(src.poll(Some("restart")).await.unwrap().queues, want);
     assert_eq!(src.connects(), 2);
 
     s.stop();
@@ -258,7 +258,7 @@ async fn source_recovers_after_restart() {
     );
     assert!(!src.connected());
     s.spawn();
-    assert_eq!(src.poll(Some("restart")).await.unwrap(), want);
+    assert_eq!(src.poll(Some("restart")).await.unwrap().queues, want);
     assert_eq!(src.connects(), 3);
 }
 
@@ -266,49 +266,80 @@ async fn source_recovers_after_restart() {
 /// what `answer(subject, payload)` returns (nothing for `None`). Records the subjects.
 async fn fake_server(
     info: &'static str,
-    answer: impl Fn(&str, &[u8]) -> Option<Vec<u8>> + Send + 'static,
+    answer: impl Fn(&str, &[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    fake_server_raw(info, Duration::ZERO, move |subject, reply, payload| {
+        let body = answer(subject, payload)?;
+        Some(msg(reply, &body))
+    })
+    .await
+}
+
+/// `MSG <subject> 1 <len>` and its payload.
+fn msg(subject: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("MSG {subject} 1 {}\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The fake server's loop: every connection (any number) gets `info` after `delay`, PONGs,
+/// and for each PUB with a reply subject the raw bytes `answer(subject, reply, payload)`
+/// returns, written as they are (after `delay` again).
+async fn fake_server_raw(
+    info: &'static str,
+    delay: Duration,
+    answer: impl Fn(&str, &str, &[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<String>>>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("nats://{}", l.local_addr().unwrap());
     let asked: Arc<Mutex<Vec<String>>> = Arc::default();
     let asked2 = asked.clone();
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
-        let Ok((sock, _)) = l.accept().await else {
-            return;
-        };
-        let (r, mut w) = sock.into_split();
-        let mut r = BufReader::new(r);
-        if w.write_all(info.as_bytes()).await.is_err() {
-            return;
-        }
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let args: Vec<&str> = line.split_whitespace().collect();
-            match args.first().copied() {
-                Some("PING") => {
-                    let _ = w.write_all(b"PONG\r\n").await;
+        while let Ok((sock, _)) = l.accept().await {
+            let (asked, answer) = (asked2.clone(), answer.clone());
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut r = BufReader::new(r);
+                tokio::time::sleep(delay).await;
+                if w.write_all(info.as_bytes()).await.is_err() {
+                    return;
                 }
-                Some("PUB") => {
-                    let n: usize = args.last().unwrap().parse().unwrap();
-                    let mut payload = vec![0; n + 2];
-                    r.read_exact(&mut payload).await.unwrap();
-                    payload.truncate(n);
-                    asked2.lock().unwrap().push(args[1].to_string());
-                    if args.len() == 4
-                        && let Some(body) = answer(args[1], &payload)
-                    {
-                        let mut out = format!("MSG {} 1 {}\r\n", args[2], body.len()).into_bytes();
-                        out.extend_from_slice(&body);
-                        out.extend_from_slice(b"\r\n");
-                        let _ = w.write_all(&out).await;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let args: Vec<&str> = line.split_whitespace().collect();
+                    match args.first().copied() {
+                        Some("PING") => {
+                            let _ = w.write_all(b"PONG\r\n").await;
+                        }
+                        Some("PUB") => {
+                            let Some(Ok(n)) = args.last().map(|n| n.parse::<usize>()) else {
+                                return;
+                            };
+                            let mut payload = vec![0; n + 2];
+                            if r.read_exact(&mut payload).await.is_err() {
+                                return;
+                            }
+                            payload.truncate(n);
+                            asked.lock().unwrap().push(args[1].to_string());
+                            if args.len() == 4
+                                && let Some(out) = answer(args[1], args[2], &payload)
+                            {
+                                tokio::time::sleep(delay).await;
+                                if w.write_all(&out).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        _ => {}
                     }
                 }
-                _ => {}
-            }
+            });
         }
     });
     (url, asked)
@@ -349,8 +380,9 @@ async fn hostile_stream_names() {
     let qs = prefill_queues(&url, None, Duration::from_secs(10))
         .await
         .unwrap();
+    assert_eq!(qs.malformed.count, 0);
     assert_eq!(
-        qs,
+        qs.queues,
         [QueueDepth {
             stream: "bidi\\u{202e}txt".into(),
             depth: 9,
@@ -374,10 +406,11 @@ async fn hostile_stream_names() {
 /// Broken answers are errors with the server's text escaped, never a panic.
 #[tokio::test]
 async fn malformed_answers_are_errors() {
+    // Stream names that are not JSON: the whole source fails.
     let (url, _) = fake_server(INFO, |subject, _| {
         Some(match subject {
-            "$JS.API.STREAM.NAMES" => br#"{"total":1,"streams":["q"]}"#.to_vec(),
-            _ => b"{\"num_pending\": \"\x1b[2J lots\"}".to_vec(),
+            "$JS.API.STREAM.NAMES" => b"{\"total\": \"\x1b[2J lots\"}".to_vec(),
+            _ => b"{}".to_vec(),
         })
     })
     .await;
@@ -387,7 +420,7 @@ async fn malformed_answers_are_errors() {
     let shown = err.to_string();
     assert!(matches!(err, NatsError::Protocol(_)), "{err:?}");
     assert!(
-        shown.contains("stream q") && !shown.contains('\u{1b}'),
+        shown.contains("stream names") && !shown.contains('\u{1b}'),
         "{shown}"
     );
 
@@ -411,6 +444,175 @@ async fn malformed_answers_are_errors() {
     let (url, _) = fake_server(INFO, |_, _| None).await;
     let err = prefill_queues(&url, None, Duration::from_millis(300)).await;
     assert_eq!(err, Err(NatsError::Timeout(Duration::from_millis(300))));
+}
+
+/// Streams whose `worker-group` consumer answers nonsense (a count of 1e30, 2^64, -1, 2.5,
+/// no count, not JSON, an API error) are skipped and counted; the namespace's own queue
+/// and the other queues stay; in `top` too (JSON and table).
+#[tokio::test]
+async fn nonsensical_consumers_are_skipped_and_counted() {
+    let (url, _) = fake_server(INFO, |subject, _| {
+        let info = |pending: &str| {
+            format!(r#"{{"name":"worker-group","num_pending":{pending},"num_ack_pending":1,"num_waiting":0}}"#)
+                .into_bytes()
+        };
+        Some(match subject {
+            "$JS.API.STREAM.NAMES" => serde_json::json!({"total": 9, "streams": [
+                "huge", "wrap", "neg", "frac", "none", "notjson", "apierr",
+                "good_prefill_queue", "model-q",
+            ]})
+            .to_string()
+            .into_bytes(),
+            "$JS.API.CONSUMER.INFO.huge.worker-group" => info("1e30"),
+            "$JS.API.CONSUMER.INFO.wrap.worker-group" => info("18446744073709551616"),
+            "$JS.API.CONSUMER.INFO.neg.worker-group" => info("-1"),
+            "$JS.API.CONSUMER.INFO.frac.worker-group" => info("2.5"),
+            "$JS.API.CONSUMER.INFO.none.worker-group" => br#"{"name":"worker-group"}"#.to_vec(),
+            "$JS.API.CONSUMER.INFO.notjson.worker-group" => b"\x1b[2J lots".to_vec(),
+            "$JS.API.CONSUMER.INFO.apierr.worker-group" => {
+                br#"{"error":{"code":500,"err_code":10008,"description":"boom"}}"#.to_vec()
+            }
+            "$JS.API.CONSUMER.INFO.good_prefill_queue.worker-group" => info("3"),
+            "$JS.API.CONSUMER.INFO.model-q.worker-group" => info("7"),
+            other => panic!("asked {other:?}"),
+        })
+    })
+    .await;
+    let qs = prefill_queues(&url, Some("good"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        qs.iter()
+            .map(|q| (q.stream.as_str(), q.depth, q.namespace_queue))
+            .collect::<Vec<_>>(),
+        [("good_prefill_queue", 3, true), ("model-q", 7, false)]
+    );
+    assert_eq!(qs.malformed.count, 7, "{:?}", qs.malformed);
+    let first = qs.malformed.first.clone().unwrap();
+    assert!(
+        first.contains("stream apierr") && first.contains("boom"),
+        "{first}"
+    );
+    assert_eq!(nats::preferred(&qs).unwrap().stream, "good_prefill_queue");
+
+    let bin = env!("CARGO_BIN_EXE_dynamo-ctl");
+    // The fake server runs on this test's runtime: `top` waits on the blocking pool, and
+    // `timeout` ends it if it hangs.
+    let top = |args: &[&str]| {
+        let mut c = std::process::Command::new("timeout");
+        c.arg("30")
+            .arg(bin)
+            .args(args)
+            .env("NATS_SERVER", &url)
+            .env_remove("DYNAMO_CTL_PROMETHEUS")
+            .env("NO_COLOR", "1");
+        async move {
+            tokio::task::spawn_blocking(move || c.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let out = top(&["top", "good", "-o", "json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["prefill_queue"]["stream"], "good_prefill_queue");
+    assert_eq!(v["prefill_queue"]["depth"], 3);
+    assert_eq!(v["sources"][0]["status"], "ok");
+    assert_eq!(v["sources"][0]["malformed"], 7);
+    let out = top(&["top", "good"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("prefill queue: 3 pending (good_prefill_queue)"),
+        "{text}"
+    );
+    assert!(text.contains("7 malformed streams left out"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+}
+
+/// A server that answers the stream list after one large message for another inbox and
+/// 4 MB of `+OK`: read in linear time (it took 13-33 s when each operation was cut
+/// from the front of the buffer), so the poll answers within its timeout.
+#[tokio::test]
+async fn a_flood_after_a_large_message_is_read_linearly() {
+    let (url, _) = fake_server_raw(INFO, Duration::ZERO, |subject, reply, _| {
+        Some(match subject {
+            "$JS.API.STREAM.NAMES" => {
+                // Another reply subject of the client's inbox (`<inbox>.<n>`).
+                let inbox = reply.rsplit_once('.').map_or(reply, |(i, _)| i);
+                let mut out = msg(&format!("{inbox}.999999"), &vec![b'x'; 4 << 20]);
+                out.extend(b"+OK\r\n".repeat((4 << 20) / 5));
+                out.extend(msg(reply, br#"{"total":1,"streams":["floodq"]}"#));
+                out
+            }
+            _ => msg(
+                reply,
+                br#"{"num_pending":2,"num_ack_pending":0,"num_waiting":0}"#,
+            ),
+        })
+    })
+    .await;
+    let res = tokio::time::timeout(
+        Duration::from_secs(60),
+        prefill_queues(&url, None, Duration::from_secs(10)),
+    )
+    .await
+    .expect("the poll outlived its own timeout");
+    let qs = res.unwrap();
+    assert_eq!(qs.queues.len(), 1);
+    assert_eq!(qs.queues[0].depth, 2);
+}
+
+/// The timeout bounds the whole poll: a server slow at each step (each one within the
+/// timeout, all together not) is a timeout, and so is one that floods `+OK` forever.
+#[tokio::test]
+async fn the_timeout_bounds_the_whole_poll() {
+    let t = Duration::from_millis(800);
+    // INFO after 0.5 s, each answer 0.5 s after its request: more than 0.8 s in all.
+    let (slow, _) = fake_server_raw(INFO, Duration::from_millis(500), |subject, reply, _| {
+        Some(match subject {
+            "$JS.API.STREAM.NAMES" => msg(reply, br#"{"total":1,"streams":["q"]}"#),
+            _ => msg(reply, br#"{"num_pending":1}"#),
+        })
+    })
+    .await;
+    let res = tokio::time::timeout(Duration::from_secs(20), prefill_queues(&slow, None, t))
+        .await
+        .expect("the poll outlived its own timeout");
+    assert_eq!(res.unwrap_err(), NatsError::Timeout(t));
+    // Every poll of a kept source too (connect, then a poll on the connection).
+    let mut src = source(&slow, t);
+    let res = tokio::time::timeout(Duration::from_secs(20), src.poll(None)).await;
+    assert_eq!(res.unwrap().unwrap_err(), NatsError::Timeout(t));
+    assert!(!src.connected());
+
+    // An endless flood of +OK after the request.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let flood = format!("nats://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let Ok((sock, _)) = l.accept().await else {
+            return;
+        };
+        let (r, mut w) = sock.into_split();
+        let mut r = BufReader::new(r);
+        let _ = w.write_all(INFO.as_bytes()).await;
+        let mut line = String::new();
+        // Up to the PING of the connect, answered; then +OK for ever.
+        while r.read_line(&mut line).await.unwrap_or(0) > 0 && !line.contains("PING") {
+            line.clear();
+        }
+        let _ = w.write_all(b"PONG\r\n").await;
+        let chunk = b"+OK\r\n".repeat(1 << 14);
+        while w.write_all(&chunk).await.is_ok() {}
+    });
+    let res = tokio::time::timeout(Duration::from_secs(20), prefill_queues(&flood, None, t))
+        .await
+        .expect("the poll outlived its own timeout");
+    assert_eq!(res.unwrap_err(), NatsError::Timeout(t));
 }
 
 /// `dynamo-ctl top` with NATS as its only source ($NATS_SERVER, as Dynamo sets it): the

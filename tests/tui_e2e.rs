@@ -29,7 +29,7 @@ fn tui_cmd(dir: &Path, extra: &str) -> String {
 fn pick_namespace_add_prefill_worker_and_confirm() {
     let dir = demo_copy();
     let t = Tmux::start();
-    t.type_line(&tui_cmd(dir.path(), ""));
+    t.type_line(&tui_cmd(dir.path(), "--state-only"));
     t.wait_for("the picker", START, |s| {
         s.contains("Namespaces") && s.contains("full") && s.contains("broken")
     });
@@ -71,6 +71,28 @@ fn an_open_confirm_follows_the_file_and_does_what_it_says() {
     t.wait_for("circus offline in the header", START, |s| {
         s.contains("offline:")
     });
+    // No write that nothing obeys: without --state-only the remove is refused, with why
+    // and how, and no confirm opens.
+    let before = std::fs::read(dir.path().join("dynamo.json")).unwrap();
+    t.keys(&["r"]);
+    t.wait_for("the type chooser", START, |s| {
+        s.contains("Remove which type?")
+    });
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the refusal", START, |s| {
+        s.contains("cannot remove: circus is offline")
+    });
+    assert!(!s.contains("Remove dynamo_VllmWorker_1"), "{s}");
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    t.wait_for("the shell again", START, |s| s.trim_end().ends_with("e2e$"));
+    assert_eq!(
+        std::fs::read(dir.path().join("dynamo.json")).unwrap(),
+        before
+    );
+    // With --state-only the confirm says that only the file changes.
+    t.type_line(&tui_cmd(dir.path(), "-n dynamo --state-only"));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
     t.keys(&["r"]);
     t.wait_for("the type chooser", START, |s| {
         s.contains("Remove which type?")
@@ -79,7 +101,7 @@ fn an_open_confirm_follows_the_file_and_does_what_it_says() {
     let s = t.wait_for("the confirm", START, |s| {
         s.contains("Remove dynamo_VllmWorker_1 and free GPU 2?")
     });
-    assert!(s.contains("no process will stop."), "{s}");
+    assert!(s.contains("only the state file changes"), "{s}");
     // Another writer removes that very instance while the confirm is open.
     let out = Command::new(BIN)
         .args([
@@ -126,7 +148,7 @@ fn an_open_confirm_follows_the_file_and_does_what_it_says() {
 fn s_scales_the_selected_type_to_n() {
     let dir = demo_copy();
     let t = Tmux::start();
-    t.type_line(&tui_cmd(dir.path(), "-n dynamo"));
+    t.type_line(&tui_cmd(dir.path(), "-n dynamo --state-only"));
     t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
     // The demo lists Frontend, Processor, Planner, VllmWorker: three rows down.
     t.keys(&["j", "j", "j"]);
@@ -228,24 +250,45 @@ fn a_rebinding_in_the_config_changes_the_keys_the_footer_and_the_help() {
     t.wait_for("the help closed", START, |s| !s.contains("Help: keys"));
     t.keys(&["q"]);
     t.wait_for("the shell again", START, |s| s.trim_end().ends_with("e2e$"));
-    // A bad config is refused with the line named, before the terminal is touched.
+    // A bad binding stops only the TUI, with the line named, before the terminal is
+    // touched; a command (a cron job's `list`) warns on stderr and goes on, still reading
+    // the config's state_dir.
     std::fs::write(
         cfg.path().join("dynamo-ctl/config.toml"),
-        "[keys]\nadd = \"r\"\n",
+        format!(
+            "state_dir = {:?}\n[keys]\nadd = \"r\"\n",
+            dir.path().to_str().unwrap()
+        ),
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["--state-dir"])
-        .arg(dir.path())
+    let tui = Command::new(BIN)
         .env("XDG_CONFIG_HOME", cfg.path())
-        .arg("list")
+        .env_remove("DYN_LOCAL_STATE_DIR")
+        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(tui.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&tui.stderr);
     assert!(
-        err.contains("config.toml: line 2: keys.add: r is already bound"),
+        err.contains("config.toml: line 3: keys.add: r is already bound"),
         "{err}"
+    );
+    let out = Command::new(BIN)
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .env_remove("DYN_LOCAL_STATE_DIR")
+        .args(["list", "-o", "json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: config:") && err.contains("keys.add: r is already bound"),
+        "{err}"
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("\"dynamo\""),
+        "the config's state_dir: {listed}"
     );
 }
 
@@ -264,7 +307,7 @@ fn a_worker_registering_while_the_dashboard_is_open_appears_within_2_s() {
         s.contains("namespace dynamo") && s.contains("discovery file ●")
     });
     let row = s.lines().find(|l| l.contains(" VllmWorker ")).unwrap();
-    assert!(row.contains("● 2   0…"), "none registered yet: {row}");
+    assert!(row.contains("? 2   0…"), "none registered yet: {row}");
     // A Dynamo 1.x worker registers in the file store (its layout: the key percent-encoded,
     // written to a temp file and renamed, as Dynamo does).
     let tmp = bucket.join(".tmp_1234");
@@ -280,7 +323,7 @@ fn a_worker_registering_while_the_dashboard_is_open_appears_within_2_s() {
     .unwrap();
     let s = t.wait_for("the registration on screen", Duration::from_secs(2), |s| {
         s.lines()
-            .any(|l| l.contains(" VllmWorker ") && l.contains("● 2   1…"))
+            .any(|l| l.contains(" VllmWorker ") && l.contains("? 2   1…"))
     });
     assert!(s.contains("discovery file ●"), "{s}");
     t.keys(&["q"]);
@@ -414,15 +457,82 @@ fn assert_sane_tty(stty: &Path) {
     }
 }
 
+/// The pid of the TUI: the pane shell's child.
+fn tui_pid(t: &Tmux) -> String {
+    let shell = t.tmux(&["display", "-p", "#{pane_pid}"]);
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).unwrap();
+    children
+        .split_whitespace()
+        .next()
+        .expect("the TUI process")
+        .to_string()
+}
+
+/// Waits until process `pid` is gone (or a zombie), failing after `within`.
+fn wait_gone(pid: &str, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return,
+            // The state follows the parenthesised command name.
+            Ok(stat) if stat.rsplit(") ").next().is_some_and(|r| r.starts_with('Z')) => return,
+            Ok(_) => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} still runs {within:?} after its terminal went away"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A terminal that goes away (tmux killed: the pty hangs up) ends the TUI, whether its UI
+/// thread is idle or stuck (the debug-only `freeze:X` blocks it for a minute).
+#[test]
+fn the_tui_ends_when_its_terminal_goes_away() {
+    for stuck in [false, true] {
+        let dir = demo_copy();
+        let env = if stuck {
+            "DYNAMO_CTL_PANIC_ON_KEY=freeze:X "
+        } else {
+            ""
+        };
+        let (t, _) = dashboard_with_exit_probe(dir.path(), env);
+        let pid = tui_pid(&t);
+        if stuck {
+            t.keys(&["X"]);
+        }
+        t.tmux(&["kill-server"]);
+        wait_gone(&pid, Duration::from_secs(10));
+    }
+}
+
+/// SIGHUP and SIGTERM end the TUI and restore the terminal even while its UI thread is stuck.
+#[test]
+fn quit_signals_end_a_stuck_ui_and_restore_the_terminal() {
+    for (sig, code) in [("-HUP", 129), ("-TERM", 143)] {
+        let dir = demo_copy();
+        let (t, stty) = dashboard_with_exit_probe(dir.path(), "DYNAMO_CTL_PANIC_ON_KEY=freeze:X ");
+        let pid = tui_pid(&t);
+        t.keys(&["X"]);
+        let st = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(st.success());
+        let done = format!("AFTER-{code}-EXIT");
+        t.wait_for(&format!("the shell after {sig}"), START, |s| {
+            s.contains(&done)
+        });
+        assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+        assert_sane_tty(&stty);
+    }
+}
+
 #[test]
 fn sigterm_restores_the_terminal_too() {
     let dir = demo_copy();
     let (t, stty) = dashboard_with_exit_probe(dir.path(), "");
-    let shell = t.tmux(&["display", "-p", "#{pane_pid}"]);
-    let children =
-        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).unwrap();
-    let pid = children.split_whitespace().next().expect("the TUI process");
-    let st = Command::new("kill").args(["-TERM", pid]).status().unwrap();
+    let pid = tui_pid(&t);
+    let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(st.success());
     let s = t.wait_for("the shell after SIGTERM", START, |s| {
         s.contains("AFTER-143-EXIT")

@@ -38,7 +38,7 @@ fn press(app: &mut App, keys: &[crossterm::event::KeyCode]) {
 #[test]
 fn picker_with_a_broken_file() {
     let mut app = picker();
-    app.picker.selected = 2;
+    set_picker(&mut app, 2);
     let buf = render(&app, 110, 34);
     insta::assert_snapshot!("picker", text(&buf));
     // The banner is there on a tall terminal.
@@ -55,6 +55,12 @@ fn picker_with_a_broken_file() {
     assert_eq!(buf[(x, y)].fg, RED);
     // Ages come from the injected now.
     assert!(text(&buf).contains("modified 3m ago"));
+    // A state file's counts are what should run, not confirmed: plain text, never green.
+    let (x, y) = at(&buf, "Frontend 1 · VllmWorker 2");
+    let n = &buf[(x + "Frontend 1 · VllmWorker ".chars().count() as u16, y)];
+    assert_eq!(n.symbol(), "2");
+    assert_ne!(n.fg, GREEN);
+    assert_eq!(n.fg, Color::Rgb(0xc5, 0xc6, 0xc7));
 }
 
 #[test]
@@ -89,6 +95,15 @@ fn empty_picker_explains_how_the_directory_gets_populated() {
     assert!(t.contains("No namespaces in /home/op/.dynamo/state"), "{t}");
     assert!(t.contains("dynamo serve"));
     assert!(t.contains("--demo"));
+    // And how to reach a Dynamo 1.x deployment, which has no state file.
+    for flag in [
+        "--etcd-endpoints URL",
+        "--file-kv DIR",
+        "--prometheus URL",
+        "$ETCD_ENDPOINTS",
+    ] {
+        assert!(t.contains(flag), "{flag}: {t}");
+    }
     insta::assert_snapshot!("picker_empty", t);
 }
 
@@ -215,8 +230,9 @@ fn help_is_generated_from_the_registry() {
     // Tall enough for all of it (smaller terminals scroll it, see the_help_stops_...).
     let buf = render(&app, 120, 60);
     insta::assert_snapshot!("help", text(&buf));
-    let t = text(&buf);
-    for (_, rows) in dynamo_ctl::tui::keys::help(false) {
+    // Tall enough for every section.
+    let t = text(&render(&app, 120, 90));
+    for (_, rows) in dynamo_ctl::tui::keys::help(false, dynamo_ctl::tui::keys::Scope::Dashboard) {
         for (label, desc) in rows {
             assert!(
                 t.contains(&format!("{label:<10}{desc}")),
@@ -411,7 +427,7 @@ fn instances_and_entry_views() {
     let t = text(&buf);
     assert!(t.contains("dynamo instances of VllmWorker"), "{t}");
     assert!(t.contains("● running (pid 4104)"), "{t}");
-    assert!(t.contains("✗ not running"), "{t}");
+    assert!(t.contains("✗ in the file, not running"), "{t}");
     press(&mut app, &[KeyCode::Down, KeyCode::Enter]);
     let buf = render(&app, 120, 40);
     insta::assert_snapshot!("entry", text(&buf));
@@ -500,10 +516,8 @@ fn the_help_stops_at_its_last_line() {
     press(&mut app, &[KeyCode::Char('j'); 100]);
     let t = text(&render(&app, 120, 30));
     assert!(t.contains("Help"), "{t}");
-    let Some(dynamo_ctl::tui::app::Popup::Help { scroll }) = app.popups.last() else {
-        panic!()
-    };
-    assert!(*scroll < 100 && *scroll > 0, "{scroll}");
+    let off = help(&app).scroll.offset();
+    assert!(off < 100 && off > 0, "{off}");
 }
 
 #[test]
@@ -596,16 +610,23 @@ fn desired_and_live_side_by_side_and_a_discovery_only_namespace() {
             .to_string()
     };
     assert!(
-        row("VllmWorker").contains("● 2   1…"),
+        row("VllmWorker").contains("? 2   1…"),
         "{}",
         row("VllmWorker")
     );
     assert!(
-        row("PrefillWorker").contains("● 1   2+"),
+        row("PrefillWorker").contains("? 1   2+"),
         "{}",
         row("PrefillWorker")
     );
-    assert!(row("Planner").contains("● 1   1 "), "{}", row("Planner"));
+    // Circus is not heard here: the file's counts are grey `?`, never green.
+    assert!(row("Planner").contains("? 1   1 "), "{}", row("Planner"));
+    let (x, y) = at(&buf, "? 2");
+    assert_eq!(
+        buf[(x, y)].fg,
+        Color::Rgb(0x6c, 0x6c, 0x70),
+        "unknown is grey"
+    );
     assert_eq!(
         buf[at(&buf, "1…")].fg,
         Color::Rgb(0xff, 0x8c, 0x00),
@@ -628,7 +649,7 @@ fn desired_and_live_side_by_side_and_a_discovery_only_namespace() {
         .iter()
         .position(|n| n.name == "dyn16")
         .unwrap();
-    app.picker.selected = pos;
+    set_picker(&mut app, pos);
     drive(&mut app, &store, code(KeyCode::Enter));
     let buf = render(&app, 120, 40);
     let t = text(&buf);
@@ -638,7 +659,15 @@ fn desired_and_live_side_by_side_and_a_discovery_only_namespace() {
     );
     assert!(t.contains("(discovery only: no state file)"), "{t}");
     assert!(t.contains("generate 24f41fc93f71170b etcd"), "{t}");
-    assert!(t.contains("circus - (no state file)"), "{t}");
+    assert!(
+        t.contains("discovery only: no state file, so no circus or GPU list"),
+        "{t}"
+    );
+    // No state-file leftovers: no GPU count, no file age, no Run or GPUs column.
+    for gone in ["GPUs 0/0", "last change", "Watchers", " Run "] {
+        assert!(!t.contains(gone), "{gone}: {t}");
+    }
+    assert!(t.contains("Component") && t.contains("Instances"), "{t}");
     assert!(t.contains("2 registered components"), "{t}");
     // The scaling keys are absent, and the footer says why.
     assert!(t.contains("no state file: nothing to scale"), "{t}");
@@ -656,16 +685,17 @@ fn registered_instances_panel_flashes_new_and_greys_leaving() {
         ("dynamo", "Frontend", "http", 0x694d_a207_ac81_b311),
     ]);
     // A file-store registration gone stale, with a field newer Dynamo adds.
-    let mut stale = first.instances[0].clone();
+    let mut stale = (*first.instances[0]).clone();
     stale.source = dynamo_ctl::discovery::SourceKind::File;
     stale.layout = dynamo_ctl::discovery::Layout::V1;
     stale.instance_id = 0x24f4;
     stale.key = "v1/instances/dynamo/VllmWorker/generate/24f4".into();
+    stale.raw =
+        r#"{"transport": {"tcp": "127.0.0.1:40469/24f4/dynamo/VllmWorker/generate"}}"#.into();
     stale.stale = true;
     stale.lease = None;
     stale.modified = Some(now() - Duration::from_secs(14));
-    stale.transport = serde_json::json!({"tcp": "127.0.0.1:40469/24f4/dynamo/VllmWorker/generate"});
-    first.instances.push(stale);
+    first.instances.push(std::sync::Arc::new(stale));
     app.update(Action::InstancesChanged(Box::new(first.clone())));
     app.set_clock(now() + Duration::from_secs(1), CLOCK);
     let mut second = first.clone();
@@ -688,6 +718,38 @@ fn registered_instances_panel_flashes_new_and_greys_leaving() {
     let (x, y) = at(&buf, "▲ stale");
     assert_eq!(buf[(x, y)].fg, Color::Rgb(0xff, 0x8c, 0x00));
     assert!(t.contains("touched 15s ago"), "{t}");
+    // Narrow terminals drop the least important columns; names and ids are never cut
+    // (the 80x24 list used to show `VllmWorke` and `b356ceaf9`). Per width, the columns
+    // kept are a prefix of the priorities: component, instance, the live mark, age first.
+    for (w, must, dropped) in [
+        (120, &["Instance", "Age", "Endpoint"][..], &[][..]),
+        (80, &["Instance", "Age"][..], &["Source"][..]),
+        (60, &["Instance"][..], &["Source", "Address"][..]),
+        (40, &[][..], &["Source", "Address", "Endpoint"][..]),
+    ] {
+        let buf = render(&app, w, 24);
+        let t = text(&buf);
+        for h in must {
+            assert!(t.contains(h), "{w} columns keep {h}:\n{t}");
+        }
+        for h in dropped {
+            assert!(!t.contains(h), "{w} columns drop {h}:\n{t}");
+        }
+        assert!(t.contains("VllmWorker "), "{w}: a name shown whole:\n{t}");
+        assert!(
+            t.contains("PrefillWorker "),
+            "{w}: a name shown whole:\n{t}"
+        );
+        assert!(
+            !t.contains("VllmWorke…") && !t.contains("VllmWorke "),
+            "{w}:\n{t}"
+        );
+        if t.contains("Instance") {
+            for id in ["694da207ac81b30e", "694da207ac81b310", "694da207ac81b320"] {
+                assert!(t.contains(id), "{w}: id {id} whole:\n{t}");
+            }
+        }
+    }
 }
 
 /// A metrics round as the collector returns it, for a namespace of the reference file.
@@ -810,7 +872,7 @@ fn dashboard_with_load_and_sparklines() {
     let t = text(&render(&app, 60, 20));
     assert!(!t.contains("Load: req/s"), "{t}");
     // `m`: the component's load over time, from what this session measured.
-    app.table_selected = 2; // VllmWorker
+    set_row(&mut app, 2); // VllmWorker
     app.update(code(KeyCode::Char('m')));
     let buf = render(&app, 120, 40);
     insta::assert_snapshot!("metrics_view", text(&buf));

@@ -7,9 +7,7 @@ use crossterm::event::KeyCode;
 use std::time::Duration;
 
 use dynamo_ctl::state::scale;
-use dynamo_ctl::tui::app::{
-    Action, App, Effect, Listing, LoadOutcome, Op, Panel, Popup, Refresh, Severity,
-};
+use dynamo_ctl::tui::app::{Action, App, Effect, Listing, LoadOutcome, Op, Refresh, Severity};
 use dynamo_ctl::tui::effects;
 use dynamo_ctl::tui::keys::{self, Scope};
 use tui_support::*;
@@ -57,22 +55,22 @@ fn picker_lists_namespaces_with_broken_ones() {
 fn picker_j_k_and_arrows_move_within_bounds() {
     let (mut app, store) = picker_app();
     drive(&mut app, &store, key('k'));
-    assert_eq!(app.picker.selected, 0);
+    assert_eq!(picker_sel(&app), 0);
     drive(&mut app, &store, key('j'));
-    assert_eq!(app.picker.selected, 1);
+    assert_eq!(picker_sel(&app), 1);
     drive(&mut app, &store, code(KeyCode::Down));
     drive(&mut app, &store, code(KeyCode::Down));
     drive(&mut app, &store, code(KeyCode::Down));
-    assert_eq!(app.picker.selected, 3, "stops at the last");
+    assert_eq!(picker_sel(&app), 3, "stops at the last");
     drive(&mut app, &store, code(KeyCode::Up));
-    assert_eq!(app.picker.selected, 2);
+    assert_eq!(picker_sel(&app), 2);
 }
 
 #[test]
 fn picker_slash_filters_by_typed_text_and_esc_clears() {
     let (mut app, store) = picker_app();
     drive(&mut app, &store, key('/'));
-    assert!(app.picker.filtering);
+    assert!(picker_typing(&app));
     for c in "dyn".chars() {
         drive(&mut app, &store, key(c));
     }
@@ -84,7 +82,7 @@ fn picker_slash_filters_by_typed_text_and_esc_clears() {
     drive(&mut app, &store, code(KeyCode::Backspace));
     assert_eq!(names(&app), ["dynamo"]);
     drive(&mut app, &store, code(KeyCode::Esc));
-    assert!(!app.picker.filtering);
+    assert!(!picker_typing(&app));
     assert_eq!(names(&app).len(), 4);
 }
 
@@ -96,14 +94,14 @@ fn picker_enter_in_filter_opens_the_match() {
         drive(&mut app, &store, a);
     }
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert_eq!(app.current.as_ref().unwrap().name, "full");
+    assert_eq!(current(&app).name, "full");
     assert_eq!(app.scope(), Scope::Dashboard);
 }
 
 #[test]
 fn picker_enter_opens_via_a_refresh_effect() {
     let (mut app, _) = picker_app();
-    app.picker.selected = 2;
+    set_picker(&mut app, 2);
     let effects = app.update(code(KeyCode::Enter));
     assert_eq!(
         effects,
@@ -117,10 +115,10 @@ fn picker_enter_opens_via_a_refresh_effect() {
 #[test]
 fn picker_enter_on_broken_file_refuses_in_red() {
     let (mut app, store) = picker_app();
-    app.picker.selected = 1;
+    set_picker(&mut app, 1);
     let effects = drive(&mut app, &store, code(KeyCode::Enter));
     assert!(effects.is_empty());
-    assert!(app.current.is_none());
+    assert!(opened(&app).is_none());
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Error);
     assert!(text.contains("cannot open broken"), "{text}");
@@ -130,10 +128,7 @@ fn picker_enter_on_broken_file_refuses_in_red() {
 fn picker_q_ctrl_c_and_help() {
     let (mut app, store) = picker_app();
     drive(&mut app, &store, key('x'));
-    assert!(
-        !app.quit && app.popups.is_empty(),
-        "unbound keys do nothing"
-    );
+    assert!(!app.quit && no_popups(&app), "unbound keys do nothing");
     drive(&mut app, &store, key('?'));
     assert_eq!(app.scope(), Scope::Help);
     drive(&mut app, &store, code(KeyCode::Esc));
@@ -158,7 +153,7 @@ fn missing_directory_is_a_listing_state_not_an_error() {
     let d = tempfile::tempdir().unwrap();
     let gone = d.path().join("nope");
     let (app, _) = app_on(&gone, None, false);
-    assert_eq!(app.listing, Listing::Missing);
+    assert_eq!(*listing(&app), Listing::Missing);
 }
 
 #[test]
@@ -176,49 +171,61 @@ fn opening_a_missing_namespace_with_dash_n_says_why() {
 #[test]
 fn dashboard_j_k_move_the_table_selection() {
     let (mut app, store, _d) = dashboard();
-    assert_eq!(app.table_selected, 0);
+    assert_eq!(row(&app), 0);
     drive(&mut app, &store, key('j'));
     drive(&mut app, &store, code(KeyCode::Down));
-    assert_eq!(app.table_selected, 2);
+    assert_eq!(row(&app), 2);
     drive(&mut app, &store, key('k'));
-    assert_eq!(app.table_selected, 1);
+    assert_eq!(row(&app), 1);
     drive(&mut app, &store, code(KeyCode::Up));
     drive(&mut app, &store, code(KeyCode::Up));
-    assert_eq!(app.table_selected, 0);
+    assert_eq!(row(&app), 0);
     drive(&mut app, &store, key('G'));
-    assert_eq!(app.table_selected, 4, "5 types in dynamo.json");
+    assert_eq!(row(&app), 4, "5 types in dynamo.json");
     drive(&mut app, &store, key('j'));
-    assert_eq!(app.table_selected, 4);
+    assert_eq!(row(&app), 4);
     drive(&mut app, &store, key('g'));
-    assert_eq!(app.table_selected, 0);
+    assert_eq!(row(&app), 0);
 }
 
 #[test]
 fn dashboard_tab_cycles_focus_and_keys_follow_it() {
     let (mut app, store, _d) = dashboard();
-    assert_eq!(app.focus, Panel::Components);
+    // Scrolling is bounded by what is drawn: the screen as a person sees it first.
+    tui_support::render(&app, 100, 24);
+    assert_eq!(focus(&app), Focus::Components);
     drive(&mut app, &store, code(KeyCode::Tab));
-    assert_eq!(app.focus, Panel::Gpus);
+    assert_eq!(focus(&app), Focus::Gpus);
     drive(&mut app, &store, key('j'));
-    assert_eq!(app.gpu_scroll, 1);
-    assert_eq!(app.table_selected, 0);
+    assert_eq!(gpu_offset(&app), 1);
+    assert_eq!(row(&app), 0);
     drive(&mut app, &store, code(KeyCode::Tab));
-    assert_eq!(app.focus, Panel::Json);
+    assert_eq!(focus(&app), Focus::Json);
+    // A page is the view's height less one line kept for context; End shows the last page
+    // (no over-scrolling past the last line).
+    let height = app.dashboard().unwrap().json_scroll.height();
+    assert!(height > 2, "{height}");
     drive(&mut app, &store, code(KeyCode::PageDown));
-    assert_eq!(app.json_scroll, 10);
+    assert_eq!(json_offset(&app), height - 1);
     drive(&mut app, &store, key('k'));
-    assert_eq!(app.json_scroll, 9);
+    assert_eq!(json_offset(&app), height - 2);
     drive(&mut app, &store, code(KeyCode::PageUp));
-    assert_eq!(app.json_scroll, 0);
+    assert_eq!(json_offset(&app), 0);
     drive(&mut app, &store, code(KeyCode::End));
-    let last = app.current.as_ref().unwrap().json.len() as u16 - 1;
-    assert_eq!(app.json_scroll, last);
+    let lines = current(&app).json.len();
+    assert_eq!(json_offset(&app), lines - height);
+    drive(&mut app, &store, key('j'));
+    assert_eq!(
+        json_offset(&app),
+        lines - height,
+        "no scrolling past the end"
+    );
     drive(&mut app, &store, code(KeyCode::Home));
-    assert_eq!(app.json_scroll, 0);
+    assert_eq!(json_offset(&app), 0);
     drive(&mut app, &store, code(KeyCode::Tab));
-    assert_eq!(app.focus, Panel::Components);
+    assert_eq!(focus(&app), Focus::Components);
     drive(&mut app, &store, code(KeyCode::BackTab));
-    assert_eq!(app.focus, Panel::Json);
+    assert_eq!(focus(&app), Focus::Json);
 }
 
 #[test]
@@ -226,17 +233,14 @@ fn dashboard_a_opens_type_chooser_preselecting_the_selected_row() {
     let (mut app, store, _d) = dashboard();
     select_type(&mut app, "PrefillWorker");
     drive(&mut app, &store, key('a'));
-    match app.popups.last() {
-        Some(Popup::Choose {
-            op,
-            types,
-            selected,
-        }) => {
-            assert_eq!(*op, Op::Add);
-            assert_eq!(types[selected.unwrap()], "PrefillWorker");
-        }
-        other => panic!("expected the chooser, got {other:?}"),
-    }
+    let Choose {
+        op,
+        types,
+        selected,
+        ..
+    } = chooser(&app);
+    assert_eq!(*op, Op::Add);
+    assert_eq!(types[selected.unwrap()], "PrefillWorker");
     assert_eq!(app.scope(), Scope::Choose);
 }
 
@@ -245,17 +249,15 @@ fn dashboard_r_offers_only_running_types() {
     let (mut app, store, _d) = dashboard();
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('r'));
-    let Some(Popup::Choose {
+    let Choose {
         op,
         types,
         selected,
-    }) = app.popups.last()
-    else {
-        panic!("no chooser");
-    };
+        ..
+    } = chooser(&app);
     assert_eq!(*op, Op::Remove);
     assert_eq!(types[selected.unwrap()], "VllmWorker");
-    let cur = app.current.as_ref().unwrap();
+    let cur = current(&app);
     for t in types {
         assert!(cur.summary.running(t) > 0, "{t} has nothing to remove");
     }
@@ -266,14 +268,14 @@ fn dashboard_n_opens_the_picker_popup_and_esc_closes_it() {
     let (mut app, store, _d) = dashboard();
     let effects = app.update(key('n'));
     assert!(matches!(effects[..], [Effect::Refresh { .. }]));
-    assert_eq!(app.popups, [Popup::Picker]);
+    assert_eq!(scopes(&app), [Scope::Picker]);
     assert_eq!(
-        names(&app)[app.picker.selected],
+        names(&app)[picker_sel(&app)],
         "dynamo",
         "current one preselected"
     );
     drive(&mut app, &store, code(KeyCode::Esc));
-    assert!(app.popups.is_empty());
+    assert!(no_popups(&app));
     assert_eq!(app.scope(), Scope::Dashboard);
     let _ = store;
 }
@@ -284,10 +286,10 @@ fn dashboard_n_then_enter_switches_namespace() {
     drive(&mut app, &store, key('n'));
     drive(&mut app, &store, key('k'));
     drive(&mut app, &store, key('k'));
-    assert_eq!(names(&app)[app.picker.selected], "agg");
+    assert_eq!(names(&app)[picker_sel(&app)], "agg");
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert!(app.popups.is_empty());
-    assert_eq!(app.current.as_ref().unwrap().name, "agg");
+    assert!(no_popups(&app));
+    assert_eq!(current(&app).name, "agg");
 }
 
 #[test]
@@ -295,16 +297,18 @@ fn dashboard_q_ctrl_c_help_and_esc() {
     let (mut app, store, _d) = dashboard();
     drive(&mut app, &store, key('?'));
     assert_eq!(app.scope(), Scope::Help);
+    let _ = render(&app, 80, 20);
+    let offset = |app: &App| help(app).scroll.offset();
     drive(&mut app, &store, key('j'));
-    assert_eq!(app.popups, [Popup::Help { scroll: 1 }]);
+    assert_eq!(offset(&app), 1);
     drive(&mut app, &store, key('k'));
-    assert_eq!(app.popups, [Popup::Help { scroll: 0 }]);
+    assert_eq!(offset(&app), 0);
     drive(&mut app, &store, key('?'));
-    assert!(app.popups.is_empty(), "? toggles the help");
+    assert!(no_popups(&app), "? toggles the help");
     // q inside a popup closes it; on the dashboard it quits.
     drive(&mut app, &store, key('?'));
     drive(&mut app, &store, key('q'));
-    assert!(app.popups.is_empty() && !app.quit);
+    assert!(no_popups(&app) && !app.quit);
     drive(&mut app, &store, key('q'));
     assert!(app.quit);
     let (mut app, store, _d) = dashboard();
@@ -324,22 +328,18 @@ fn choose_j_k_enter_opens_an_add_confirm_with_ok_focused() {
     drive(&mut app, &store, code(KeyCode::Down));
     drive(&mut app, &store, code(KeyCode::Up));
     drive(&mut app, &store, code(KeyCode::Enter));
-    match app.popups.last() {
-        Some(Popup::Confirm {
-            question,
-            ok_focused,
-            warning,
-            intent,
-            ..
-        }) => {
-            assert_eq!(question, "Add dynamo_VllmWorker_2 on GPU 4?");
-            assert!(*ok_focused, "OK has focus for adds");
-            assert!(warning.is_none());
-            assert_eq!(intent.op, Op::Add);
-        }
-        other => panic!("expected confirm, got {other:?}"),
-    }
-    assert_eq!(app.popups.len(), 2, "confirm is stacked on the chooser");
+    let Confirm {
+        question,
+        ok_focused,
+        warning,
+        intent,
+        ..
+    } = confirm(&app);
+    assert_eq!(question, "Add dynamo_VllmWorker_2 on GPU 4?");
+    assert!(*ok_focused, "OK has focus for adds");
+    assert!(warning.is_none());
+    assert_eq!(intent.op, Op::Add);
+    assert_eq!(popup_count(&app), 2, "confirm is stacked on the chooser");
 }
 
 #[test]
@@ -348,22 +348,19 @@ fn confirm_remove_states_the_effect_with_cancel_focused() {
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('r'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    let Some(Popup::Confirm {
+    let Confirm {
         question,
         ok_focused,
         warning,
         ..
-    }) = app.popups.last()
-    else {
-        panic!("no confirm");
-    };
+    } = confirm(&app);
     assert_eq!(question, "Remove dynamo_VllmWorker_1 and free GPU 2?");
     assert!(!ok_focused, "Cancel has focus for removals");
     assert!(warning.is_none(), "one VllmWorker remains");
     // Enter presses Cancel: nothing happens, the flow closes.
     let effects = drive(&mut app, &store, code(KeyCode::Enter));
     assert!(effects.is_empty());
-    assert!(app.popups.is_empty());
+    assert!(no_popups(&app));
 }
 
 #[test]
@@ -373,10 +370,7 @@ fn confirm_removing_the_last_instance_warns() {
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('r'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    let Some(Popup::Confirm { warning, .. }) = app.popups.last() else {
-        panic!("no confirm");
-    };
-    let w = warning.as_deref().expect("a warning");
+    let w = confirm(&app).warning.as_deref().expect("a warning");
     assert!(w.contains("last running VllmWorker"), "{w}");
 }
 
@@ -387,7 +381,7 @@ fn add_that_the_rules_refuse_is_an_error_not_a_confirm() {
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert!(!matches!(app.popups.last(), Some(Popup::Confirm { .. })));
+    assert_ne!(top_scope(&app), Some(Scope::Confirm));
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Error);
     assert!(text.contains("free"), "{text}");
@@ -399,10 +393,7 @@ fn confirm_tab_arrows_h_l_switch_the_focused_button() {
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    let focus = |app: &App| match app.popups.last() {
-        Some(Popup::Confirm { ok_focused, .. }) => *ok_focused,
-        _ => panic!("no confirm"),
-    };
+    let focus = |app: &App| confirm(app).ok_focused;
     let start = focus(&app);
     for (i, a) in [
         code(KeyCode::Tab),
@@ -426,7 +417,7 @@ fn confirm_y_runs_the_scale_effect_and_closes_the_flow() {
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
     let effects = drive(&mut app, &store, key('y'));
-    assert!(app.popups.is_empty());
+    assert!(no_popups(&app));
     let [Effect::Scale(intent)] = &effects[..] else {
         panic!("expected one scale effect, got {effects:?}");
     };
@@ -440,7 +431,7 @@ fn confirm_y_runs_the_scale_effect_and_closes_the_flow() {
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Ok);
     assert_eq!(text, "Added dynamo_PrefillWorker_2 on GPU 4");
-    let cur = app.current.as_ref().unwrap();
+    let cur = current(&app);
     assert_eq!(cur.summary.running("PrefillWorker"), 3);
     let on_disk = store.load("dynamo").unwrap();
     assert!(
@@ -459,7 +450,7 @@ fn confirm_n_cancels_and_enter_on_ok_confirms() {
     drive(&mut app, &store, code(KeyCode::Enter));
     let effects = drive(&mut app, &store, key('n'));
     assert!(effects.is_empty());
-    assert!(app.popups.is_empty());
+    assert!(no_popups(&app));
     assert_eq!(status(&app).1, "cancelled");
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
@@ -474,7 +465,7 @@ fn esc_closes_popups_one_at_a_time_top_first() {
     drive(&mut app, &store, key('r'));
     drive(&mut app, &store, code(KeyCode::Enter));
     drive(&mut app, &store, key('?'));
-    assert_eq!(app.popups.len(), 3);
+    assert_eq!(popup_count(&app), 3);
     assert_eq!(app.scope(), Scope::Help);
     drive(&mut app, &store, code(KeyCode::Esc));
     assert_eq!(app.scope(), Scope::Confirm);
@@ -508,23 +499,23 @@ fn picker_popup_under_help_esc_order() {
     drive(&mut app, &store, key('/'));
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, key('?'));
-    assert_eq!(app.picker.filter, "a?", "? is text while filtering");
+    assert_eq!(picker_filter(&app), "a?", "? is text while filtering");
     drive(&mut app, &store, code(KeyCode::Esc));
-    assert_eq!(app.picker.filter, "", "first Esc clears the filter");
-    assert_eq!(app.popups, [Popup::Picker]);
+    assert_eq!(picker_filter(&app), "", "first Esc clears the filter");
+    assert_eq!(scopes(&app), [Scope::Picker]);
     drive(&mut app, &store, key('?'));
-    assert_eq!(app.popups, [Popup::Picker, Popup::Help { scroll: 0 }]);
+    assert_eq!(scopes(&app), [Scope::Picker, Scope::Help]);
     drive(&mut app, &store, code(KeyCode::Esc));
-    assert_eq!(app.popups, [Popup::Picker]);
+    assert_eq!(scopes(&app), [Scope::Picker]);
     drive(&mut app, &store, code(KeyCode::Esc));
-    assert!(app.popups.is_empty());
+    assert!(no_popups(&app));
 }
 
 #[test]
 fn every_registry_key_reaches_its_own_command() {
     use crossterm::event::{KeyEvent, KeyModifiers};
-    use dynamo_ctl::tui::keys::{BINDINGS, Key};
-    for b in BINDINGS {
+    use dynamo_ctl::tui::keys::{Key, registry};
+    for b in registry() {
         for k in b.keys {
             let ev = match *k {
                 Key::Char(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
@@ -550,12 +541,12 @@ fn readonly_drops_add_and_remove_keys() {
     let (mut app, store) = app_on(dir.path(), Some("dynamo"), true);
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, key('r'));
-    assert!(app.popups.is_empty());
+    assert!(no_popups(&app));
     let footer: Vec<_> = keys::footer(Scope::Dashboard, true);
     assert!(!footer.iter().any(|(l, _)| *l == "a" || *l == "r"));
     let full: Vec<_> = keys::footer(Scope::Dashboard, false);
     assert!(full.iter().any(|(l, _)| *l == "a") && full.iter().any(|(l, _)| *l == "r"));
-    let help = keys::help(true);
+    let help = keys::help(true, Scope::Dashboard);
     assert!(
         !help
             .iter()
@@ -581,10 +572,7 @@ fn fs_change_asks_for_a_refresh_and_shows_the_new_state() {
         .unwrap();
     let a = effects::run_blocking(&store, effects[0].clone());
     drive(&mut app, &store, a);
-    assert_eq!(
-        app.current.as_ref().unwrap().summary.running("VllmWorker"),
-        3
-    );
+    assert_eq!(current(&app).summary.running("VllmWorker"), 3);
     assert!(status(&app).1.contains("changed on disk"));
 }
 
@@ -594,11 +582,8 @@ fn vanished_namespace_brings_back_the_picker_and_says_so() {
     drive(&mut app, &store, key('a'));
     std::fs::remove_file(d.path().join("dynamo.json")).unwrap();
     drive(&mut app, &store, Action::FsChanged);
-    assert!(app.current.is_none());
-    assert!(
-        app.popups.is_empty(),
-        "popups about the gone namespace close"
-    );
+    assert!(opened(&app).is_none());
+    assert!(no_popups(&app), "popups about the gone namespace close");
     assert_eq!(app.scope(), Scope::Picker);
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Warn);
@@ -612,7 +597,7 @@ fn vanished_directory_then_reappearing() {
     let moved = d.path().with_extension("moved");
     std::fs::rename(d.path(), &moved).unwrap();
     drive(&mut app, &store, Action::FsChanged);
-    assert_eq!(app.listing, Listing::Missing);
+    assert_eq!(*listing(&app), Listing::Missing);
     assert!(status(&app).1.contains("state directory"));
     std::fs::rename(&moved, d.path()).unwrap();
     drive(&mut app, &store, Action::FsChanged);
@@ -627,17 +612,10 @@ fn a_broken_write_keeps_the_last_good_state() {
         listing: Listing::Found(vec![]),
         ns: Some(("dynamo".into(), LoadOutcome::Broken("truncated".into()))),
     }));
-    assert!(app.current.is_some());
+    assert!(opened(&app).is_some());
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Warn);
     assert!(text.contains("last good state"), "{text}");
-}
-
-fn confirm_question(app: &App) -> String {
-    match app.popups.last() {
-        Some(Popup::Confirm { question, .. }) => question.clone(),
-        other => panic!("expected a confirm, got {other:?}"),
-    }
 }
 
 #[test]
@@ -671,9 +649,7 @@ fn a_confirmed_change_that_raced_is_not_applied_and_the_confirm_reopens() {
     drive(&mut app, &store, done);
     assert_eq!(status(&app).0, Severity::Ok);
     assert!(
-        app.current
-            .as_ref()
-            .unwrap()
+        current(&app)
             .doc
             .state
             .components
@@ -723,11 +699,9 @@ fn an_open_confirm_follows_the_file() {
         "{}",
         confirm_question(&app)
     );
-    let Some(Popup::Confirm { warning, .. }) = app.popups.last() else {
-        unreachable!()
-    };
     assert!(
-        warning
+        confirm(&app)
+            .warning
             .as_deref()
             .unwrap()
             .contains("last running VllmWorker")
@@ -738,7 +712,7 @@ fn an_open_confirm_follows_the_file() {
         .transact("dynamo", false, |s| scale::remove(s, "VllmWorker"))
         .unwrap();
     drive(&mut app, &store, Action::FsChanged);
-    assert!(app.popups.is_empty(), "{:?}", app.popups);
+    assert!(no_popups(&app), "{}", popups_debug(&app));
     assert!(
         status(&app).1.contains("cannot remove now"),
         "{}",
@@ -751,12 +725,9 @@ fn infrastructure_is_never_preselected_and_needs_a_second_confirmation() {
     let (mut app, store, _d) = dashboard();
     select_type(&mut app, "Frontend");
     drive(&mut app, &store, key('a'));
-    let Some(Popup::Choose {
+    let Choose {
         types, selected, ..
-    }) = app.popups.last()
-    else {
-        panic!("no chooser");
-    };
+    } = chooser(&app);
     assert_eq!(
         &types[..2],
         ["VllmWorker", "PrefillWorker"],
@@ -774,10 +745,7 @@ fn infrastructure_is_never_preselected_and_needs_a_second_confirmation() {
     drive(&mut app, &store, code(KeyCode::Enter));
     let q = confirm_question(&app);
     assert_eq!(q, "Frontend is not a worker. Run another Frontend?");
-    let Some(Popup::Confirm { ok_focused, .. }) = app.popups.last() else {
-        unreachable!()
-    };
-    assert!(!ok_focused, "Cancel has focus");
+    assert!(!confirm(&app).ok_focused, "Cancel has focus");
     let effects = drive(&mut app, &store, key('y'));
     assert!(effects.is_empty(), "step 1 of 2 changes nothing");
     assert_eq!(confirm_question(&app), "Add dynamo_Frontend_1?");
@@ -792,7 +760,8 @@ fn the_arbiter_is_polled_only_with_a_namespace_open_and_routes_the_change() {
     let (mut picker, _) = picker_app();
     assert!(!picker.wants_arbiter());
     assert!(picker.update(Action::ArbiterTick).is_empty());
-    let (mut app, store, _d) = dashboard();
+    let d = demo_copy();
+    let (mut app, store) = app_with_circus(d.path(), Some("dynamo"));
     assert!(app.wants_arbiter());
     let polls = app.update(Action::ArbiterTick);
     let [Effect::ArbiterPoll { ns, endpoint }] = &polls[..] else {
@@ -803,23 +772,26 @@ fn the_arbiter_is_polled_only_with_a_namespace_open_and_routes_the_change() {
         app.update(Action::ArbiterTick).is_empty(),
         "one poll at a time"
     );
-    // Offline: the confirm says only the file changes, and the intent routes there.
+    // Offline: no write that nothing obeys. The add is refused with why and how, no
+    // confirm opens and the file is untouched.
     app.update(Action::ArbiterSeen {
         ns: ns.clone(),
         endpoint: endpoint.clone(),
         result: Err("connection refused".into()),
     });
+    let before = std::fs::read(d.path().join("dynamo.json")).unwrap();
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('a'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    let Some(Popup::Confirm { note, intent, .. }) = app.popups.last() else {
-        panic!()
-    };
-    assert!(note.as_deref().unwrap().contains(
-        "Circus is offline (connection refused): only the state file changes, no process will start"
-    ));
-    assert!(matches!(intent.route, Route::FileOnly(_)));
-    drive(&mut app, &store, key('n'));
+    assert!(no_popups(&app), "{}", popups_debug(&app));
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Error);
+    assert!(
+        text.contains("cannot add: circus is offline (connection refused): no process would start")
+            && text.contains("--state-only"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(d.path().join("dynamo.json")).unwrap(), before);
     // Online: the change goes through the arbiter.
     app.update(Action::ArbiterTick);
     app.update(Action::ArbiterSeen {
@@ -848,7 +820,7 @@ fn the_arbiter_is_polled_only_with_a_namespace_open_and_routes_the_change() {
 #[test]
 fn a_stop_timeout_offers_a_kill_with_cancel_focused() {
     use dynamo_ctl::arbiter::Kill;
-    use dynamo_ctl::tui::app::{ConfirmKind, ScaleFailure};
+    use dynamo_ctl::tui::app::ScaleFailure;
     let (mut app, store, _d) = dashboard();
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('r'));
@@ -866,16 +838,13 @@ fn a_stop_timeout_offers_a_kill_with_cancel_focused() {
             done: 0,
         }),
     });
-    let Some(Popup::Confirm {
+    let Confirm {
         question,
         ok_focused,
         kind,
         intent,
         ..
-    }) = app.popups.last()
-    else {
-        panic!("{:?}", app.popups)
-    };
+    } = confirm(&app);
     assert_eq!(*kind, ConfirmKind::Kill);
     assert!(!ok_focused);
     assert!(question.contains("Kill it (SIGKILL)?"), "{question}");
@@ -937,7 +906,7 @@ fn namespace_flag_with_a_bad_name_stays_on_the_picker_and_says_why() {
         ("broken", "cannot open broken: "),
     ] {
         let (app, _store) = app_on(d.path(), Some(ns), false);
-        assert!(app.current.is_none(), "{ns}");
+        assert!(opened(&app).is_none(), "{ns}");
         assert_eq!(app.scope(), Scope::Picker, "{ns}");
         let (sev, text) = status(&app);
         assert_eq!(sev, Severity::Error, "{ns}");
@@ -953,9 +922,9 @@ fn esc_on_the_dashboard_goes_back_to_the_picker_on_that_namespace() {
     let (mut app, store, _d) = dashboard();
     drive(&mut app, &store, code(KeyCode::Esc));
     assert!(!app.quit);
-    assert!(app.current.is_none());
+    assert!(opened(&app).is_none());
     assert_eq!(app.scope(), Scope::Picker);
-    assert_eq!(names(&app)[app.picker.selected], "dynamo");
+    assert_eq!(names(&app)[picker_sel(&app)], "dynamo");
     assert!(!app.wants_arbiter(), "no polls once the namespace is left");
     // Enter opens it again.
     drive(&mut app, &store, code(KeyCode::Enter));
@@ -967,13 +936,10 @@ fn s_scales_to_n_with_the_exact_plan() {
     let (mut app, store, d) = dashboard();
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, key('s'));
-    match app.popups.last() {
-        Some(Popup::ScaleInput { ty, input }) => {
-            assert_eq!(ty, "VllmWorker");
-            assert_eq!(input, "2", "pre-filled with the current count");
-        }
-        other => panic!("{other:?}"),
-    }
+    let ScalePrompt { ty, input } = scale_prompt(&app);
+    assert_eq!(ty, "VllmWorker");
+    assert_eq!(input.value(), "2", "pre-filled with the current count");
+    assert!(input.is_selected(), "selected: typing replaces it");
     drive(&mut app, &store, code(KeyCode::Backspace));
     drive(&mut app, &store, key('x')); // not a digit: ignored
     drive(&mut app, &store, key('4'));
@@ -992,10 +958,7 @@ fn s_scales_to_n_with_the_exact_plan() {
     let (sev, text) = status(&app);
     assert_eq!(sev, Severity::Ok, "{text}");
     assert!(text.starts_with("VllmWorker now at 4: added dynamo_VllmWorker_2 on GPU 4; added dynamo_VllmWorker_3 on GPU 5"), "{text}");
-    assert_eq!(
-        app.current.as_ref().unwrap().summary.running("VllmWorker"),
-        4
-    );
+    assert_eq!(current(&app).summary.running("VllmWorker"), 4);
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.path().join("dynamo.json")).unwrap()).unwrap();
     assert!(v["components"].get("dynamo_VllmWorker_3").is_some());
@@ -1004,27 +967,37 @@ fn s_scales_to_n_with_the_exact_plan() {
     drive(&mut app, &store, code(KeyCode::Backspace));
     drive(&mut app, &store, key('1'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    let Some(Popup::Confirm {
+    let Confirm {
         ok_focused,
         question,
         ..
-    }) = app.popups.last()
-    else {
-        panic!()
-    };
+    } = confirm(&app);
     assert!(!ok_focused);
     assert!(question.starts_with("Scale VllmWorker to 1: remove dynamo_VllmWorker_3 and free GPU 5, remove dynamo_VllmWorker_2"), "{question}");
     drive(&mut app, &store, key('n'));
+    // The same count, or more than the GPUs allow: the prompt stays open with the reason
+    // under the input (not only in the footer), and Esc closes it.
     drive(&mut app, &store, key('s'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert!(app.popups.is_empty());
-    assert!(status(&app).1.contains("already at the requested count"));
-    // More than the GPUs allow: refused before any confirm.
-    drive(&mut app, &store, key('s'));
+    assert_eq!(
+        scale_prompt(&app).input.error(),
+        Some("VllmWorker already runs 4")
+    );
     drive(&mut app, &store, key('9'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert!(app.popups.is_empty());
-    assert_eq!(status(&app).0, Severity::Error);
+    let why = scale_prompt(&app)
+        .input
+        .error()
+        .unwrap_or_default()
+        .to_string();
+    assert!(why.contains("GPU"), "{why}");
+    let text = tui_support::text(&tui_support::render(&app, 120, 40));
+    assert!(
+        text.contains(&why[..why.len().min(30)]),
+        "shown inline: {text}"
+    );
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(no_popups(&app));
 }
 
 #[test]
@@ -1034,7 +1007,7 @@ fn readonly_says_so_instead_of_doing_nothing() {
     for k in ['a', 'r', 's'] {
         app.status = None;
         let effects = drive(&mut app, &store, key(k));
-        assert!(effects.is_empty() && app.popups.is_empty(), "{k}");
+        assert!(effects.is_empty() && no_popups(&app), "{k}");
         let (sev, text) = status(&app);
         assert_eq!(sev, Severity::Warn);
         assert!(
@@ -1045,9 +1018,10 @@ fn readonly_says_so_instead_of_doing_nothing() {
 }
 
 #[test]
-fn message_history_keeps_the_last_100_with_time_and_severity() {
+fn message_history_keeps_the_last_1000_with_time_and_severity() {
     let (mut app, store, _d) = dashboard();
-    for i in 0..120 {
+    assert_eq!(dynamo_ctl::tui::app::HISTORY, 1000);
+    for i in 0..1020 {
         app.set_clock(now(), format!("00:00:{:02}", i % 60));
         drive(&mut app, &store, key('p')); // pause / resume: one message each
     }
@@ -1056,10 +1030,18 @@ fn message_history_keeps_the_last_100_with_time_and_severity() {
     assert_eq!(app.history.back().unwrap().at, "00:00:59");
     drive(&mut app, &store, key('M'));
     assert_eq!(app.scope(), Scope::Messages);
+    let _ = render(&app, 80, 20);
+    let offset = |app: &App| messages(app).scroll.offset();
+    let newest = offset(&app);
     drive(&mut app, &store, key('k'));
-    assert_eq!(app.popups, [Popup::Messages { scroll: 1 }]);
+    assert_eq!(offset(&app), newest - 1, "k goes back from the newest");
     drive(&mut app, &store, key('M'));
-    assert!(app.popups.is_empty());
+    assert!(no_popups(&app));
+    // E opens the same events and messages.
+    drive(&mut app, &store, key('E'));
+    assert_eq!(app.scope(), Scope::Messages);
+    drive(&mut app, &store, key('E'));
+    assert!(no_popups(&app));
 }
 
 #[test]
@@ -1075,15 +1057,9 @@ fn pause_holds_live_updates_and_ctrl_r_refreshes_once() {
         app.update(Action::ArbiterTick).is_empty(),
         "no polls while paused"
     );
-    assert_eq!(
-        app.current.as_ref().unwrap().summary.running("VllmWorker"),
-        2
-    );
+    assert_eq!(current(&app).summary.running("VllmWorker"), 2);
     drive(&mut app, &store, ctrl('r'));
-    assert_eq!(
-        app.current.as_ref().unwrap().summary.running("VllmWorker"),
-        3
-    );
+    assert_eq!(current(&app).summary.running("VllmWorker"), 3);
     drive(&mut app, &store, key('p'));
     assert!(!app.paused);
 }
@@ -1094,25 +1070,17 @@ fn enter_drills_into_instances_and_x_removes_that_very_instance() {
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, code(KeyCode::Enter));
     assert_eq!(app.scope(), Scope::Instances);
-    assert_eq!(
-        app.popups.last(),
-        Some(&Popup::Instances {
-            ty: "VllmWorker".into(),
-            selected: 0,
-            filter: Default::default(),
-        })
-    );
+    let i = instances(&app);
+    assert_eq!(i.ty, "VllmWorker");
+    assert_eq!(i.cursor.index(), 0);
+    assert!(i.filter.text().is_empty());
     drive(&mut app, &store, key('j'));
     drive(&mut app, &store, key('j')); // stops at the last instance
     drive(&mut app, &store, key('k'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert_eq!(
-        app.popups.last(),
-        Some(&Popup::Entry {
-            name: "dynamo_VllmWorker".into(),
-            scroll: 0
-        })
-    );
+    let e = entry(&app);
+    assert_eq!(e.name, "dynamo_VllmWorker");
+    assert_eq!(e.scroll.offset(), 0);
     drive(&mut app, &store, code(KeyCode::Esc));
     assert_eq!(app.scope(), Scope::Instances);
     // x on the base entry: that one, not the highest-numbered one.
@@ -1136,7 +1104,7 @@ fn enter_drills_into_instances_and_x_removes_that_very_instance() {
         "_1 untouched"
     );
     // Esc Esc: the instances, then the dashboard; once more: the picker.
-    while !app.popups.is_empty() {
+    while !no_popups(&app) {
         drive(&mut app, &store, code(KeyCode::Esc));
     }
     assert_eq!(app.scope(), Scope::Dashboard);
@@ -1173,9 +1141,7 @@ fn slash_filters_the_dashboard_rows() {
     assert_eq!(tys, ["PrefillWorker"]);
     drive(&mut app, &store, code(KeyCode::Enter)); // keep the filter, stop typing
     drive(&mut app, &store, key('s'));
-    assert!(
-        matches!(app.popups.last(), Some(Popup::ScaleInput { ty, .. }) if ty == "PrefillWorker")
-    );
+    assert_eq!(scale_prompt(&app).ty, "PrefillWorker");
     drive(&mut app, &store, code(KeyCode::Esc));
     // A watcher name matches too.
     drive(&mut app, &store, code(KeyCode::Esc)); // clears the kept filter
@@ -1193,13 +1159,6 @@ fn slash_filters_the_dashboard_rows() {
     assert_eq!(tys, ["VllmWorker"]);
 }
 
-fn command_line(app: &App) -> (String, Option<String>) {
-    match app.popups.last() {
-        Some(Popup::Command { input, hint }) => (input.clone(), hint.clone()),
-        other => panic!("no command bar: {other:?}"),
-    }
-}
-
 #[test]
 fn the_command_bar_completes_and_runs_ns_scale_q_and_type_shortcuts() {
     let (mut app, store, _d) = dashboard();
@@ -1212,7 +1171,7 @@ fn the_command_bar_completes_and_runs_ns_scale_q_and_type_shortcuts() {
     drive(&mut app, &store, code(KeyCode::Tab));
     assert_eq!(command_line(&app).0, "vllmworker ");
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert!(app.popups.is_empty());
+    assert!(no_popups(&app));
     assert_eq!(app.selected_type().unwrap().ty, "VllmWorker");
     // Several completions: the common prefix and the choices.
     drive(&mut app, &store, key(':'));
@@ -1251,7 +1210,7 @@ fn the_command_bar_completes_and_runs_ns_scale_q_and_type_shortcuts() {
     }
     drive(&mut app, &store, code(KeyCode::Tab));
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert_eq!(app.current.as_ref().unwrap().name, "agg");
+    assert_eq!(current(&app).name, "agg");
     // :q quits.
     drive(&mut app, &store, key(':'));
     drive(&mut app, &store, key('q'));
@@ -1264,13 +1223,13 @@ fn the_command_bar_completes_and_runs_ns_scale_q_and_type_shortcuts() {
 fn picker_g_big_g_and_pages() {
     let (mut app, store) = picker_app();
     drive(&mut app, &store, key('G'));
-    assert_eq!(names(&app)[app.picker.selected], "full");
+    assert_eq!(names(&app)[picker_sel(&app)], "full");
     drive(&mut app, &store, key('g'));
-    assert_eq!(app.picker.selected, 0);
+    assert_eq!(picker_sel(&app), 0);
     drive(&mut app, &store, code(KeyCode::PageDown));
-    assert_eq!(app.picker.selected, 3, "a page down stops at the last");
+    assert_eq!(picker_sel(&app), 3, "a page down stops at the last");
     drive(&mut app, &store, code(KeyCode::PageUp));
-    assert_eq!(app.picker.selected, 0);
+    assert_eq!(picker_sel(&app), 0);
 }
 
 // ------------------------------------------------------------------ discovery
@@ -1292,9 +1251,9 @@ fn discovery_merges_namespaces_into_the_picker_and_opens_a_discovery_only_one() 
     assert_eq!(dynamo.sources, ["state", "etcd"]);
     assert_eq!(dynamo.live, Some(1));
     // It opens: live only, and scaling says why there is nothing to scale.
-    app.picker.selected = 2;
+    set_picker(&mut app, 2);
     drive(&mut app, &store, code(KeyCode::Enter));
-    let cur = app.current.as_ref().expect("opened");
+    let cur = current(&app);
     assert!(cur.discovery_only);
     assert_eq!(cur.name, "dyn16");
     assert!(
@@ -1305,7 +1264,7 @@ fn discovery_merges_namespaces_into_the_picker_and_opens_a_discovery_only_one() 
     assert!(!app.wants_arbiter());
     for k in ['a', 'r', 's'] {
         let effects = drive(&mut app, &store, key(k));
-        assert!(effects.is_empty() && app.popups.is_empty());
+        assert!(effects.is_empty() && no_popups(&app));
         assert!(
             status(&app).1.starts_with("nothing to scale in dyn16"),
             "{}",
@@ -1316,8 +1275,14 @@ fn discovery_merges_namespaces_into_the_picker_and_opens_a_discovery_only_one() 
     app.update(Action::InstancesChanged(Box::new(live(&[(
         "dyn16", "backend", "generate", 0x24f4,
     )]))));
-    let cur = app.current.as_ref().unwrap();
+    let cur = current(&app);
     assert!(!cur.json.iter().any(|l| l.contains("24f5")));
+    // Enter on a component opens its registered instances (it did nothing).
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(top_scope(&app), Some(Scope::Live));
+    assert_eq!(registrations(&app).filter.text(), "backend");
+    let t = tui_support::text(&tui_support::render(&app, 120, 30));
+    assert!(t.contains("24f4"), "{t}");
 }
 
 #[test]
@@ -1330,15 +1295,9 @@ fn with_only_infrastructure_nothing_is_preselected() {
     .unwrap();
     let (mut app, store) = app_on(d.path(), Some("fe"), false);
     drive(&mut app, &store, key('a'));
-    assert!(matches!(
-        app.popups.last(),
-        Some(Popup::Choose { selected: None, .. })
-    ));
+    assert_eq!(chooser(&app).selected, None);
     drive(&mut app, &store, code(KeyCode::Enter));
-    assert!(
-        matches!(app.popups.last(), Some(Popup::Choose { .. })),
-        "Enter picks nothing"
-    );
+    assert_eq!(top_scope(&app), Some(Scope::Choose), "Enter picks nothing");
     assert!(status(&app).1.contains("pick a type first"));
     drive(&mut app, &store, key('j'));
     drive(&mut app, &store, code(KeyCode::Enter));
@@ -1355,7 +1314,7 @@ fn at_secs(app: &mut App, secs: u64) {
 }
 
 fn live_idents(app: &App) -> Vec<(u64, bool)> {
-    app.live_rows(&Default::default())
+    dynamo_ctl::tui::panels::registrations::rows(app, &Default::default())
         .iter()
         .map(|r| (r.inst.instance_id, r.leaving))
         .collect()
@@ -1440,11 +1399,12 @@ fn slash_filters_the_registrations_and_enter_shows_one_as_stored() {
         drive(&mut app, &store, key(c));
     }
     drive(&mut app, &store, code(KeyCode::Enter));
-    let Some(Popup::Live { filter, .. }) = app.popups.last() else {
-        panic!("{:?}", app.popups)
-    };
-    assert_eq!(filter.text, "mock");
-    assert_eq!(app.live_rows(filter).len(), 1);
+    let filter = &registrations(&app).filter;
+    assert_eq!(filter.text(), "mock");
+    assert_eq!(
+        dynamo_ctl::tui::panels::registrations::rows(&app, filter).len(),
+        1
+    );
     drive(&mut app, &store, code(KeyCode::Enter));
     assert_eq!(app.scope(), Scope::LiveEntry);
     let text = tui_support::text(&tui_support::render(&app, 120, 30));
@@ -1457,10 +1417,7 @@ fn slash_filters_the_registrations_and_enter_shows_one_as_stored() {
     drive(&mut app, &store, code(KeyCode::Esc));
     assert_eq!(app.scope(), Scope::Live);
     drive(&mut app, &store, code(KeyCode::Esc));
-    let Some(Popup::Live { filter, .. }) = app.popups.last() else {
-        panic!()
-    };
-    assert!(filter.text.is_empty());
+    assert!(registrations(&app).filter.text().is_empty());
     drive(&mut app, &store, code(KeyCode::Esc));
     assert_eq!(app.scope(), Scope::Dashboard);
 }
@@ -1470,28 +1427,21 @@ fn slash_filters_a_types_instances_and_x_removes_the_filtered_one() {
     let (mut app, store, _d) = dashboard();
     select_type(&mut app, "VllmWorker");
     drive(&mut app, &store, code(KeyCode::Enter));
-    let all = match app.popups.last() {
-        Some(Popup::Instances { ty, filter, .. }) => app.visible_instances(ty, filter).len(),
-        _ => panic!(),
-    };
+    let Instances { ty, filter, .. } = instances(&app);
+    let all = dynamo_ctl::tui::panels::instances::rows(&app, ty, filter).len();
     assert!(all >= 2);
     drive(&mut app, &store, key('/'));
     drive(&mut app, &store, key('_'));
     drive(&mut app, &store, key('1'));
     drive(&mut app, &store, code(KeyCode::Enter));
-    let Some(Popup::Instances { ty, filter, .. }) = app.popups.last() else {
-        panic!()
-    };
-    let shown: Vec<String> = app
-        .visible_instances(ty, filter)
+    let Instances { ty, filter, .. } = instances(&app);
+    let shown: Vec<String> = dynamo_ctl::tui::panels::instances::rows(&app, ty, filter)
         .iter()
         .map(|i| i.name.clone())
         .collect();
     assert_eq!(shown, ["dynamo_VllmWorker_1"]);
     drive(&mut app, &store, key('x'));
-    let Some(Popup::Confirm { intent, .. }) = app.popups.last() else {
-        panic!("{:?}", app.popups)
-    };
+    let intent = &confirm(&app).intent;
     assert_eq!(intent.target.as_deref(), Some("dynamo_VllmWorker_1"));
 }
 
@@ -1642,7 +1592,7 @@ fn dash_n_of_a_namespace_only_discovery_knows_waits_for_discovery_then_opens() {
             queue.extend(app.update(effects::run_blocking(&store, e)));
         }
         if !late {
-            assert!(app.current.is_none());
+            assert!(opened(&app).is_none());
             assert!(
                 status(&app).1.contains("waiting for discovery"),
                 "{}",
@@ -1653,7 +1603,7 @@ fn dash_n_of_a_namespace_only_discovery_knows_waits_for_discovery_then_opens() {
         while let Some(e) = queue.pop() {
             queue.extend(app.update(effects::run_blocking(&store, e)));
         }
-        let cur = app.current.as_ref().expect("opened");
+        let cur = current(&app);
         assert!(cur.discovery_only && cur.name == "dyn16");
     }
     // Discovery answers without it: then it is an error, as without discovery.
@@ -1665,7 +1615,7 @@ fn dash_n_of_a_namespace_only_discovery_knows_waits_for_discovery_then_opens() {
     while let Some(e) = queue.pop() {
         queue.extend(app.update(effects::run_blocking(&store, e)));
     }
-    assert!(app.current.is_none());
+    assert!(opened(&app).is_none());
     assert!(
         status(&app).1.starts_with("cannot open nothere"),
         "{}",
@@ -1819,4 +1769,260 @@ fn i_with_no_discovery_source_answering_says_so() {
     let text = tui_support::text(&tui_support::render(&app, 120, 30));
     assert!(text.contains("no discovery source answers"), "{text}");
     assert!(!text.contains("nothing of dynamo is registered"), "{text}");
+}
+
+// ------------------------------------------------------------------ many vanishing
+
+/// `n` registrations of `dynamo` (VllmWorker on generate), as etcd would hold them.
+fn many(n: u64) -> dynamo_ctl::discovery::Snapshot {
+    let mut s = live(&[]);
+    s.instances = (0..n)
+        .map(|i| {
+            let id = 0x694d_a207_0000_0000 + i;
+            let key = format!("v1/instances/dynamo/VllmWorker/generate/{id:x}");
+            std::sync::Arc::new(
+                dynamo_ctl::discovery::parse::etcd_entry(
+                    key.as_bytes(),
+                    br#"{"type":"Endpoint","transport":{"tcp":"127.0.0.1:1/x"}}"#,
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    s
+}
+
+/// The same instances with what changed since the view's previous snapshot, as the live
+/// view sends them.
+fn with_changes(
+    mut s: dynamo_ctl::discovery::Snapshot,
+    seq: u64,
+    added: &dynamo_ctl::discovery::Snapshot,
+    removed: &dynamo_ctl::discovery::Snapshot,
+) -> Box<dynamo_ctl::discovery::Snapshot> {
+    s.changes = Some(std::sync::Arc::new(dynamo_ctl::discovery::Changes {
+        view: 77,
+        seq,
+        added: added.instances.iter().map(|i| i.ident()).collect(),
+        removed: removed.instances.clone(),
+    }));
+    Box::new(s)
+}
+
+/// 100,000 registrations vanishing at once (etcd down, a prefix deleted, file-store
+/// entries expiring): linear work, not a search per vanished instance (that took minutes).
+/// Both ways in: snapshots with the live view's changes, and bare ones compared whole.
+/// No timing assertion: a thread and a generous deadline, so a quadratic tracker fails
+/// instead of hanging the suite.
+#[test]
+fn a_hundred_thousand_registrations_vanishing_at_once_are_taken_in_linear_time() {
+    const N: u64 = 100_000;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let all = many(N);
+        let none = live(&[]);
+        let (mut app, store, _d) = dashboard();
+        // Changes from the live view: O(changes).
+        app.update(Action::InstancesChanged(with_changes(
+            all.clone(),
+            1,
+            &none,
+            &none,
+        )));
+        app.update(Action::InstancesChanged(with_changes(
+            none.clone(),
+            2,
+            &none,
+            &all,
+        )));
+        assert_eq!(app.track.leaving.len(), N as usize);
+        assert!(app.track.first_seen.is_empty());
+        // Keys and frames while they leave: each row's age is a lookup.
+        drive(&mut app, &store, key('i'));
+        drive(&mut app, &store, key('j'));
+        let text = tui_support::text(&tui_support::render(&app, 140, 40));
+        assert!(text.contains("○ leaving"), "{text}");
+        assert!(text.contains("gone just now"), "{text}");
+        // Back at once: the leavers go in one pass.
+        app.update(Action::InstancesChanged(with_changes(
+            all.clone(),
+            3,
+            &all,
+            &none,
+        )));
+        assert!(app.track.leaving.is_empty());
+        assert_eq!(app.track.flashing.len(), N as usize);
+        // Bare snapshots (no changes): compared whole, with hash sets.
+        app.update(Action::InstancesChanged(Box::new(none.clone())));
+        assert_eq!(app.track.leaving.len(), N as usize);
+        assert!(app.track.flashing.is_empty());
+        app.update(Action::InstancesChanged(Box::new(all.clone())));
+        assert!(app.track.leaving.is_empty());
+        app.update(Action::InstancesChanged(Box::new(none)));
+        // Their time over, one tick drops them all.
+        app.set_clock(now() + Duration::from_secs(60), "12:01:00");
+        app.update(Action::LiveTick);
+        assert!(app.track.leaving.is_empty());
+        assert_eq!(app.next_wake(), None);
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(300))
+        .expect("100,000 vanishing registrations taken within 5 minutes");
+}
+
+/// The add chooser marks the types that cannot be added now (no free GPU in `full`)
+/// before one is picked; a type without GPUs stays open to add.
+#[test]
+fn the_add_chooser_marks_types_without_a_free_gpu() {
+    let d = demo_copy();
+    let (mut app, store) = app_on(d.path(), Some("full"), false);
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('a'));
+    let c = chooser(&app);
+    let of = |ty: &str| {
+        let i = c.types.iter().position(|t| t == ty).unwrap();
+        c.blocked[i].clone()
+    };
+    assert_eq!(of("VllmWorker").as_deref(), Some("no free GPU"));
+    assert_eq!(of("PrefillWorker").as_deref(), Some("no free GPU"));
+    assert_eq!(of("Frontend"), None);
+    let text = tui_support::text(&tui_support::render(&app, 120, 40));
+    assert!(text.contains("✗ no free GPU"), "{text}");
+}
+
+/// A metrics source that fails is said with its URL and why (footer and `M`), once per
+/// change of health, and said again when it answers again.
+#[test]
+fn a_metrics_source_failing_and_recovering_is_said_with_its_url_and_why() {
+    use dynamo_ctl::metrics::{Metrics, SourceKind, SourceStatus, Status};
+    let (mut app, _store, _d) = dashboard();
+    app.load.on = true;
+    let round = |scrape_error: Option<&str>| Metrics {
+        sources: vec![
+            SourceStatus {
+                kind: SourceKind::Prometheus,
+                location: "http://127.0.0.1:9090".into(),
+                status: Status::Ok,
+                error: None,
+                health: None,
+                health_endpoints: None,
+            },
+            SourceStatus {
+                kind: SourceKind::Scrape,
+                location: "http://127.0.0.1:8081/metrics".into(),
+                status: if scrape_error.is_some() {
+                    Status::Error
+                } else {
+                    Status::Ok
+                },
+                error: scrape_error.map(str::to_string),
+                health: None,
+                health_endpoints: None,
+            },
+        ],
+        components: vec![],
+        instances: vec![],
+        frontend: None,
+        prefill_queue: None,
+        prefill_queues: vec![],
+        taken_at: now(),
+        window_seconds: None,
+    };
+    let seen = |app: &mut App, m: Metrics| {
+        app.update(Action::MetricsSeen {
+            ns: "dynamo".into(),
+            metrics: Box::new(m),
+        });
+    };
+    seen(&mut app, round(None));
+    let said = app.history.len();
+    seen(&mut app, round(Some("connection refused")));
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Error);
+    assert_eq!(
+        text,
+        "metrics scrape http://127.0.0.1:8081/metrics failed: connection refused"
+    );
+    assert_eq!(app.history.len(), said + 1);
+    // Still failing: not said again.
+    seen(&mut app, round(Some("connection refused")));
+    assert_eq!(app.history.len(), said + 1);
+    // On the header line too, with the URL and why.
+    let t = tui_support::text(&tui_support::render(&app, 200, 40));
+    assert!(
+        t.contains("✗ scrape http://127.0.0.1:8081/metrics: connection refused"),
+        "{t}"
+    );
+    seen(&mut app, round(None));
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Ok);
+    assert_eq!(
+        text,
+        "metrics scrape http://127.0.0.1:8081/metrics answers again"
+    );
+}
+
+/// Circus and discovery changing health are said with where and why, and so is the open
+/// namespace's live count when instances come and go.
+#[test]
+fn circus_and_discovery_health_and_the_live_count_are_said_when_they_change() {
+    use dynamo_ctl::discovery::Status as DStatus;
+    let d = demo_copy();
+    let (mut app, _store) = app_with_circus(d.path(), Some("dynamo"));
+    let polls = app.update(Action::ArbiterTick);
+    let [Effect::ArbiterPoll { ns, endpoint }] = &polls[..] else {
+        panic!("{polls:?}");
+    };
+    app.update(Action::ArbiterSeen {
+        ns: ns.clone(),
+        endpoint: endpoint.clone(),
+        result: Err("Connection refused (os error 111)".into()),
+    });
+    assert_eq!(
+        status(&app),
+        (
+            Severity::Error,
+            format!("circus {endpoint} is offline: Connection refused (os error 111)")
+        )
+    );
+    app.update(Action::ArbiterTick);
+    app.update(Action::ArbiterSeen {
+        ns: ns.clone(),
+        endpoint: endpoint.clone(),
+        result: Ok(vec![]),
+    });
+    assert_eq!(
+        status(&app),
+        (Severity::Ok, format!("circus {endpoint} answers again"))
+    );
+    // Discovery: two live, one leaves, then etcd fails, then answers again.
+    let two = live(&[
+        ("dynamo", "VllmWorker", "generate", 0x11),
+        ("dynamo", "VllmWorker", "generate", 0x12),
+    ]);
+    app.update(Action::InstancesChanged(Box::new(two)));
+    let one = live(&[("dynamo", "VllmWorker", "generate", 0x11)]);
+    app.update(Action::InstancesChanged(Box::new(one.clone())));
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Warn);
+    assert!(text.starts_with("dynamo: 2 -> 1 live instances"), "{text}");
+    let mut down = one.clone();
+    down.sources[0].status = DStatus::Error;
+    down.sources[0].error = Some("connection refused".into());
+    app.update(Action::InstancesChanged(Box::new(down)));
+    assert_eq!(
+        status(&app),
+        (
+            Severity::Error,
+            "discovery etcd http://127.0.0.1:2379 failed: connection refused".to_string()
+        )
+    );
+    app.update(Action::InstancesChanged(Box::new(one)));
+    assert_eq!(
+        status(&app),
+        (
+            Severity::Ok,
+            "discovery etcd http://127.0.0.1:2379 answers again".to_string()
+        )
+    );
 }

@@ -13,13 +13,32 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 
+use super::reply::{self, Envelope, Keep, Names};
+pub use super::view::{Watcher, pids_of, unmanaged};
+
 /// How long a call waits for an answer unless told otherwise (`--arbiter-timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a call keeps retrying while the arbiter says it is busy with another command
-/// (e.g. a slow `rm` with `waiting`), on top of each attempt's own deadline.
+/// (e.g. a slow `rm` with `waiting`), on top of each attempt's own deadline. A view
+/// ([`Client::watchers_of`]) retries only within its own budget.
 pub const BUSY_RETRY_FOR: Duration = Duration::from_secs(60);
-/// Replies larger than this are refused by libzmq (a hostile or confused peer).
-const MAX_REPLY: i64 = 16 << 20;
+/// The largest reply accepted (`ZMQ_MAXMSGSIZE`: libzmq drops a connection that sends a
+/// larger frame, and the call ends at its deadline).
+///
+/// What circus 0.19 really sends (`scripts/measure-arbiter.py sizes`): `list` takes about
+/// 25 bytes per watcher (2,001 watchers: 51,000 bytes), `list NAME` 7–9 bytes per pid
+/// (300 pids: 2,196 bytes); a Dynamo deployment has tens of watchers with one process each,
+/// well under 2 KB. 1 MiB holds about 40,000 watchers or 115,000 pids: 500 times the
+/// largest listing of a real deployment, and little enough to parse and drop at once.
+pub const MAX_REPLY: usize = 1 << 20;
+/// Messages libzmq queues for the socket before it stops reading the connection
+/// (`ZMQ_RCVHWM`, 1,000 by default): circus answers each request once and a socket has one
+/// request in flight, so anything beyond a few is someone else's traffic. With
+/// [`MAX_REPLY`] this bounds what a flooding peer can make libzmq hold.
+const RCV_HWM: i32 = 4;
+/// Text the arbiter chose (a refusal's reason, an unexpected status) is cut to this many
+/// characters before it is shown.
+const MAX_REASON: usize = 300;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum ArbiterError {
@@ -31,8 +50,8 @@ pub enum ArbiterError {
     Unreachable { endpoint: String, reason: String },
     #[error("circus refused {command}: {reason}")]
     Refused { command: String, reason: String },
-    #[error("circus is busy (still running another command) after {secs} s: {reason}")]
-    Busy { secs: u64, reason: String },
+    #[error("circus is busy (still running another command) after {secs:.1} s: {reason}")]
+    Busy { secs: f64, reason: String },
     #[error("circus answered {command} with something unexpected: {detail}")]
     Protocol { command: String, detail: String },
 }
@@ -108,14 +127,45 @@ fn unique(prefix: &str) -> String {
     )
 }
 
+/// `s` cut to [`MAX_REASON`] characters (text the arbiter chose, before it is shown).
+pub(crate) fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_REASON) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}… ({} bytes in all)", &s[..i], s.len()),
+    }
+}
+
+/// The DEALER socket and the monitor that reports its connection dropped.
+struct Conn {
+    socket: zmq::Socket,
+    monitor: zmq::Socket,
+}
+
+impl Conn {
+    /// Reads one monitor event without waiting: `Some(true)` when it says the connection
+    /// was dropped, `Some(false)` for another event, `None` when there is none.
+    fn disconnected(&self) -> Option<bool> {
+        let head = self.monitor.recv_bytes(zmq::DONTWAIT).ok()?;
+        while self.monitor.get_rcvmore().unwrap_or(false) {
+            if self.monitor.recv_bytes(zmq::DONTWAIT).is_err() {
+                break;
+            }
+        }
+        let event = head.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        Some(event == Some(zmq::SocketEvent::DISCONNECTED as u16))
+    }
+}
+
 /// One connection to one arbiter. Not `Sync`: keep it behind a `Mutex` to share it.
 pub struct Client {
     endpoint: String,
     timeout: Duration,
     ctx: zmq::Context,
-    socket: Option<zmq::Socket>,
+    conn: Option<Conn>,
     probed: bool,
     busy_retries: u64,
+    /// When set, no call waits past it (a view's budget, see [`Client::watchers_of`]).
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for Client {
@@ -127,41 +177,6 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A watcher as the arbiter runs it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Watcher {
-    /// As circus lists it (lower-cased).
-    pub name: String,
-    pub pids: Vec<u32>,
-}
-
-/// Circus lower-cases watcher names (Python's `str.lower`): compare that way.
-fn same_watcher(a: &str, b: &str) -> bool {
-    a == b || a.to_lowercase() == b.to_lowercase()
-}
-
-/// The pids of watcher `name` among `watchers`; empty when circus runs no such watcher.
-pub fn pids_of(watchers: &[Watcher], name: &str) -> Vec<u32> {
-    watchers
-        .iter()
-        .find(|w| same_watcher(&w.name, name))
-        .map(|w| w.pids.clone())
-        .unwrap_or_default()
-}
-
-/// The watchers no entry of the state file names (running, not in the file).
-pub fn unmanaged<'a>(watchers: &'a [Watcher], s: &crate::state::Summary) -> Vec<&'a Watcher> {
-    watchers
-        .iter()
-        .filter(|w| {
-            !s.types
-                .iter()
-                .flat_map(|t| &t.instances)
-                .any(|i| same_watcher(&i.watcher_name, &w.name))
-        })
-        .collect()
-}
-
 impl Client {
     pub fn new(endpoint: &str, timeout: Duration) -> Result<Client> {
         check_endpoint(endpoint)?;
@@ -169,9 +184,10 @@ impl Client {
             endpoint: endpoint.to_string(),
             timeout,
             ctx: zmq::Context::new(),
-            socket: None,
+            conn: None,
             probed: false,
             busy_retries: 0,
+            deadline: None,
         })
     }
 
@@ -188,11 +204,36 @@ impl Client {
         self.busy_retries
     }
 
+    /// Runs `f` with no call waiting past `deadline` (nor past an earlier one already set).
+    pub(crate) fn with_deadline<T>(
+        &mut self,
+        deadline: Instant,
+        f: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        let before = self.deadline;
+        self.deadline = Some(self.limit(deadline));
+        let out = f(self);
+        self.deadline = before;
+        out
+    }
+
+    /// `t`, or the deadline set by [`Client::with_deadline`] when that comes first.
+    fn limit(&self, t: Instant) -> Instant {
+        self.deadline.map_or(t, |d| d.min(t))
+    }
+
     fn unreachable(&self, reason: impl Into<String>) -> ArbiterError {
         ArbiterError::Unreachable {
             endpoint: self.endpoint.clone(),
             reason: reason.into(),
         }
+    }
+
+    fn no_answer(&self) -> ArbiterError {
+        self.unreachable(format!(
+            "no answer within {:.1} s",
+            self.timeout.as_secs_f64()
+        ))
     }
 
     /// Fails fast where the OS can tell: a refused TCP connection or a missing ipc socket.
@@ -215,19 +256,24 @@ impl Client {
             };
             let mut last = None;
             for a in addrs {
-                match TcpStream::connect_timeout(&a, self.timeout.min(Duration::from_secs(2))) {
+                let now = Instant::now();
+                let wait = self
+                    .limit(now + self.timeout.min(Duration::from_secs(2)))
+                    .saturating_duration_since(now);
+                if wait.is_zero() {
+                    return Err(self.no_answer());
+                }
+                match TcpStream::connect_timeout(&a, wait) {
                     Ok(_) => return Ok(()),
                     Err(e) => last = Some(e),
                 }
             }
             if let Some(e) = last {
-                return Err(
-                    self.unreachable(if e.kind() == std::io::ErrorKind::TimedOut {
-                        format!("no answer within {:.1} s", self.timeout.as_secs_f64())
-                    } else {
-                        e.to_string()
-                    }),
-                );
+                return Err(if e.kind() == std::io::ErrorKind::TimedOut {
+                    self.no_answer()
+                } else {
+                    self.unreachable(e.to_string())
+                });
             }
         } else if let Some(path) = self.endpoint.strip_prefix("ipc://") {
             use std::os::unix::fs::FileTypeExt;
@@ -240,8 +286,8 @@ impl Client {
         Ok(())
     }
 
-    fn socket(&mut self) -> Result<&zmq::Socket> {
-        if self.socket.is_none() {
+    fn conn(&mut self) -> Result<&Conn> {
+        if self.conn.is_none() {
             if !self.probed {
                 self.probe()?;
                 self.probed = true;
@@ -249,101 +295,141 @@ impl Client {
             let zerr = |e: zmq::Error| self.unreachable(format!("zmq: {e}"));
             let s = self.ctx.socket(zmq::DEALER).map_err(zerr)?;
             s.set_linger(0).map_err(zerr)?;
-            s.set_maxmsgsize(MAX_REPLY).map_err(zerr)?;
+            s.set_maxmsgsize(MAX_REPLY as i64).map_err(zerr)?;
+            s.set_rcvhwm(RCV_HWM).map_err(zerr)?;
             s.set_identity(unique("dynamo-ctl-").as_bytes())
                 .map_err(zerr)?;
+            // Told when libzmq drops the connection (a reply over MAX_REPLY, the arbiter
+            // gone): the call ends then, with the reason, not at its deadline.
+            let at = format!("inproc://{}", unique("dynamo-ctl-monitor-"));
+            s.monitor(&at, zmq::SocketEvent::DISCONNECTED as i32)
+                .map_err(zerr)?;
+            let monitor = self.ctx.socket(zmq::PAIR).map_err(zerr)?;
+            monitor.set_linger(0).map_err(zerr)?;
+            monitor.connect(&at).map_err(zerr)?;
             s.connect(&self.endpoint).map_err(zerr)?;
-            self.socket = Some(s);
+            self.conn = Some(Conn { socket: s, monitor });
         }
-        Ok(self.socket.as_ref().expect("just set"))
+        Ok(self.conn.as_ref().expect("just set"))
     }
 
     /// Drops the socket (after a timeout or error), so the next call starts clean.
     fn reset(&mut self) {
-        self.socket = None;
+        self.conn = None;
         self.probed = false;
     }
 
-    /// Sends one request and waits for the reply with its id, until `deadline`.
-    fn attempt(&mut self, msg: &Value, id: &str, deadline: Instant) -> Result<Map<String, Value>> {
+    /// Sends one request and waits for the reply with its id, until `deadline` whatever
+    /// else arrives: replies with another id, or that are no JSON object, are dropped as
+    /// they come, and the deadline is checked after each.
+    fn attempt(
+        &mut self,
+        msg: &Value,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<(zmq::Message, Envelope)> {
+        if Instant::now() >= deadline {
+            return Err(self.no_answer());
+        }
         let text = msg.to_string();
-        let timeout_secs = self.timeout.as_secs_f64();
         let sent = {
-            let s = self.socket()?;
-            s.set_sndtimeo(
-                deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .min(i32::MAX as u128) as i32,
-            )
-            .and_then(|_| s.send(text.as_bytes(), 0))
+            let c = self.conn()?;
+            // A drop before this request (an arbiter restarted since) is not its answer:
+            // libzmq reconnects by itself.
+            while c.disconnected().is_some() {}
+            c.socket
+                .set_sndtimeo(
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .as_millis()
+                        .clamp(1, i32::MAX as u128) as i32,
+                )
+                .and_then(|_| c.socket.send(text.as_bytes(), 0))
         };
         if let Err(e) = sent {
             self.reset();
-            return Err(self.unreachable(if e == zmq::Error::EAGAIN {
-                format!("no answer within {timeout_secs:.1} s")
+            return Err(if e == zmq::Error::EAGAIN {
+                self.no_answer()
             } else {
-                format!("send: {e}")
-            }));
+                self.unreachable(format!("send: {e}"))
+            });
         }
+        let mut frame = zmq::Message::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let s = self.socket.as_ref().expect("socket exists after send");
-            let mut items = [s.as_poll_item(zmq::POLLIN)];
-            let n = match zmq::poll(&mut items, left.as_millis().min(i64::MAX as u128) as i64) {
-                Ok(n) => n,
+            if left.is_zero() {
+                self.reset();
+                return Err(self.no_answer());
+            }
+            let c = self.conn.as_ref().expect("socket exists after send");
+            let s = &c.socket;
+            let mut items = [
+                s.as_poll_item(zmq::POLLIN),
+                c.monitor.as_poll_item(zmq::POLLIN),
+            ];
+            let ms = left.as_millis().clamp(1, i64::MAX as u128) as i64;
+            match zmq::poll(&mut items, ms) {
+                Ok(_) => {}
                 Err(zmq::Error::EINTR) => continue,
                 Err(e) => {
                     self.reset();
                     return Err(self.unreachable(format!("poll: {e}")));
                 }
-            };
-            if n == 0 || !items[0].is_readable() {
-                if Instant::now() >= deadline {
-                    self.reset();
-                    return Err(self.unreachable(format!("no answer within {timeout_secs:.1} s")));
-                }
+            }
+            if items[1].is_readable() && c.disconnected() == Some(true) {
+                self.reset();
+                return Err(self.unreachable(format!(
+                    "the connection was dropped before an answer came (replies over {} MiB are refused)",
+                    MAX_REPLY >> 20
+                )));
+            }
+            if !items[0].is_readable() {
                 continue;
             }
-            let bytes = match s.recv_bytes(zmq::DONTWAIT) {
-                Ok(b) => b,
+            match s.recv(&mut frame, zmq::DONTWAIT) {
+                Ok(()) => {}
                 Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => continue,
                 Err(e) => {
                     self.reset();
                     return Err(self.unreachable(format!("receive: {e}")));
                 }
-            };
-            // Drain any further frames of a multi-part message (circus sends one).
-            while s.get_rcvmore().unwrap_or(false) {
-                let _ = s.recv_bytes(0);
             }
-            let Ok(Value::Object(reply)) = serde_json::from_slice::<Value>(&bytes) else {
-                continue; // not JSON: not an answer to us
-            };
-            if reply.get("id").and_then(Value::as_str) != Some(id) {
-                continue; // a late answer to an earlier request
+            // Circus answers with one frame; a message of several is not its answer. The
+            // parts of a message arrive together, so none of these waits.
+            let mut parts = 1u32;
+            let mut rest = zmq::Message::new();
+            while s.get_rcvmore().unwrap_or(false) && s.recv(&mut rest, zmq::DONTWAIT).is_ok() {
+                parts = parts.saturating_add(1);
             }
-            return Ok(reply);
+            if parts > 1 {
+                continue;
+            }
+            let Some(env) = reply::envelope(&frame) else {
+                continue; // not a JSON object: not an answer to us
+            };
+            if env.id.as_deref() != Some(id) {
+                continue; // a late answer to an earlier request, or someone else's
+            }
+            return Ok((std::mem::replace(&mut frame, zmq::Message::new()), env));
         }
     }
 
-    /// One command with its properties; returns the reply's fields on `"status": "ok"`.
-    /// Retries with backoff while the arbiter answers that it is busy.
-    pub fn call(&mut self, command: &str, properties: Value) -> Result<Map<String, Value>> {
+    /// One command; returns the reply and its status once the arbiter did not refuse it.
+    /// Retries with backoff while the arbiter answers that it is busy, for
+    /// [`BUSY_RETRY_FOR`] (or until the deadline a view set).
+    fn exchange(&mut self, command: &str, properties: &Value) -> Result<(zmq::Message, String)> {
         let started = Instant::now();
+        let busy_until = self.limit(started + BUSY_RETRY_FOR);
         let mut backoff = Duration::from_millis(20);
         loop {
             let id = unique("");
             let msg = json!({"id": id, "command": command, "properties": properties});
-            let reply = self.attempt(&msg, &id, Instant::now() + self.timeout)?;
-            match reply.get("status").and_then(Value::as_str) {
-                Some("ok") => return Ok(reply),
-                Some("error") => {
-                    let reason = reply
-                        .get("reason")
-                        .and_then(Value::as_str)
-                        .unwrap_or("no reason given")
-                        .to_string();
+            let deadline = self.limit(Instant::now() + self.timeout);
+            let (reply, env) = self.attempt(&msg, &id, deadline)?;
+            match env.status {
+                Some(status) if status != "error" => return Ok((reply, status)),
+                Some(_) => {
+                    let reason = clip(env.reason.as_deref().unwrap_or("no reason given"));
                     let busy = reason.contains("already running")
                         || reason.contains("arbiter is restarting");
                     if !busy {
@@ -352,9 +438,10 @@ impl Client {
                             reason,
                         });
                     }
-                    if started.elapsed() >= BUSY_RETRY_FOR {
+                    let now = Instant::now();
+                    if now + backoff >= busy_until {
                         return Err(ArbiterError::Busy {
-                            secs: started.elapsed().as_secs(),
+                            secs: started.elapsed().as_secs_f64(),
                             reason,
                         });
                     }
@@ -362,14 +449,29 @@ impl Client {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(500));
                 }
-                other => {
-                    return Err(ArbiterError::Protocol {
-                        command: command.to_string(),
-                        detail: format!("status {other:?}"),
-                    });
-                }
+                None => return Err(Self::protocol(command, "no status")),
             }
         }
+    }
+
+    /// One command that must answer `"status": "ok"`; the reply, unparsed.
+    fn call_raw(&mut self, command: &str, properties: Value) -> Result<zmq::Message> {
+        let (reply, status) = self.exchange(command, &properties)?;
+        if status != "ok" {
+            return Err(Self::protocol(
+                command,
+                &format!("status {:?}", clip(&status)),
+            ));
+        }
+        Ok(reply)
+    }
+
+    /// One command with its properties; returns the reply's fields on `"status": "ok"`.
+    /// Retries with backoff while the arbiter answers that it is busy. The reply is parsed
+    /// into a tree (up to 40 times its size): for commands with small answers.
+    pub fn call(&mut self, command: &str, properties: Value) -> Result<Map<String, Value>> {
+        let reply = self.call_raw(command, properties)?;
+        serde_json::from_slice(&reply).map_err(|e| Self::protocol(command, &e.to_string()))
     }
 
     fn protocol(command: &str, detail: &str) -> ArbiterError {
@@ -379,50 +481,55 @@ impl Client {
         }
     }
 
+    /// The watcher names of a `list` reply that `keep` keeps, with how many it listed.
+    pub fn names(&mut self, keep: Keep) -> Result<Names> {
+        let r = self.call_raw("list", json!({}))?;
+        match reply::watchers(&r, keep) {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => Err(Self::protocol("list", "no \"watchers\" list")),
+            Err(e) => Err(Self::protocol("list", &e)),
+        }
+    }
+
+    /// Whether the arbiter answers `list`; how many watchers it runs.
+    pub fn ping(&mut self) -> Result<usize> {
+        Ok(self.names(Keep::Nothing)?.total)
+    }
+
     /// Every watcher's name, as circus lists them (lower-cased).
     pub fn list(&mut self) -> Result<Vec<String>> {
-        let r = self.call("list", json!({}))?;
-        let Some(Value::Array(ws)) = r.get("watchers") else {
-            return Err(Self::protocol("list", "no \"watchers\" list"));
-        };
-        Ok(ws
-            .iter()
-            .filter_map(|w| w.as_str().map(str::to_string))
-            .collect())
+        Ok(self.names(Keep::All)?.kept)
     }
 
     /// The live pids of one watcher.
     pub fn pids(&mut self, name: &str) -> Result<Vec<u32>> {
-        let r = self.call("list", json!({"name": name}))?;
-        let Some(Value::Array(ps)) = r.get("pids") else {
-            return Err(Self::protocol("list", "no \"pids\" list"));
-        };
-        Ok(ps
-            .iter()
-            .filter_map(|p| p.as_u64().and_then(|p| u32::try_from(p).ok()))
-            .collect())
+        let r = self.call_raw("list", json!({"name": name}))?;
+        match reply::pids(&r) {
+            Ok(Some(p)) => Ok(p),
+            Ok(None) => Err(Self::protocol("list", "no \"pids\" list")),
+            Err(e) => Err(Self::protocol("list", &e)),
+        }
     }
 
     /// How many processes the watcher has (running or not yet reaped).
     pub fn numprocesses(&mut self, name: &str) -> Result<u64> {
-        let r = self.call("numprocesses", json!({"name": name}))?;
-        r.get("numprocesses")
-            .and_then(Value::as_u64)
+        let r = self.call_raw("numprocesses", json!({"name": name}))?;
+        reply::numprocesses(&r)
+            .ok()
+            .flatten()
             .ok_or_else(|| Self::protocol("numprocesses", "no \"numprocesses\" number"))
     }
 
-    /// "active", "stopped", ...
+    /// "active", "stopped", ... (circus answers `status NAME` with the watcher's status in
+    /// place of "ok").
     pub fn status(&mut self, name: &str) -> Result<String> {
-        let r = self.call("status", json!({"name": name}))?;
-        r.get("status")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| Self::protocol("status", "no status"))
+        let (_, status) = self.exchange("status", &json!({"name": name}))?;
+        Ok(clip(&status))
     }
 
     /// Adds a watcher with the planner's options and starts it.
     pub fn add(&mut self, name: &str, cmd: &str, env: &Map<String, Value>) -> Result<()> {
-        self.call(
+        self.call_raw(
             "add",
             json!({
                 "name": name,
@@ -437,13 +544,13 @@ impl Client {
 
     /// Sends a signal (e.g. "SIGTERM") to the watcher's processes.
     pub fn signal(&mut self, name: &str, signum: &str) -> Result<()> {
-        self.call("signal", json!({"name": name, "signum": signum}))
+        self.call_raw("signal", json!({"name": name, "signum": signum}))
             .map(|_| ())
     }
 
     /// Removes a watcher, stopping it and waiting for that.
     pub fn rm(&mut self, name: &str) -> Result<()> {
-        self.call(
+        self.call_raw(
             "rm",
             json!({"name": name, "nostop": false, "waiting": true}),
         )
@@ -452,66 +559,12 @@ impl Client {
 
     /// Whether `name` is among the watchers (circus lower-cases names).
     pub fn has_watcher(&mut self, name: &str) -> Result<bool> {
-        Ok(self.list()?.iter().any(|w| same_watcher(w, name)))
-    }
-
-    /// The watchers whose names start with `<namespace>_` (case-insensitively), with pids.
-    pub fn watchers_of(&mut self, namespace: &str) -> Result<Vec<Watcher>> {
-        let prefix = format!("{}_", namespace.to_lowercase());
-        let mut out = Vec::new();
-        for name in self.list()? {
-            if name.to_lowercase().starts_with(&prefix) {
-                let pids = match self.pids(&name) {
-                    Ok(p) => p,
-                    // Removed between the two calls.
-                    Err(ArbiterError::Refused { .. }) => continue,
-                    Err(e) => return Err(e),
-                };
-                out.push(Watcher { name, pids });
-            }
-        }
-        Ok(out)
+        Ok(!self
+            .names(Keep::Exactly(name.to_lowercase()))?
+            .kept
+            .is_empty())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_from_the_file_are_checked() {
-        assert!(check_endpoint("tcp://127.0.0.1:5555").is_ok());
-        assert!(check_endpoint("tcp://[::1]:5555").is_ok());
-        assert!(check_endpoint("ipc:///tmp/circus.sock").is_ok());
-        for bad in [
-            "",
-            "tcp://127.0.0.1",
-            "tcp://:5",
-            "tcp://h:99999",
-            "inproc://x",
-            "http://x:1",
-            "tcp://a\x1b]2;x\x07:1",
-        ] {
-            assert!(check_endpoint(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn a_refused_port_is_reported_as_refused_not_as_a_timeout() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        drop(l);
-        let mut c =
-            Client::new(&format!("tcp://127.0.0.1:{port}"), Duration::from_secs(30)).unwrap();
-        let e = c.list().unwrap_err();
-        assert!(e.is_unreachable(), "{e}");
-        assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
-    }
-
-    #[test]
-    fn ids_are_unique() {
-        let a = unique("");
-        let b = unique("");
-        assert_ne!(a, b);
-    }
-}
+mod tests;

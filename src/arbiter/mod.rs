@@ -3,6 +3,10 @@
 
 pub mod client;
 pub mod ops;
+pub mod reply;
+mod stop;
+pub mod view;
 
 pub use client::{ArbiterError, Client, Watcher};
 pub use ops::{Expect, Kill, Mode, OpError, Options, Process, Step};
+pub use view::Listing;

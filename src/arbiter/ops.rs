@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::client::{ArbiterError, Client};
+use super::stop::stop;
 use crate::state::scale::{self, Change};
 use crate::state::{Document, RuleError, StateError, Store};
 
@@ -149,13 +150,51 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// "pid 4121" / "pids 4121, 4122".
+/// How many pids [`pids`] names before it counts the rest.
+pub const PIDS_SHOWN: usize = 8;
+
+/// "pid 4121" / "pids 4121, 4122" / "pids 1, 2, 3, 4, 5, 6, 7, 8 and 92 more": at most
+/// [`PIDS_SHOWN`] named, so a line stays short whatever the arbiter lists.
+/// What an entry's process is, as circus says: the CLI's `show` and the TUI's views use
+/// these words (the TUI adds a mark and a colour by the kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessKind {
+    /// Circus answered: it runs.
+    Running,
+    /// Circus answered: nothing runs for an entry that should.
+    NotRunning,
+    /// The type's template, parked (and, oddly, running: said too).
+    Parked,
+    /// Circus was not heard.
+    Unknown,
+}
+
+/// "running (pid 4121)", "in the file, not running", "parked (the template)",
+/// "? (circus not heard)".
+pub fn process_words(parked: bool, pids: Option<&[u32]>) -> (ProcessKind, String) {
+    match (parked, pids) {
+        (true, Some(p)) if !p.is_empty() => (
+            ProcessKind::Parked,
+            format!("parked (the template), yet running ({})", self::pids(p)),
+        ),
+        (true, _) => (ProcessKind::Parked, "parked (the template)".into()),
+        (false, None) => (ProcessKind::Unknown, "? (circus not heard)".into()),
+        (false, Some([])) => (ProcessKind::NotRunning, "in the file, not running".into()),
+        (false, Some(p)) => (ProcessKind::Running, format!("running ({})", self::pids(p))),
+    }
+}
+
 pub fn pids(p: &[u32]) -> String {
-    let list = p.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-    if p.len() == 1 {
-        format!("pid {list}")
-    } else {
-        format!("pids {list}")
+    let list = p
+        .iter()
+        .take(PIDS_SHOWN)
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match p.len() {
+        1 => format!("pid {list}"),
+        n if n > PIDS_SHOWN => format!("pids {list} and {} more", n - PIDS_SHOWN),
+        _ => format!("pids {list}"),
     }
 }
 
@@ -200,7 +239,7 @@ pub enum Mode<'a> {
 pub type Progress<'a> = &'a mut dyn FnMut(&str);
 
 /// Polls `f` until it gives `Some`, backing off from 2 ms to 200 ms, until `timeout`.
-fn poll_until<T>(
+pub(super) fn poll_until<T>(
     timeout: Duration,
     mut f: impl FnMut() -> Result<Option<T>, ArbiterError>,
 ) -> Result<Option<T>, ArbiterError> {
@@ -251,7 +290,7 @@ pub fn add(
         Mode::Arbiter(c) => c,
     };
     // Reachable before anything is written.
-    client.list().map_err(OpError::Arbiter)?;
+    client.ping().map_err(OpError::Arbiter)?;
     let (change, doc) = store.transact(ns, false, |s| {
         let c = scale::add(s, ty)?;
         expect.check(&c)?;
@@ -376,14 +415,13 @@ pub fn remove(
         }
         Mode::Arbiter(c) => c,
     };
-    let watchers = client.list().map_err(OpError::Arbiter)?;
     // Choose under the lock, write nothing yet.
     let (planned, _) = store.transact(ns, true, pick)?;
     let name = planned.name().to_string();
-    let lower = name.to_lowercase();
+    let present = client.has_watcher(&name).map_err(OpError::Arbiter)?;
     let mut note = None;
     let mut stopped_pids = None;
-    if watchers.iter().any(|w| w.to_lowercase() == lower) {
+    if present {
         let before = client.pids(&name).map_err(OpError::Arbiter)?;
         stop(client, &name, opts, &before, progress)?;
         progress(&format!("removing watcher {name} …"));
@@ -440,90 +478,6 @@ pub fn remove(
         doc,
     ))
 }
-
-/// SIGTERM (or SIGKILL), then wait until none of the watcher's processes is alive.
-///
-/// "Alive" is circus's `list NAME` (processes not dead or zombie), not `numprocesses`, which
-/// counts a process until circus reaps it on its next periodic check (seconds later). A
-/// watcher that respawns (the base watchers `dynamo serve` starts) gets a new pid instead:
-/// that ends the wait too, and `rm` then stops it for good.
-fn stop(
-    client: &mut Client,
-    name: &str,
-    opts: &Options,
-    before: &[u32],
-    progress: Progress<'_>,
-) -> Result<(), OpError> {
-    let step_err = |what: &str, e: ArbiterError| {
-        OpError::Step(format!(
-            "{what} {name} failed: {e}; nothing was removed from the state file"
-        ))
-    };
-    if before.is_empty() {
-        return Ok(());
-    }
-    let mut respawned = false;
-    let mut gone = |client: &mut Client, t: Duration| {
-        poll_until(t, || {
-            let now = client.pids(name)?;
-            if now.iter().any(|p| !before.contains(p)) {
-                respawned = true;
-            }
-            Ok((now.is_empty() || respawned).then_some(()))
-        })
-    };
-    let kill_now = opts.kill == Kill::Now;
-    let first = if kill_now { "SIGKILL" } else { "SIGTERM" };
-    progress(&format!("stopping {name} ({}, {first}) …", pids(before)));
-    client
-        .signal(name, first)
-        .map_err(|e| step_err(&format!("sending {first} to"), e))?;
-    let wait = if kill_now {
-        KILL_WAIT
-    } else {
-        opts.stop_timeout
-    };
-    let outcome = gone(client, wait).map_err(|e| step_err("waiting for", e))?;
-    match outcome {
-        Some(()) => {}
-        None if opts.kill == Kill::AfterTimeout && !kill_now => {
-            progress(&format!("{name} ignored SIGTERM; sending SIGKILL …"));
-            client
-                .signal(name, "SIGKILL")
-                .map_err(|e| step_err("sending SIGKILL to", e))?;
-            if gone(client, KILL_WAIT)
-                .map_err(|e| step_err("waiting for", e))?
-                .is_none()
-            {
-                return Err(OpError::StopTimeout {
-                    name: name.to_string(),
-                    secs: KILL_WAIT.as_secs(),
-                    hint: " (even after SIGKILL)",
-                });
-            }
-        }
-        None => {
-            return Err(OpError::StopTimeout {
-                name: name.to_string(),
-                secs: wait.as_secs(),
-                hint: if kill_now {
-                    " (even after SIGKILL)"
-                } else {
-                    "; --force (or confirming the kill in the TUI) sends SIGKILL"
-                },
-            });
-        }
-    }
-    if respawned {
-        progress(&format!(
-            "{name} was respawned by circus; its watcher is removed with circus rm"
-        ));
-    }
-    Ok(())
-}
-
-/// How long a SIGKILLed process may take to be gone.
-const KILL_WAIT: Duration = Duration::from_secs(30);
 
 /// Adds or removes until `replicas` run: in the file in one transaction when state-only,
 /// else one arbiter-backed step at a time, stopping at the first failure. Returns the steps

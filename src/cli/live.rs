@@ -1,13 +1,53 @@
 //! The CLI's view of Dynamo's discovery: `instances`, and the live counts and source
 //! health that `list` and `show` add.
 
+use std::cell::RefCell;
+use std::io::Write;
+
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
-use super::{Paint, out, print_json, table};
+use super::{Paint, out, table, visible_len};
 use crate::args::{Global, Output};
-use crate::discovery::{self, Config, Instance, Snapshot};
+use crate::discovery::{self, Config, Instance, Snapshot, SourceStatus};
 use crate::state::StateError;
 use crate::text::safe;
+
+/// Writes to stdout through a buffer; a closed pipe ends the output quietly.
+fn write_out(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), StateError> {
+    let mut w = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    match f(&mut w).and_then(|()| w.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(StateError::Stdout(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Pretty JSON written as it is serialized (no second copy of the document).
+pub(super) fn print_json_stream(v: &impl Serialize) -> Result<(), StateError> {
+    write_out(|w| {
+        serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::from)?;
+        w.write_all(b"\n")
+    })
+}
+
+/// Instances, one after the other.
+pub(super) type Insts<'a> = Box<dyn Iterator<Item = &'a Instance> + 'a>;
+
+/// A JSON array written from an iterator as it is serialized (once).
+pub(super) struct Seq<I>(RefCell<Option<I>>);
+
+impl<I> Seq<I> {
+    pub(super) fn new(it: I) -> Self {
+        Seq(RefCell::new(Some(it)))
+    }
+}
+
+impl<I: Iterator<Item = T>, T: Serialize> Serialize for Seq<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let it = self.0.borrow_mut().take();
+        s.collect_seq(it.into_iter().flatten())
+    }
+}
 
 /// The sources once, bounded by `--discovery-timeout`.
 pub(super) fn snapshot(g: &Global) -> Snapshot {
@@ -17,6 +57,11 @@ pub(super) fn snapshot(g: &Global) -> Snapshot {
 
 pub(super) fn sources_json(snap: &Snapshot) -> Value {
     json!(snap.sources)
+}
+
+/// Whether discovery had sources on and every one failed.
+pub(super) fn all_failed(snap: &Snapshot) -> bool {
+    !snap.sources.is_empty() && !snap.answered()
 }
 
 /// "discovery: etcd http://localhost:2379 ok; file /tmp/x error: ..." (empty when no
@@ -72,7 +117,7 @@ pub(super) fn report_malformed(g: &Global, snap: &Snapshot) {
 }
 
 fn transport_text(i: &Instance) -> String {
-    match &i.transport {
+    match &i.transport() {
         Value::Object(m) => m
             .iter()
             .map(|(k, v)| match v {
@@ -89,6 +134,7 @@ fn transport_text(i: &Instance) -> String {
 fn extra_text(i: &Instance) -> String {
     let v: Vec<String> = i
         .extra_fields()
+        .into_iter()
         .map(|(k, v)| match v {
             Value::String(s) => format!("{k}={s}"),
             other => format!("{k}={other}"),
@@ -101,35 +147,74 @@ fn extra_text(i: &Instance) -> String {
     }
 }
 
+/// One row of the instance table.
+fn instance_row(i: &Instance, with_ns: bool, paint: &Paint) -> Vec<String> {
+    let mut r = Vec::with_capacity(9);
+    if with_ns {
+        r.push(paint.cyan(&safe(&i.namespace)));
+    }
+    r.extend([
+        safe(&i.component).into_owned(),
+        safe(&i.endpoint).into_owned(),
+        i.instance_id_hex(),
+        i.source.as_str().to_string(),
+        i.layout.as_str().to_string(),
+        if i.stale {
+            paint.red("stale")
+        } else {
+            paint.green("live")
+        },
+        safe(&transport_text(i)).into_owned(),
+        safe(&extra_text(i)).into_owned(),
+    ]);
+    r
+}
+
 /// Rows of the instance table.
 pub(super) fn instance_rows<'a>(
     insts: impl Iterator<Item = &'a Instance>,
     with_ns: bool,
     paint: &Paint,
 ) -> Vec<Vec<String>> {
-    insts
-        .map(|i| {
-            let mut r = Vec::new();
-            if with_ns {
-                r.push(paint.cyan(&safe(&i.namespace)));
+    insts.map(|i| instance_row(i, with_ns, paint)).collect()
+}
+
+/// The same layout as [`table`], written row by row: the rows are made twice (once for
+/// the widths, once to write), never all held at once.
+fn write_table<'a>(
+    w: &mut dyn Write,
+    header: &[&str],
+    insts: &dyn Fn() -> Insts<'a>,
+    with_ns: bool,
+    paint: &Paint,
+) -> std::io::Result<()> {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for i in insts() {
+        for (c, cell) in instance_row(i, with_ns, paint).iter().enumerate() {
+            width[c] = width[c].max(visible_len(cell));
+        }
+    }
+    let n = header.len();
+    let mut line = String::new();
+    let mut write_line = |w: &mut dyn Write, cells: &[String]| -> std::io::Result<()> {
+        line.clear();
+        for (c, cell) in cells.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < n {
+                let pad = width[c] - visible_len(cell) + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
             }
-            r.extend([
-                safe(&i.component).into_owned(),
-                safe(&i.endpoint).into_owned(),
-                i.instance_id_hex(),
-                i.source.as_str().to_string(),
-                i.layout.as_str().to_string(),
-                if i.stale {
-                    paint.red("stale")
-                } else {
-                    paint.green("live")
-                },
-                safe(&transport_text(i)).into_owned(),
-                safe(&extra_text(i)).into_owned(),
-            ]);
-            r
-        })
-        .collect()
+        }
+        line.truncate(line.trim_end().len());
+        line.push('\n');
+        w.write_all(line.as_bytes())
+    };
+    let head: Vec<String> = header.iter().map(|h| paint.bold(h)).collect();
+    write_line(w, &head)?;
+    for i in insts() {
+        write_line(w, &instance_row(i, with_ns, paint))?;
+    }
+    Ok(())
 }
 
 pub(super) const INSTANCE_HEADER: [&str; 8] = [
@@ -143,50 +228,60 @@ pub(super) const INSTANCE_HEADER: [&str; 8] = [
     "EXTRA",
 ];
 
-/// `dynamo-ctl instances [NS]`: exit 1 when every source that is on failed.
+/// The note when no discovery source is on at all.
+pub(super) fn no_source_note() -> String {
+    format!(
+        "no discovery source: nothing answers at {} and no file store at {}; set --etcd-endpoints / ETCD_ENDPOINTS or --file-kv / DYN_FILE_KV",
+        discovery::DEFAULT_ETCD,
+        safe(
+            &std::env::temp_dir()
+                .join("dynamo_store_kv")
+                .display()
+                .to_string()
+        )
+    )
+}
+
+/// `dynamo-ctl instances [NS]`: exit 1 when every source that is on failed. The output is
+/// written as it is made (100,000 registrations are never copied into one document).
 pub(super) fn instances(g: &Global, ns: Option<&str>, paint: &Paint) -> Result<i32, StateError> {
     let snap = snapshot(g);
     report_malformed(g, &snap);
-    let insts: Vec<&Instance> = snap
-        .instances
-        .iter()
-        .filter(|i| ns.is_none_or(|n| i.namespace == n))
-        .collect();
+    let insts = || -> Insts<'_> {
+        match ns {
+            Some(n) => Box::new(snap.of_namespace(n)),
+            None => Box::new(snap.instances.iter().map(|i| &**i)),
+        }
+    };
     if g.output == Output::Json {
-        print_json(&json!({
-            "sources": sources_json(&snap),
-            "instances": insts.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
-            "malformed": snap.malformed_count,
-        }))?;
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            sources: &'a [SourceStatus],
+            instances: Seq<Insts<'a>>,
+            malformed: usize,
+        }
+        print_json_stream(&Doc {
+            sources: &snap.sources,
+            instances: Seq::new(insts()),
+            malformed: snap.malformed_count,
+        })?;
     } else {
         if snap.sources.is_empty() {
-            eprintln!(
-                "dynamo-ctl: no discovery source: nothing answers at {} and no file store at {}; set --etcd-endpoints / ETCD_ENDPOINTS or --file-kv / DYN_FILE_KV",
-                discovery::DEFAULT_ETCD,
-                safe(
-                    &std::env::temp_dir()
-                        .join("dynamo_store_kv")
-                        .display()
-                        .to_string()
-                )
-            );
+            eprintln!("dynamo-ctl: {}", no_source_note());
         }
-        let mut text = String::new();
-        if !insts.is_empty() {
-            let mut header = vec!["NAMESPACE"];
-            header.extend(INSTANCE_HEADER);
-            text.push_str(&table(
-                &header,
-                &instance_rows(insts.iter().copied(), true, paint),
-                paint,
-            ));
-        } else if !snap.sources.is_empty() {
-            text.push_str("no instances registered\n");
-        }
-        text.push_str(&sources_text(&snap, paint));
-        out(&text)?;
+        let any = insts().next().is_some();
+        write_out(|w| {
+            if any {
+                let mut header = vec!["NAMESPACE"];
+                header.extend(INSTANCE_HEADER);
+                write_table(w, &header, &insts, true, paint)?;
+            } else if !snap.sources.is_empty() {
+                w.write_all(b"no instances registered\n")?;
+            }
+            w.write_all(sources_text(&snap, paint).as_bytes())
+        })?;
     }
-    let failed = !snap.sources.is_empty() && !snap.answered();
+    let failed = all_failed(&snap);
     if failed {
         eprintln!("dynamo-ctl: error: no discovery source answered");
     }
@@ -200,21 +295,23 @@ pub(super) fn show_live_only(
     snap: &Snapshot,
     paint: &Paint,
 ) -> Result<(), StateError> {
-    let live = snap.namespaces().remove(ns).unwrap_or_default();
+    let live = snap.namespaces_ref().get(ns).cloned().unwrap_or_default();
     let insts: Vec<&Instance> = snap.of_namespace(ns).collect();
-    let endpoints_of = |comp: &str| -> Vec<String> {
-        let mut v: Vec<String> = insts
-            .iter()
-            .filter(|i| i.component == comp)
-            .map(|i| i.endpoint.clone())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
+    let mut by_comp: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        Default::default();
+    for i in &insts {
+        by_comp
+            .entry(i.component.as_str())
+            .or_default()
+            .insert(i.endpoint.as_str());
+    }
+    let endpoints_of = |comp: &str| -> Vec<&str> {
+        by_comp
+            .get(comp)
+            .map(|e| e.iter().copied().collect())
+            .unwrap_or_default()
     };
-    let mut comps: Vec<String> = insts.iter().map(|i| i.component.clone()).collect();
-    comps.sort();
-    comps.dedup();
+    let comps: Vec<&str> = by_comp.keys().copied().collect();
     let note = "no state file: this namespace is known only from discovery (Dynamo 1.x keeps none)";
     if g.output == Output::Json {
         let types: Vec<Value> = comps
@@ -223,21 +320,31 @@ pub(super) fn show_live_only(
                 json!({
                     "type": c,
                     "running": null,
-                    "live": live.components.get(c).copied().unwrap_or(0),
+                    "live": live.components.get(*c).copied().unwrap_or(0),
                     "endpoints": endpoints_of(c),
                     "instances": [],
                 })
             })
             .collect();
-        return print_json(&json!({
-            "namespace": ns,
-            "path": null,
-            "circus_endpoint": null,
-            "note": note,
-            "types": types,
-            "discovery": sources_json(snap),
-            "live_instances": insts.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
-        }));
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            namespace: &'a str,
+            path: Option<()>,
+            circus_endpoint: Option<()>,
+            note: &'a str,
+            types: Vec<Value>,
+            discovery: &'a [SourceStatus],
+            live_instances: Seq<Insts<'a>>,
+        }
+        return print_json_stream(&Doc {
+            namespace: ns,
+            path: None,
+            circus_endpoint: None,
+            note,
+            types,
+            discovery: &snap.sources,
+            live_instances: Seq::new(Box::new(insts.iter().copied())),
+        });
     }
     let mut text = format!(
         "{}  {}\n{}       none ({note})\n\n",
@@ -250,7 +357,7 @@ pub(super) fn show_live_only(
         .map(|c| {
             vec![
                 safe(c).into_owned(),
-                live.components.get(c).copied().unwrap_or(0).to_string(),
+                live.components.get(*c).copied().unwrap_or(0).to_string(),
                 safe(&endpoints_of(c).join(", ")).into_owned(),
             ]
         })

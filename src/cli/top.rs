@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Paint, error_out, table};
 use crate::args::{Global, Output};
-use crate::metrics::{Collector, Config, Metrics};
+use crate::metrics::{Collector, Config, Metrics, Report, SourceQuality};
 use crate::text::safe;
 
 const NO_SOURCE: &str = "no metrics source: give --prometheus URL (or set DYNAMO_CTL_PROMETHEUS) for a Prometheus server, or --metrics URL (repeatable) to scrape a worker's system status server (DYN_SYSTEM_PORT) or a frontend's /metrics directly; --nats URL (or NATS_SERVER) adds the prefill queue depth";
@@ -47,24 +47,24 @@ pub(super) fn top(g: &Global, ns: Option<&str>, window: f64, watch: bool, paint:
             }
         }
         loop {
-            let m = c.poll(ns).await;
-            let text = if g.output == Output::Json {
-                let mut s = if watch {
-                    serde_json::to_string(&m)
-                } else {
-                    serde_json::to_string_pretty(&m)
-                }
-                .unwrap_or_default();
-                s.push('\n');
-                s
-            } else {
-                render(&m, paint, watch)
-            };
+            let (m, quality) = c.poll_report(ns).await;
             let code = i32::from(!m.answered());
             if !m.answered() {
                 eprintln!("dynamo-ctl: error: no metrics source answered");
             }
-            match write_out(&text) {
+            let written = if g.output == Output::Json {
+                // Streamed to stdout: no second copy of a large round in memory.
+                write_json(
+                    &Report {
+                        metrics: &m,
+                        quality: &quality,
+                    },
+                    watch,
+                )
+            } else {
+                write_out(&render(&m, &quality, paint, watch))
+            };
+            match written {
                 Ok(true) => {}
                 Ok(false) => return code, // closed pipe
                 Err(e) => return error_out(&format!("cannot write to stdout: {e}"), 1),
@@ -80,6 +80,24 @@ pub(super) fn top(g: &Global, ns: Option<&str>, window: f64, watch: bool, paint:
     })
 }
 
+/// One round as JSON on stdout (one line per round with `--watch`, else pretty).
+fn write_json(r: &Report, watch: bool) -> std::io::Result<bool> {
+    let mut o = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    let res = if watch {
+        serde_json::to_writer(&mut o, r)
+    } else {
+        serde_json::to_writer_pretty(&mut o, r)
+    }
+    .map_err(std::io::Error::from)
+    .and_then(|()| o.write_all(b"\n"))
+    .and_then(|()| o.flush());
+    match res {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes to stdout; `Ok(false)` when the reader went away (`| head`).
 fn write_out(text: &str) -> std::io::Result<bool> {
     let mut o = std::io::stdout().lock();
@@ -90,10 +108,13 @@ fn write_out(text: &str) -> std::io::Result<bool> {
     }
 }
 
+/// A number in a few columns whatever its size (values are checked by the metrics module;
+/// sums of many may still be large).
 fn num(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
-        Some(x) if x.fract() == 0.0 && x.abs() < 1e9 => format!("{x:.0}"),
+        Some(x) if !x.is_finite() || x.abs() >= 1e9 => format!("{x:.2e}"),
+        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
         Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
         Some(x) if x.abs() >= 10.0 => format!("{x:.1}"),
         Some(x) => format!("{x:.2}"),
@@ -103,17 +124,22 @@ fn num(v: Option<f64>) -> String {
 fn secs(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
+        Some(x) if !x.is_finite() || x.abs() >= 1e6 => format!("{x:.2e}s"),
         Some(x) if x < 1.0 => format!("{:.1}ms", x * 1000.0),
         Some(x) => format!("{x:.2}s"),
     }
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |x| format!("{:.0}%", x * 100.0))
+    match v {
+        None => "-".into(),
+        Some(x) if (0.0..=1.0).contains(&x) => format!("{:.0}%", x * 100.0),
+        Some(_) => "bad".into(),
+    }
 }
 
-/// The text table of one round.
-pub(super) fn render(m: &Metrics, paint: &Paint, watch: bool) -> String {
+/// The text table of one round; a value a source gave that is not plausible reads `bad`.
+pub(super) fn render(m: &Metrics, quality: &[SourceQuality], paint: &Paint, watch: bool) -> String {
     let mut t = String::new();
     if watch {
         t.push_str(&paint.bold(&format!(
@@ -161,16 +187,23 @@ pub(super) fn render(m: &Metrics, paint: &Paint, watch: bool) -> String {
             .instances
             .iter()
             .map(|i| {
+                let bad = |field: &str, shown: String| {
+                    if i.malformed.contains(&field) {
+                        paint.red("bad")
+                    } else {
+                        shown
+                    }
+                };
                 vec![
                     paint.cyan(&safe(&i.namespace)),
                     safe(&i.component).into_owned(),
                     safe(&i.instance_id_hex).into_owned(),
-                    num(i.requests_per_s),
-                    num(i.inflight),
-                    secs(i.p50_seconds),
-                    secs(i.p95_seconds),
-                    num(i.errors_per_s),
-                    pct(i.kv_cache_usage),
+                    bad("requests_per_s", num(i.requests_per_s)),
+                    bad("inflight", num(i.inflight)),
+                    bad("p50_seconds", secs(i.p50_seconds)),
+                    bad("p95_seconds", secs(i.p95_seconds)),
+                    bad("errors_per_s", num(i.errors_per_s)),
+                    bad("kv_cache_usage", pct(i.kv_cache_usage)),
                     match i.health.as_deref() {
                         None => "-".into(),
                         Some("ready") => paint.green("ready"),
@@ -204,19 +237,28 @@ pub(super) fn render(m: &Metrics, paint: &Paint, watch: bool) -> String {
     }
     t.push('\n');
     match &m.frontend {
-        Some(f) => t.push_str(&format!(
-            "frontend: {} req/s, {} in flight, {} queued, errors {}/s; TTFT p50 {} p95 {}; ITL p50 {} p95 {}; duration p50 {} p95 {}\n",
-            num(f.requests_per_s),
-            num(f.inflight),
-            num(f.queued),
-            num(f.errors_per_s),
-            secs(f.ttft_p50_seconds),
-            secs(f.ttft_p95_seconds),
-            secs(f.itl_p50_seconds),
-            secs(f.itl_p95_seconds),
-            secs(f.p50_seconds),
-            secs(f.p95_seconds),
-        )),
+        Some(f) => {
+            let bad = |field: &str, shown: String| {
+                if f.malformed.contains(&field) {
+                    paint.red("bad")
+                } else {
+                    shown
+                }
+            };
+            t.push_str(&format!(
+                "frontend: {} req/s, {} in flight, {} queued, errors {}/s; TTFT p50 {} p95 {}; ITL p50 {} p95 {}; duration p50 {} p95 {}\n",
+                bad("requests_per_s", num(f.requests_per_s)),
+                bad("inflight", num(f.inflight)),
+                bad("queued", num(f.queued)),
+                bad("errors_per_s", num(f.errors_per_s)),
+                bad("ttft_p50_seconds", secs(f.ttft_p50_seconds)),
+                bad("ttft_p95_seconds", secs(f.ttft_p95_seconds)),
+                bad("itl_p50_seconds", secs(f.itl_p50_seconds)),
+                bad("itl_p95_seconds", secs(f.itl_p95_seconds)),
+                bad("p50_seconds", secs(f.p50_seconds)),
+                bad("p95_seconds", secs(f.p95_seconds)),
+            ))
+        }
         None => t.push_str("frontend: -\n"),
     }
     match &m.prefill_queue {
@@ -235,16 +277,18 @@ pub(super) fn render(m: &Metrics, paint: &Paint, watch: bool) -> String {
         )),
         None => t.push_str("prefill queue: -\n"),
     }
-    t.push_str(&sources_text(m, paint));
+    t.push_str(&sources_text(m, quality, paint));
     t
 }
 
-/// "sources: prometheus http://… ok; scrape http://…/metrics ok (health ready: generate=ready)".
-fn sources_text(m: &Metrics, paint: &Paint) -> String {
+/// "sources: prometheus http://… ok; scrape http://…/metrics ok (health ready: generate=ready)",
+/// each with what was left out of its answer.
+fn sources_text(m: &Metrics, quality: &[SourceQuality], paint: &Paint) -> String {
     let parts: Vec<String> = m
         .sources
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(n, s)| {
             let mut p = format!("{} {} ", s.kind.as_str(), safe(&s.location));
             if s.ok() {
                 p.push_str(&paint.green("ok"));
@@ -263,6 +307,31 @@ fn sources_text(m: &Metrics, paint: &Paint) -> String {
                     p.push_str(&format!(": {}", eps.join(" ")));
                 }
                 p.push(')');
+            }
+            if let Some(q) = quality.get(n) {
+                if q.malformed > 0 {
+                    let what = if s.kind == crate::metrics::SourceKind::Nats {
+                        "streams"
+                    } else {
+                        "values"
+                    };
+                    let example = q
+                        .malformed_example
+                        .as_deref()
+                        .map(|e| format!(", first: {}", safe(e)))
+                        .unwrap_or_default();
+                    p.push_str(&paint.red(&format!(
+                        " ({} malformed {what} left out{example})",
+                        q.malformed
+                    )));
+                }
+                if q.skipped > 0 {
+                    p.push_str(&paint.red(&format!(
+                        " ({} series skipped: more than {} workers)",
+                        q.skipped,
+                        crate::metrics::MAX_WORKERS
+                    )));
+                }
             }
             p
         })

@@ -6,11 +6,25 @@ use std::time::Duration;
 use etcd_client::{Client, ConnectOptions, EventType, GetOptions, WatchOptions};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::EtcdSource;
+use super::model::{Instance, Interner, Name, SourceKind, SourceStatus, Status};
 use super::parse::{self, PREFIX_1X, PREFIX_03};
-use super::{EtcdSource, Instance, SourceKind, SourceState, SourceStatus, Status};
+use super::state::SourceState;
 
-/// Keys per range request (values are a few hundred bytes; the decode cap is far above).
-const PAGE: i64 = 2000;
+/// Keys per range request at most. Dynamo's values are a few hundred bytes, but etcd
+/// accepts values of a megabyte and more: pages are sized by what the previous ones
+/// weighed (about [`PAGE_BYTES`] each, first [`FIRST_PAGE`] keys, then at most 4x more
+/// each time); a page that still passes [`MAX_PAGE_BYTES`] is asked again at the size
+/// its answer's length and the keys left in the range call for, down to one key; a
+/// single entry past it is counted as malformed from its key alone. A range never fails
+/// the source for its size.
+const PAGE: i64 = 1000;
+const FIRST_PAGE: i64 = 100;
+/// What a page should weigh.
+const PAGE_BYTES: usize = 4 << 20;
+/// Decode limit of a range response (also the most one page can hold in memory).
+const MAX_PAGE_BYTES: usize = 16 << 20;
+/// Decode limit of a watch response (etcd may batch many revisions into one).
 const MAX_MESSAGE: usize = 64 << 20;
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -22,8 +36,8 @@ const STABLE: Duration = Duration::from_secs(10);
 pub(crate) enum EtcdUpdate {
     /// A full state (after a snapshot, or empty with an error status).
     Reset(SourceState),
-    /// Changes on top of the last reset.
-    Events(Vec<(String, Option<Result<Instance, String>>)>),
+    /// Changes on top of the last reset: key, and the new entry (None: deleted).
+    Events(Vec<(Name, Option<Result<Instance, String>>)>),
     /// The default endpoint did not answer: the source is off.
     Off,
 }
@@ -65,10 +79,7 @@ async fn probe(src: &EtcdSource, timeout: Duration) -> Result<Vec<String>, Strin
         match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&hp)).await {
             Ok(Ok(_)) => Ok(e.clone()),
             Ok(Err(err)) => Err(format!("{e}: {err}")),
-            Err(_) => Err(format!(
-                "{e}: no answer within {:.1}s",
-                timeout.as_secs_f64()
-            )),
+            Err(_) => Err(format!("{e}: {}", no_answer(timeout))),
         }
     });
     let (up, errors): (Vec<_>, Vec<_>) = futures_util::future::join_all(tries)
@@ -96,36 +107,110 @@ async fn connect(src: &EtcdSource, timeout: Duration) -> Result<Client, String> 
     match tokio::time::timeout(timeout, Client::connect(&up, Some(opts))).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {:.1}s", timeout.as_secs_f64())),
+        Err(_) => Err(no_answer(timeout)),
     }
 }
 
-/// Both prefixes at one revision, paged. Returns the revision and the entries.
-async fn load(client: &Client, timeout: Duration) -> Result<(i64, SourceState), String> {
-    let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+/// The length of an answer that passed the decode limit (None: another error).
+fn too_large(e: &etcd_client::Error) -> Option<usize> {
+    let m = e.to_string();
+    let rest = m.split("message length too large: found ").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some(digits.parse().unwrap_or(usize::MAX))
+}
+
+fn no_answer(timeout: Duration) -> String {
+    format!("no answer within {:.1}s", timeout.as_secs_f64())
+}
+
+/// One range request, bounded by `timeout`.
+async fn range(
+    kv: &mut etcd_client::KvClient,
+    start: &[u8],
+    opts: GetOptions,
+    timeout: Duration,
+) -> Result<Result<etcd_client::GetResponse, etcd_client::Error>, String> {
+    tokio::time::timeout(timeout, kv.get(start.to_vec(), Some(opts)))
+        .await
+        .map_err(|_| no_answer(timeout))
+}
+
+/// Keys per page for entries of `per_key` bytes (about [`PAGE_BYTES`] a page).
+fn keys_for(per_key: usize) -> i64 {
+    i64::try_from(PAGE_BYTES / per_key.max(1))
+        .unwrap_or(PAGE)
+        .clamp(1, PAGE)
+}
+
+/// Both prefixes at one revision, paged by count and by size (see [`PAGE`]). Returns the
+/// revision and the entries.
+async fn load(
+    client: &Client,
+    timeout: Duration,
+    names: &mut Interner,
+) -> Result<(i64, SourceState), String> {
+    let mut kv = client.kv_client().max_decoding_message_size(MAX_PAGE_BYTES);
     let mut state = SourceState::default();
     let mut rev = 0i64;
+    let mut limit = FIRST_PAGE;
     for prefix in [PREFIX_03, PREFIX_1X] {
         let end = parse::prefix_end(prefix);
         let mut start = prefix.as_bytes().to_vec();
         loop {
-            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-            if rev > 0 {
-                opts = opts.with_revision(rev);
-            }
-            let resp = match tokio::time::timeout(timeout, kv.get(start.clone(), Some(opts))).await
-            {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return Err(e.to_string()),
-                Err(_) => {
-                    return Err(format!("no answer within {:.1}s", timeout.as_secs_f64()));
+            let at = |o: GetOptions| if rev > 0 { o.with_revision(rev) } else { o };
+            let opts = at(GetOptions::new().with_range(end.clone()).with_limit(limit));
+            let resp = match range(&mut kv, &start, opts, timeout).await? {
+                Ok(r) => r,
+                Err(e) => {
+                    let Some(found) = too_large(&e) else {
+                        return Err(e.to_string());
+                    };
+                    if limit > 1 {
+                        // The answer held min(limit, keys left) entries: size the next.
+                        let opts = at(GetOptions::new().with_range(end.clone()).with_count_only());
+                        let left = match range(&mut kv, &start, opts, timeout).await? {
+                            Ok(r) => r.count().clamp(1, limit),
+                            Err(e) => return Err(e.to_string()),
+                        };
+                        let per_key = found / usize::try_from(left).unwrap_or(1).max(1);
+                        limit = keys_for(per_key).min(limit - 1);
+                        continue;
+                    }
+                    // One entry alone is past the limit: count it from its key, skip it.
+                    let opts = at(GetOptions::new()
+                        .with_range(end.clone())
+                        .with_limit(1)
+                        .with_keys_only());
+                    let r = match range(&mut kv, &start, opts, timeout).await? {
+                        Ok(r) => r,
+                        Err(e) => return Err(e.to_string()),
+                    };
+                    if rev == 0 {
+                        rev = r.header().map_or(0, |h| h.revision());
+                    }
+                    let Some(big) = r.kvs().first() else { break };
+                    let key = key_string(big.key());
+                    let msg = format!(
+                        "etcd key {}: its entry is over the {MAX_PAGE_BYTES} byte cap",
+                        parse::quote(&key)
+                    );
+                    state.put(&key, Err(msg));
+                    start = big.key().to_vec();
+                    start.push(0);
+                    continue;
                 }
             };
             if rev == 0 {
                 rev = resp.header().map_or(0, |h| h.revision());
             }
+            let mut bytes = 0usize;
             for kv in resp.kvs() {
-                state.put(key_string(kv.key()), entry(kv));
+                bytes = bytes.saturating_add(kv.key().len() + kv.value().len());
+                state.put(&key_string(kv.key()), entry(names, kv));
+            }
+            // The next page by what these weighed, growing at most 4x at a time.
+            if let Some(each) = bytes.checked_div(resp.kvs().len()) {
+                limit = keys_for(each).min(limit.saturating_mul(4)).min(PAGE);
             }
             match resp.kvs().last() {
                 Some(last) if resp.more() => {
@@ -143,8 +228,8 @@ fn key_string(k: &[u8]) -> String {
     String::from_utf8_lossy(k).into_owned()
 }
 
-fn entry(kv: &etcd_client::KeyValue) -> Result<Instance, String> {
-    parse::etcd_entry(kv.key(), kv.value()).map(|mut i| {
+fn entry(names: &mut Interner, kv: &etcd_client::KeyValue) -> Result<Instance, String> {
+    parse::etcd_entry_in(names, kv.key(), kv.value()).map(|mut i| {
         i.lease = Some(kv.lease());
         i.mod_revision = Some(kv.mod_revision());
         i
@@ -154,7 +239,7 @@ fn entry(kv: &etcd_client::KeyValue) -> Result<Instance, String> {
 /// One snapshot for the CLI. `None` when the default endpoint does not answer.
 pub(crate) async fn snapshot(src: &EtcdSource, timeout: Duration) -> Option<SourceState> {
     let res = match connect(src, timeout).await {
-        Ok(c) => load(&c, timeout).await,
+        Ok(c) => load(&c, timeout, &mut Interner::default()).await,
         Err(e) => Err(e),
     };
     match res {
@@ -190,9 +275,10 @@ pub(crate) async fn run(
     let mut backoff = BACKOFF_MIN;
     let mut resyncs = 0u64;
     let mut first = true;
+    let mut names = Interner::sharing();
     loop {
         let loaded = match connect(&src, timeout).await {
-            Ok(c) => load(&c, timeout).await.map(|l| (c, l)),
+            Ok(c) => load(&c, timeout, &mut names).await.map(|l| (c, l)),
             Err(e) => Err(e),
         };
         let (client, rev) = match loaded {
@@ -229,7 +315,7 @@ pub(crate) async fn run(
             tokio::time::sleep(watch_delay).await;
         }
         let watching = std::time::Instant::now();
-        let end = watch(&client, rev, &tx).await;
+        let end = watch(&client, rev, &tx, &mut names).await;
         // A watch that lived a while was healthy: the next trouble starts from the shortest
         // pause. One that ends at once again and again (a server that keeps cancelling it)
         // backs off like a refused connection.
@@ -257,7 +343,12 @@ pub(crate) async fn run(
     }
 }
 
-async fn watch(client: &Client, rev: i64, tx: &UnboundedSender<EtcdUpdate>) -> End {
+async fn watch(
+    client: &Client,
+    rev: i64,
+    tx: &UnboundedSender<EtcdUpdate>,
+    names: &mut Interner,
+) -> End {
     let mut wc = client.watch_client().max_decoding_message_size(MAX_MESSAGE);
     let opts = |p: &str| {
         WatchOptions::new()
@@ -289,9 +380,9 @@ async fn watch(client: &Client, rev: i64, tx: &UnboundedSender<EtcdUpdate>) -> E
             .iter()
             .filter_map(|ev| {
                 let kv = ev.kv()?;
-                let key = key_string(kv.key());
+                let key = Name::from(key_string(kv.key()));
                 Some(match ev.event_type() {
-                    EventType::Put => (key, Some(entry(kv))),
+                    EventType::Put => (key, Some(entry(names, kv))),
                     EventType::Delete => (key, None),
                 })
             })

@@ -24,7 +24,10 @@
 //!   one endpoint), [`Snapshot::live_for_type`] (the planner's rule: `VllmWorker` on
 //!   `generate`, `PrefillWorker` on `mock`, any endpoint for other types),
 //!   [`Snapshot::namespaces`] (per namespace, per component). Stale file-store entries are
-//!   listed but never counted. Every count is `None` when no source answered.
+//!   listed but never counted. Every count is `None` when no source answered. The counts
+//!   come from an [`Index`] built once per snapshot (by the live view, before it hands
+//!   the snapshot on), so each question is a lookup; [`Snapshot::of_namespace`] is a
+//!   binary search.
 //! - [`wait_for_count`]: blocks until a component's count satisfies a predicate (the CLI's
 //!   wait after an add or a remove).
 //!
@@ -42,9 +45,17 @@
 //! snap.of_namespace(ns);                         // an instances panel (stale flag shown)
 //! ```
 //! `on_change` runs on a runtime thread: keep it short (send the snapshot on). A
-//! snapshot owns its data ([`Instance::value`] is shared through an `Arc`), so it can be
-//! kept in `App` as is. File-store owners touch their files every ~3 s: each touch is a
-//! change (the entry's mtime), so a view with file-store entries is called that often.
+//! snapshot owns its data (names, keys and values are shared [`Name`]s), so it can be
+//! kept in `App` as is. Each snapshot of a live view carries [`Snapshot::changes`]: the
+//! instances added and removed since the view's previous one, so a consumer's work per
+//! snapshot is O(changes). File-store owners touch their files every ~3 s: each touch is
+//! a change (the entry's mtime), so a view with file-store entries is called that often.
+//!
+//! # Memory
+//! One compact [`Instance`] per registration: namespace, component and endpoint are
+//! interned (one string per distinct name), the key is kept once, and the value is kept as
+//! its raw JSON text, parsed on demand ([`Instance::transport`], [`Instance::value`], the
+//! JSON output, which streams through `Serialize`). About 0.5 KB per Dynamo registration.
 //!
 //! # Semantics
 //! - etcd: a snapshot (paged ranges at one revision), then one watch stream for both
@@ -52,27 +63,40 @@
 //!   stream, a compacted revision or a cancelled watch means a fresh snapshot (reconnects
 //!   back off from 200 ms to 5 s); while etcd is unreachable its status is `error` and it
 //!   contributes no instances (nothing it said before is trusted).
+//!   A range page is at most 1,000 keys and 16 MiB: a bigger answer is asked again in
+//!   smaller pages, and one entry alone past 16 MiB is counted as malformed by its key.
 //! - File store: files under `v1/instances/`, `.tmp_*` and hidden files ignored. An entry
-//!   whose mtime is older than [`Config::ttl`] (10 s, Dynamo's TTL) is `stale`; older than
-//!   TTL + [`Config::grace`] (20 s) it is dropped. Followed with notify (inotify);
-//!   [`Config::poll`] (default: `DYNAMO_CTL_WATCH=poll`) polls every second instead.
+//!   not touched for [`Config::ttl`] (10 s, Dynamo's TTL) is `stale`; after TTL +
+//!   [`Config::grace`] (20 s) it is dropped. "Touched" is the file's mtime, except that
+//!   an mtime in the future (clock skew, or a hostile file: 10^13 s) counts as touched
+//!   when that mtime was first seen: an entry is live at most one TTL past the last time
+//!   its mtime was seen to change, whatever date it claims. Followed with notify
+//!   (inotify) on the bucket directory alone, never recursively (a bucket that is a
+//!   symlink to a big tree costs one watch); [`Config::poll`] (default:
+//!   `DYNAMO_CTL_WATCH=poll`) polls every second instead.
 //! - A malformed key or value is a message in [`Snapshot::malformed`] (at most
-//!   [`MAX_MALFORMED`] kept), never an error. Unknown fields stay in [`Instance::value`].
-//!   Every string is as found: print it through [`crate::text::safe`].
+//!   [`MAX_MALFORMED`] kept), never an error. Unknown fields stay in [`Instance::raw`].
+//!   Every string is as found: print it through [`crate::text::safe`]. Every time read
+//!   from outside goes through checked arithmetic ([`rfc3339`] never panics).
 
 mod etcd;
 mod file;
+pub mod follow;
+pub mod listing;
+mod model;
+mod name;
 pub mod parse;
+mod state;
 mod watch;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use serde_json::{Map, Value};
-
+pub use model::{
+    Cache, Changes, Ident, Index, Instance, Layout, Name, NamespaceLive, Snapshot, SourceKind,
+    SourceStatus, Status, planner_endpoint, rfc3339,
+};
+pub(crate) use state::{SourceState, merge};
 pub use watch::{WatchHandle, spawn_watch};
 
 /// Malformed-entry messages kept per snapshot.
@@ -81,241 +105,6 @@ pub const MAX_MALFORMED: usize = 1000;
 pub const MAX_INSTANCES: usize = 200_000;
 /// etcd's default client URL, used when nothing is configured (and only if it answers).
 pub const DEFAULT_ETCD: &str = "http://localhost:2379";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Etcd,
-    File,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Etcd => "etcd",
-            SourceKind::File => "file",
-        }
-    }
-}
-
-/// Which Dynamo wrote the entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Layout {
-    #[serde(rename = "0.3")]
-    V03,
-    #[serde(rename = "1.x")]
-    V1,
-}
-
-impl Layout {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Layout::V03 => "0.3",
-            Layout::V1 => "1.x",
-        }
-    }
-}
-
-/// One registered endpoint instance.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Instance {
-    pub namespace: String,
-    pub component: String,
-    pub endpoint: String,
-    /// From the key (the lease id in hex, 0.3 and 1.x etcd; random in the file store).
-    pub instance_id: u64,
-    /// The value's `transport` object, as registered (null when missing).
-    pub transport: Value,
-    pub source: SourceKind,
-    pub layout: Layout,
-    /// File store only: not touched within the TTL.
-    pub stale: bool,
-    /// The etcd key, or the file store key the file name encodes.
-    #[serde(skip)]
-    pub key: String,
-    /// etcd: the key's lease (0 = none).
-    #[serde(skip)]
-    pub lease: Option<i64>,
-    /// etcd: the revision that last changed the key.
-    #[serde(skip)]
-    pub mod_revision: Option<i64>,
-    /// File store: the file's mtime.
-    #[serde(skip)]
-    pub modified: Option<SystemTime>,
-    /// The whole value, unknown fields included (shared: a snapshot clones cheaply).
-    #[serde(skip)]
-    pub value: Arc<Map<String, Value>>,
-}
-
-impl Instance {
-    /// The id as Dynamo prints it (lower-case hex, as in the key and `worker_id` labels).
-    pub fn instance_id_hex(&self) -> String {
-        format!("{:x}", self.instance_id)
-    }
-
-    /// Value fields other than the ones every entry has (e.g. `device_type`).
-    pub fn extra_fields(&self) -> impl Iterator<Item = (&String, &Value)> {
-        const KNOWN: [&str; 6] = [
-            "type",
-            "component",
-            "endpoint",
-            "namespace",
-            "instance_id",
-            "transport",
-        ];
-        self.value
-            .iter()
-            .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
-    }
-
-    /// The JSON of `dynamo-ctl instances`.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "namespace": self.namespace,
-            "component": self.component,
-            "endpoint": self.endpoint,
-            "instance_id": self.instance_id,
-            "instance_id_hex": self.instance_id_hex(),
-            "transport": self.transport,
-            "source": self.source,
-            "layout": self.layout,
-            "stale": self.stale,
-            "key": self.key,
-            "lease": self.lease,
-            "modified": self.modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t)
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            "value": *self.value,
-        })
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Error,
-}
-
-/// How one source answered.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SourceStatus {
-    pub kind: SourceKind,
-    /// etcd endpoints (comma-separated) or the file store root.
-    pub location: String,
-    pub status: Status,
-    pub error: Option<String>,
-    /// Times the live view took a fresh snapshot after the first (reconnects, compaction).
-    #[serde(skip)]
-    pub resyncs: u64,
-}
-
-impl SourceStatus {
-    pub fn ok(&self) -> bool {
-        self.status == Status::Ok
-    }
-}
-
-/// Everything the sources said, merged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Snapshot {
-    pub sources: Vec<SourceStatus>,
-    /// Sorted by namespace, component, endpoint, instance id, source.
-    pub instances: Vec<Instance>,
-    pub malformed: Vec<String>,
-    /// Malformed entries in all (the list above is capped).
-    pub malformed_count: usize,
-}
-
-/// One namespace as discovery sees it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct NamespaceLive {
-    /// Distinct live (not stale) instance ids over every component.
-    pub live: usize,
-    /// Distinct live instance ids per component (as registered: case kept).
-    pub components: BTreeMap<String, usize>,
-    /// The sources that know the namespace (stale entries included).
-    pub sources: BTreeSet<SourceKind>,
-}
-
-/// The endpoint the planner counts for a type: `generate` for VllmWorker, `mock` for
-/// PrefillWorker, any for the rest (type names compared case-insensitively).
-pub fn planner_endpoint(ty: &str) -> Option<&'static str> {
-    if ty.eq_ignore_ascii_case("VllmWorker") {
-        Some("generate")
-    } else if ty.eq_ignore_ascii_case("PrefillWorker") {
-        Some("mock")
-    } else {
-        None
-    }
-}
-
-impl Snapshot {
-    /// Whether any source answered.
-    pub fn answered(&self) -> bool {
-        self.sources.iter().any(SourceStatus::ok)
-    }
-
-    /// Distinct live instance ids of `component` (case-insensitive) in `ns`, on `endpoint`
-    /// when given. `None` when no source answered.
-    pub fn count(&self, ns: &str, component: &str, endpoint: Option<&str>) -> Option<usize> {
-        if !self.answered() {
-            return None;
-        }
-        let comp = component.to_lowercase();
-        let ids: BTreeSet<u64> = self
-            .instances
-            .iter()
-            .filter(|i| {
-                !i.stale
-                    && i.namespace == ns
-                    && i.component.to_lowercase() == comp
-                    && endpoint.is_none_or(|e| i.endpoint == e)
-            })
-            .map(|i| i.instance_id)
-            .collect();
-        Some(ids.len())
-    }
-
-    /// A state-file type's live count, with the planner's endpoint rule.
-    pub fn live_for_type(&self, ns: &str, ty: &str) -> Option<usize> {
-        self.count(ns, ty, planner_endpoint(ty))
-    }
-
-    /// Per namespace: live counts and which sources know it.
-    pub fn namespaces(&self) -> BTreeMap<String, NamespaceLive> {
-        let mut out: BTreeMap<String, NamespaceLive> = BTreeMap::new();
-        let mut ids: HashMap<(&str, Option<&str>), BTreeSet<u64>> = HashMap::new();
-        for i in &self.instances {
-            let e = out.entry(i.namespace.clone()).or_default();
-            e.sources.insert(i.source);
-            if i.stale {
-                continue;
-            }
-            e.components.entry(i.component.clone()).or_insert(0);
-            ids.entry((&i.namespace, None))
-                .or_default()
-                .insert(i.instance_id);
-            ids.entry((&i.namespace, Some(&i.component)))
-                .or_default()
-                .insert(i.instance_id);
-        }
-        for ((ns, comp), set) in ids {
-            let e = out.get_mut(ns).expect("namespace entered above");
-            match comp {
-                None => e.live = set.len(),
-                Some(c) => {
-                    e.components.insert(c.to_string(), set.len());
-                }
-            }
-        }
-        out
-    }
-
-    /// The instances of one namespace.
-    pub fn of_namespace<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
-        self.instances.iter().filter(move |i| i.namespace == ns)
-    }
-}
 
 /// The etcd source.
 #[derive(Clone, Debug, PartialEq)]
@@ -479,118 +268,6 @@ impl Config {
     }
 }
 
-/// What one source contributed: its status and entries by key.
-#[derive(Debug, Default)]
-pub(crate) struct SourceState {
-    pub status: Option<SourceStatus>,
-    pub instances: HashMap<String, Instance>,
-    /// Malformed entries by key (so a later good value clears them).
-    pub malformed: BTreeMap<String, String>,
-}
-
-impl SourceState {
-    pub fn put(&mut self, key: String, entry: Result<Instance, String>) {
-        match entry {
-            Ok(i) => {
-                self.malformed.remove(&key);
-                if self.instances.len() < MAX_INSTANCES || self.instances.contains_key(&key) {
-                    self.instances.insert(key, i);
-                } else {
-                    self.malformed.insert(
-                        key,
-                        format!("more than {MAX_INSTANCES} instances: the rest are not kept"),
-                    );
-                }
-            }
-            Err(m) => {
-                self.instances.remove(&key);
-                if self.malformed.len() < MAX_INSTANCES {
-                    self.malformed.insert(key, m);
-                }
-            }
-        }
-    }
-
-    pub fn delete(&mut self, key: &str) {
-        self.instances.remove(key);
-        self.malformed.remove(key);
-    }
-
-    /// File store: sets `stale` by mtime, drops entries past TTL + grace. Returns whether
-    /// anything changed.
-    pub fn refresh_stale(&mut self, now: SystemTime, ttl: Duration, grace: Duration) -> bool {
-        let mut changed = false;
-        self.instances.retain(|_, i| {
-            let Some(m) = i.modified else { return true };
-            let age = now.duration_since(m).unwrap_or_default();
-            if age > ttl + grace {
-                changed = true;
-                return false;
-            }
-            let stale = age > ttl;
-            if stale != i.stale {
-                i.stale = stale;
-                changed = true;
-            }
-            true
-        });
-        changed
-    }
-
-    /// When the next staleness change is due (a file entry going stale or being dropped).
-    pub fn next_stale_change(
-        &self,
-        now: SystemTime,
-        ttl: Duration,
-        grace: Duration,
-    ) -> Option<Instant> {
-        let soonest = self
-            .instances
-            .values()
-            .filter_map(|i| {
-                let m = i.modified?;
-                let at = if i.stale { m + ttl + grace } else { m + ttl };
-                Some(at.duration_since(now).unwrap_or_default())
-            })
-            .min()?;
-        // Just past the boundary, so the comparison above has flipped when it fires.
-        Some(Instant::now() + soonest + Duration::from_millis(5))
-    }
-}
-
-/// Merges the sources' states into a snapshot.
-pub(crate) fn merge<'a>(states: impl IntoIterator<Item = &'a SourceState>) -> Snapshot {
-    let mut snap = Snapshot::default();
-    for s in states {
-        let Some(st) = &s.status else { continue };
-        snap.sources.push(st.clone());
-        snap.instances.extend(s.instances.values().cloned());
-        snap.malformed_count += s.malformed.len();
-        for m in s.malformed.values() {
-            if snap.malformed.len() < MAX_MALFORMED {
-                snap.malformed.push(m.clone());
-            }
-        }
-    }
-    snap.instances.sort_by(|a, b| {
-        (
-            &a.namespace,
-            &a.component,
-            &a.endpoint,
-            a.instance_id,
-            a.source,
-        )
-            .cmp(&(
-                &b.namespace,
-                &b.component,
-                &b.endpoint,
-                b.instance_id,
-                b.source,
-            ))
-    });
-    snap
-}
-
 /// Every configured source once, within about `timeout` (each source is also bounded by
 /// `cfg.timeout`). A default source that does not answer is left out; a configured one
 /// that fails is listed with status `error`. Never blocks longer than `timeout` + a moment.
@@ -611,9 +288,12 @@ pub fn snapshot(cfg: &Config, timeout: Duration) -> Snapshot {
                 Some(f) => {
                     let f = f.clone();
                     let (ttl, grace) = (cfg2.ttl, cfg2.grace);
-                    tokio::task::spawn_blocking(move || file::snapshot(&f, ttl, grace))
-                        .await
-                        .ok()
+                    tokio::task::spawn_blocking(move || {
+                        let mut names = model::Interner::default();
+                        file::snapshot(&f, ttl, grace, &mut names, &mut Default::default())
+                    })
+                    .await
+                    .ok()
                 }
                 None => None,
             }
@@ -713,6 +393,8 @@ pub fn wait_for_count(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::time::SystemTime;
 
     fn inst(ns: &str, comp: &str, ep: &str, id: u64, src: SourceKind, stale: bool) -> Instance {
         Instance {
@@ -720,15 +402,15 @@ mod tests {
             component: comp.into(),
             endpoint: ep.into(),
             instance_id: id,
-            transport: Value::Null,
             source: src,
             layout: Layout::V1,
             stale,
-            key: format!("{ns}/{comp}/{ep}/{id:x}"),
+            key: format!("{ns}/{comp}/{ep}/{id:x}").into(),
             lease: None,
             mod_revision: None,
             modified: None,
-            value: Arc::default(),
+            mtime: None,
+            raw: "{}".into(),
         }
     }
 
@@ -745,7 +427,7 @@ mod tests {
             sources: vec![ok],
             ..Default::default()
         };
-        s.instances = vec![
+        s.instances = [
             inst("d", "VllmWorker", "generate", 1, SourceKind::Etcd, false),
             inst(
                 "d",
@@ -762,18 +444,33 @@ mod tests {
             inst("d", "Frontend", "a", 5, SourceKind::Etcd, false),
             inst("d", "Frontend", "b", 6, SourceKind::File, true),
             inst("e", "backend", "generate", 7, SourceKind::File, true),
-        ];
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect();
         assert_eq!(s.live_for_type("d", "VllmWorker"), Some(2));
         assert_eq!(s.live_for_type("d", "PrefillWorker"), Some(1));
         assert_eq!(s.live_for_type("d", "Frontend"), Some(1));
         assert_eq!(s.live_for_type("d", "Planner"), Some(0));
+        assert_eq!(s.count("x", "Frontend", None), Some(0));
         let ns = s.namespaces();
         assert_eq!(ns["d"].live, 5);
         assert_eq!(ns["d"].components["VllmWorker"], 2);
         assert_eq!(ns["e"].live, 0);
         assert!(ns["e"].sources.contains(&SourceKind::File));
+        assert_eq!(s.of_namespace("d").count(), 8);
+        assert_eq!(s.of_namespace("e").count(), 1);
         s.sources[0].status = Status::Error;
         assert_eq!(s.live_for_type("d", "VllmWorker"), None);
+        // A clone starts without the counts: it may be changed, then asked.
+        let mut c = s.clone();
+        c.sources[0].status = Status::Ok;
+        c.instances.retain(|i| i.instance_id != 2);
+        assert_eq!(c.live_for_type("d", "VllmWorker"), Some(1));
+        // Unsorted (made by hand): of_namespace still finds every one.
+        c.instances.reverse();
+        let c = c.clone();
+        assert_eq!(c.of_namespace("d").count(), 6);
     }
 
     #[test]
@@ -786,17 +483,79 @@ mod tests {
         b.modified = Some(now - Duration::from_secs(40));
         let mut c = inst("d", "c", "e", 3, SourceKind::File, false);
         c.modified = Some(now);
-        st.put("a".into(), Ok(a));
-        st.put("b".into(), Ok(b));
-        st.put("c".into(), Ok(c));
+        let (ka, kb, kc) = (a.key.clone(), b.key.clone(), c.key.clone());
+        st.put(&ka, Ok(a));
+        st.put(&kb, Ok(b));
+        st.put(&kc, Ok(c));
         let (ttl, grace) = (Duration::from_secs(10), Duration::from_secs(20));
-        assert!(st.refresh_stale(now, ttl, grace));
-        assert!(st.instances["a"].stale);
-        assert!(!st.instances.contains_key("b"));
-        assert!(!st.instances["c"].stale);
+        let (changed, dropped) = st.refresh_stale(now, ttl, grace);
+        assert!(changed);
+        assert_eq!(dropped.len(), 1);
+        assert!(st.instances[ka.as_str()].stale);
+        assert!(!st.instances.contains_key(kb.as_str()));
+        assert!(!st.instances[kc.as_str()].stale);
         assert!(st.next_stale_change(now, ttl, grace).is_some());
-        assert!(!st.refresh_stale(now, ttl, grace));
-        st.put("x".into(), Err("bad".into()));
+        assert!(!st.refresh_stale(now, ttl, grace).0);
+        st.put("x", Err("bad".into()));
         assert_eq!(merge([&st]).malformed_count, 0, "no status: not merged");
+    }
+
+    /// Times from outside never overflow: an mtime at the end of time is no panic.
+    #[test]
+    fn times_at_the_edge_of_the_range() {
+        let mut st = SourceState::default();
+        let now = SystemTime::now();
+        let (ttl, grace) = (Duration::from_secs(10), Duration::from_secs(20));
+        for (n, secs) in [
+            (1u64, 1u64 << 62),
+            (2, 10_000_000_000_000),
+            (3, u64::MAX / 2),
+        ] {
+            let mut i = inst("d", "c", "e", n, SourceKind::File, false);
+            let Some(t) = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)) else {
+                continue;
+            };
+            i.modified = Some(t);
+            i.mtime = Some(t);
+            let k = i.key.clone();
+            st.put(&k, Ok(i));
+        }
+        assert!(!st.instances.is_empty());
+        let _ = st.next_stale_change(now, Duration::MAX, Duration::MAX);
+        let _ = st.next_stale_change(now, ttl, grace);
+        let _ = st.refresh_stale(now, Duration::MAX, Duration::MAX);
+        for i in st.instances.values() {
+            let _ = i.to_json();
+        }
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH, false).unwrap(),
+            "1970-01-01T00:00:00Z"
+        );
+        let before = SystemTime::UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(rfc3339(before, true).unwrap(), "1969-12-31T23:59:58.500Z");
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 62);
+        assert_eq!(rfc3339(far, true), None);
+    }
+
+    #[test]
+    fn malformed_entries_are_counted_by_key_and_cleared_by_a_good_value() {
+        let mut st = SourceState::default();
+        for n in 0..(MAX_MALFORMED + 10) {
+            st.put(&format!("k{n}"), Err(format!("bad {n}")));
+        }
+        st.put("k0", Err("bad again".into()));
+        assert_eq!(st.malformed_count(), MAX_MALFORMED + 10);
+        assert_eq!(st.messages().count(), MAX_MALFORMED);
+        let good = inst("d", "c", "e", 1, SourceKind::Etcd, false);
+        st.put(
+            "k0",
+            Ok(Instance {
+                key: "k0".into(),
+                ..good
+            }),
+        );
+        st.delete("k1");
+        assert_eq!(st.malformed_count(), MAX_MALFORMED + 8);
+        assert_eq!(st.instances.len(), 1);
     }
 }

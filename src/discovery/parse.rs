@@ -1,9 +1,7 @@
 //! Keys and values of Dynamo's discovery, 0.3.x and 1.x, parsed without trusting them:
 //! every failure is a message for the malformed list, never a panic.
 
-use serde_json::{Map, Value};
-
-use super::{Instance, Layout, SourceKind};
+use super::model::{Instance, Interner, Layout, Name, SourceKind};
 
 /// Largest value read from a key or a file; Dynamo's are a few hundred bytes.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
@@ -43,21 +41,16 @@ fn nonempty(parts: &[&str]) -> bool {
 }
 
 /// `<ns>/<comp>/<endpoint>/<hex>` (1.x, after the bucket prefix).
-fn parse_rest_1x(rest: &str) -> Result<(String, String, String, u64), String> {
+fn parse_rest_1x(rest: &str) -> Result<(&str, &str, &str, u64), String> {
     let parts: Vec<&str> = rest.split('/').collect();
     if parts.len() != 4 || !nonempty(&parts) {
         return Err("expected <namespace>/<component>/<endpoint>/<instance id hex>".into());
     }
-    Ok((
-        parts[0].into(),
-        parts[1].into(),
-        parts[2].into(),
-        hex_id(parts[3])?,
-    ))
+    Ok((parts[0], parts[1], parts[2], hex_id(parts[3])?))
 }
 
 /// `<ns>/<Comp>/<endpoint>:<lease hex>` (0.3.x, after `instances/`).
-fn parse_rest_03(rest: &str) -> Result<(String, String, String, u64), String> {
+fn parse_rest_03(rest: &str) -> Result<(&str, &str, &str, u64), String> {
     let parts: Vec<&str> = rest.split('/').collect();
     if parts.len() != 3 || !nonempty(&parts) {
         return Err("expected <namespace>/<component>/<endpoint>:<lease id hex>".into());
@@ -68,16 +61,12 @@ fn parse_rest_03(rest: &str) -> Result<(String, String, String, u64), String> {
     if endpoint.is_empty() {
         return Err("empty endpoint".into());
     }
-    Ok((
-        parts[0].into(),
-        parts[1].into(),
-        endpoint.into(),
-        hex_id(lease)?,
-    ))
+    Ok((parts[0], parts[1], endpoint, hex_id(lease)?))
 }
 
-/// The value: a JSON object of at most [`MAX_VALUE_BYTES`].
-fn parse_value(value: &[u8]) -> Result<Map<String, Value>, String> {
+/// The value: a JSON object of at most [`MAX_VALUE_BYTES`], as UTF-8 text (kept as is;
+/// checked here without building it).
+fn check_value(value: &[u8]) -> Result<&str, String> {
     if value.len() > MAX_VALUE_BYTES {
         return Err(format!(
             "value of {} bytes is over the {} byte cap",
@@ -85,26 +74,29 @@ fn parse_value(value: &[u8]) -> Result<Map<String, Value>, String> {
             MAX_VALUE_BYTES
         ));
     }
-    match serde_json::from_slice::<Value>(value) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("value is JSON but not an object".into()),
-        Err(e) => Err(format!("value is not JSON: {e}")),
+    let text = std::str::from_utf8(value).map_err(|_| "value is not UTF-8".to_string())?;
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(format!("value is not JSON: {e}"));
     }
+    if !text.trim_start().starts_with('{') {
+        return Err("value is JSON but not an object".into());
+    }
+    Ok(text)
 }
 
 fn build(
-    (namespace, component, endpoint, instance_id): (String, String, String, u64),
-    value: Map<String, Value>,
+    names: &mut Interner,
+    (namespace, component, endpoint, instance_id): (&str, &str, &str, u64),
+    raw: &str,
     source: SourceKind,
     layout: Layout,
-    key: String,
+    key: Name,
 ) -> Instance {
     Instance {
-        namespace,
-        component,
-        endpoint,
+        namespace: names.get(namespace),
+        component: names.get(component),
+        endpoint: names.get(endpoint),
         instance_id,
-        transport: value.get("transport").cloned().unwrap_or(Value::Null),
         source,
         layout,
         stale: false,
@@ -112,12 +104,22 @@ fn build(
         lease: None,
         mod_revision: None,
         modified: None,
-        value: std::sync::Arc::new(value),
+        mtime: None,
+        raw: names.value(raw),
     }
 }
 
 /// An etcd key and value, either layout. `Err` is the message for the malformed list.
 pub fn etcd_entry(key: &[u8], value: &[u8]) -> Result<Instance, String> {
+    etcd_entry_in(&mut Interner::default(), key, value)
+}
+
+/// [`etcd_entry`], its names shared through `names`.
+pub(crate) fn etcd_entry_in(
+    names: &mut Interner,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Instance, String> {
     let key = std::str::from_utf8(key).map_err(|_| {
         format!(
             "etcd key {} is not UTF-8",
@@ -132,14 +134,9 @@ pub fn etcd_entry(key: &[u8], value: &[u8]) -> Result<Instance, String> {
         return Err(format!("etcd key {} is not an instance key", quote(key)));
     };
     let parts = parts.map_err(|e| format!("etcd key {}: {e}", quote(key)))?;
-    let value = parse_value(value).map_err(|e| format!("etcd key {}: {e}", quote(key)))?;
-    Ok(build(
-        parts,
-        value,
-        SourceKind::Etcd,
-        layout,
-        key.to_string(),
-    ))
+    let raw = check_value(value).map_err(|e| format!("etcd key {}: {e}", quote(key)))?;
+    let key = names.value(key);
+    Ok(build(names, parts, raw, SourceKind::Etcd, layout, key))
 }
 
 /// Decodes a file store name: every `%XX` is one byte; the result must be UTF-8.
@@ -166,16 +163,20 @@ pub fn decode_name(name: &str) -> Result<String, String> {
 
 /// A file of the file store's `v1/instances` bucket: its name and content.
 pub fn file_entry(name: &str, content: &[u8]) -> Result<Instance, String> {
+    file_entry_in(&mut Interner::default(), name, content)
+}
+
+/// [`file_entry`], its names shared through `names`.
+pub(crate) fn file_entry_in(
+    names: &mut Interner,
+    name: &str,
+    content: &[u8],
+) -> Result<Instance, String> {
     let key = decode_name(name).map_err(|e| format!("file {}: {e}", quote(name)))?;
     let parts = parse_rest_1x(&key).map_err(|e| format!("file {}: {e}", quote(name)))?;
-    let value = parse_value(content).map_err(|e| format!("file {}: {e}", quote(name)))?;
-    Ok(build(
-        parts,
-        value,
-        SourceKind::File,
-        Layout::V1,
-        format!("{PREFIX_1X}{key}"),
-    ))
+    let raw = check_value(content).map_err(|e| format!("file {}: {e}", quote(name)))?;
+    let full = names.value(&format!("{PREFIX_1X}{key}"));
+    Ok(build(names, parts, raw, SourceKind::File, Layout::V1, full))
 }
 
 /// The key just past every key starting with `prefix` (etcd's range end for a prefix).
@@ -217,8 +218,8 @@ mod tests {
         let v1 = br#"{"type":"Endpoint","component":"backend","endpoint":"generate","namespace":"dyn16","instance_id":7587899115514639621,"transport":{"tcp":"x"},"device_type":"cuda"}"#;
         let i = etcd_entry(b"v1/instances/dyn16/backend/generate/694da20b0bc03505", v1).unwrap();
         assert_eq!(i.layout, Layout::V1);
-        assert_eq!(i.value["device_type"], "cuda");
-        assert_eq!(i.transport["tcp"], "x");
+        assert_eq!(i.value()["device_type"], "cuda");
+        assert_eq!(i.transport()["tcp"], "x");
         let f = file_entry("dyn16%2Fbackend%2Fgenerate%2F24f41fc93f71170b", v1).unwrap();
         assert_eq!(f.instance_id, 0x24f41fc93f71170b);
         assert_eq!(f.source, SourceKind::File);
@@ -236,6 +237,9 @@ mod tests {
             (b"v1/instances/a/b/c/12/x", b"{}"),
             (b"v1/instances/a/b/c/12", b"[1]"),
             (b"v1/instances/a/b/c/12", b"{"),
+            (b"v1/instances/a/b/c/12", b"{} {}"),
+            (b"v1/instances/a/b/c/12", b" \"{}\""),
+            (b"v1/instances/a/b/c/12", b"{\"a\": \"\xff\"}"),
             (b"v1/instances/a/b/c/\xff", b"{}"),
             (b"other/x", b"{}"),
         ] {

@@ -1,14 +1,21 @@
-//! The Prometheus text format of a Dynamo process's `/metrics`, parsed with the
-//! `prometheus-parse` crate and reduced to the series dynamo-ctl shows: per worker
-//! (`dynamo_namespace`, `dynamo_component`, `worker_id`) the request counter, in-flight
-//! gauge, request-duration histogram, error counter and KV-cache use (summed over
+//! The Prometheus text format of a Dynamo process's `/metrics`, read line by line as the
+//! answer arrives ([`PageParser::feed`]) and reduced at once to the series dynamo-ctl shows:
+//! per worker (`dynamo_namespace`, `dynamo_component`, `worker_id`) the request counter,
+//! in-flight gauge, request-duration histogram, error counter and KV-cache use (summed over
 //! endpoints and error types); per process the uptime; and the frontend's series.
+//!
+//! Bounded work and memory whatever the page holds: one pass over the bytes (each line
+//! looked at once, at most [`MAX_LINE`] bytes kept of a line still arriving), nothing kept
+//! of a series dynamo-ctl does not show, at most [`MAX_WORKERS`] workers per page (series of
+//! more are skipped and counted), at most [`MAX_BUCKETS`] bounds per histogram (more makes
+//! it malformed). A value that is not plausible for its series ([`Kind`]) is malformed:
+//! left out, counted, and the first one described.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use prometheus_parse::{Sample, Scrape, Value};
-
-use super::math::{Buckets, add_buckets};
+use super::math::{Buckets, Kind, MAX_BUCKETS, Reading, normalize};
+use super::merge::Tally;
 
 pub const REQUESTS: &str = "dynamo_component_requests_total";
 pub const INFLIGHT: &str = "dynamo_component_inflight_requests";
@@ -31,6 +38,14 @@ pub const NAMESPACE: &str = "dynamo_namespace";
 pub const COMPONENT: &str = "dynamo_component";
 pub const WORKER_ID: &str = "worker_id";
 
+/// Workers one page (or one Prometheus poll) may describe. A process's page has one or a
+/// few, a deployment thousands; series of workers beyond this are skipped and counted
+/// (it bounds a hostile page of 300k one-series workers to ~100 MB).
+pub const MAX_WORKERS: usize = 50_000;
+/// A line longer than this is not a Prometheus sample (Dynamo's are ~200 bytes); it is
+/// skipped without being kept.
+pub const MAX_LINE: usize = 64 << 10;
+
 /// Which worker a series belongs to. `worker_id` is the instance id in hex as Dynamo
 /// prints it (empty when the series has none).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,24 +58,25 @@ pub struct WorkerKey {
 /// One worker's series, summed over its endpoints (raw counter values, not rates).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WorkerSeries {
-    pub requests: Option<f64>,
-    pub inflight: Option<f64>,
-    pub duration: Option<Buckets>,
-    pub errors: Option<f64>,
-    pub kv_usage: Option<f64>,
+    pub requests: Reading<f64>,
+    pub inflight: Reading<f64>,
+    /// [`normalize`]d.
+    pub duration: Reading<Buckets>,
+    pub errors: Reading<f64>,
+    pub kv_usage: Reading<f64>,
 }
 
 /// A frontend's series, summed over models and labels.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FrontendSeries {
-    pub requests: Option<f64>,
-    /// `requests_total{status="error"}`; `None` when no series has a `status` label.
-    pub errors: Option<f64>,
-    pub inflight: Option<f64>,
-    pub queued: Option<f64>,
-    pub ttft: Option<Buckets>,
-    pub itl: Option<Buckets>,
-    pub duration: Option<Buckets>,
+    pub requests: Reading<f64>,
+    /// `requests_total{status="error"}`; absent when no series has a `status` label.
+    pub errors: Reading<f64>,
+    pub inflight: Reading<f64>,
+    pub queued: Reading<f64>,
+    pub ttft: Reading<Buckets>,
+    pub itl: Reading<Buckets>,
+    pub duration: Reading<Buckets>,
 }
 
 /// What one `/metrics` page says.
@@ -71,256 +87,469 @@ pub struct Parsed {
     pub uptime: HashMap<String, f64>,
     /// Present when the page has any `dynamo_frontend_` series.
     pub frontend: Option<FrontendSeries>,
-    /// Samples read (histogram buckets counted one by one).
+    /// Sample lines read.
     pub samples: usize,
+    /// Values left out as implausible.
+    pub malformed: Tally,
+    /// Series left out: their worker was beyond [`MAX_WORKERS`].
+    pub skipped: u64,
 }
 
-fn add(slot: &mut Option<f64>, v: f64) {
-    if v.is_finite() {
-        *slot = Some(slot.unwrap_or(0.0) + v);
-    }
-}
-
-fn add_hist(slot: &mut Option<Buckets>, b: &[(f64, f64)]) {
-    add_buckets(slot.get_or_insert_with(Vec::new), b);
-}
-
-fn scalar(v: &Value) -> Option<f64> {
-    match v {
-        Value::Counter(x) | Value::Gauge(x) | Value::Untyped(x) => Some(*x),
-        _ => None,
-    }
-}
-
-/// Parses a `/metrics` page. An answer with lines but not one sample in them is an error
-/// (an HTML page, garbage); unknown series are ignored.
+/// Parses a whole page at once (see [`PageParser`]).
 pub fn parse(text: &str) -> Result<Parsed, String> {
-    let candidates = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .count();
-    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
-        .map_err(|e| format!("unreadable metrics: {e}"))?;
-    let mut out = Parsed::default();
-    // Histogram buckets of pages without `# TYPE` lines: (name, labels without le) -> buckets.
-    let mut loose: BTreeMap<(String, Vec<(String, String)>), Buckets> = BTreeMap::new();
-    for s in &scrape.samples {
-        match &s.value {
-            Value::Histogram(h) => {
-                out.samples += h.len();
-                let b: Buckets = h.iter().map(|c| (c.less_than, c.count)).collect();
-                take_histogram(&mut out, &s.metric, worker_key(s), &b);
-            }
-            Value::Summary(q) => out.samples += q.len(),
-            v => {
-                out.samples += 1;
-                let Some(x) = scalar(v) else { continue };
-                if let Some(base) = s.metric.strip_suffix("_bucket")
-                    && let Some(le) = s.labels.get("le")
-                    && let Ok(le) = le.parse::<f64>()
-                {
-                    let mut rest: Vec<(String, String)> = s
-                        .labels
-                        .iter()
-                        .filter(|(k, _)| k.as_str() != "le")
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    rest.sort();
-                    loose
-                        .entry((base.to_string(), rest))
-                        .or_default()
-                        .push((le, x));
-                    continue;
+    let mut p = PageParser::default();
+    p.feed(text.as_bytes());
+    p.finish()
+}
+
+/// A `/metrics` page read as it arrives: [`feed`](Self::feed) each chunk, then
+/// [`finish`](Self::finish). Linear in the bytes; keeps only the partial last line and the
+/// reduced series.
+#[derive(Default)]
+pub struct PageParser {
+    out: Parsed,
+    /// Workers in the order first seen, found by [`key_bytes`].
+    workers: Vec<(WorkerKey, WorkerSeries)>,
+    index: HashMap<Box<[u8]>, u32>,
+    scratch: Vec<u8>,
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    /// Inside a line longer than [`MAX_LINE`]: dropping bytes up to its end.
+    skipping: bool,
+    /// Lines that were neither comments nor samples.
+    unreadable: usize,
+}
+
+impl PageParser {
+    pub fn feed(&mut self, mut chunk: &[u8]) {
+        if self.skipping {
+            match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    chunk = &chunk[i + 1..];
+                    self.skipping = false;
                 }
-                take_scalar(&mut out, s, x);
+                None => return,
             }
         }
+        if !self.partial.is_empty() {
+            match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.extend_from_slice(&chunk[..i]);
+                    self.line(&line);
+                    line.clear();
+                    self.partial = line;
+                    chunk = &chunk[i + 1..];
+                }
+                None => {
+                    self.keep_partial(chunk);
+                    return;
+                }
+            }
+        }
+        let mut start = 0;
+        while let Some(i) = chunk[start..].iter().position(|&b| b == b'\n') {
+            self.line(&chunk[start..start + i]);
+            start += i + 1;
+        }
+        self.keep_partial(&chunk[start..]);
     }
-    for ((name, labels), b) in loose {
-        let get = |k: &str| labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        take_histogram(&mut out, &name, key_of(get), &b);
+
+    fn keep_partial(&mut self, rest: &[u8]) {
+        if self.partial.len() + rest.len() > MAX_LINE {
+            self.partial = Vec::new();
+            self.skipping = true;
+            self.unreadable += 1;
+        } else {
+            self.partial.extend_from_slice(rest);
+        }
     }
-    if out.samples == 0 && candidates > 0 {
-        return Err(format!(
-            "not the Prometheus text format ({candidates} lines, no sample)"
-        ));
+
+    /// The page as read. An answer with lines but not one sample in them is an error (an
+    /// HTML page, garbage); unknown series are ignored.
+    pub fn finish(mut self) -> Result<Parsed, String> {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line);
+        }
+        let mut out = self.out;
+        if out.samples == 0 && self.unreadable > 0 {
+            return Err(format!(
+                "not the Prometheus text format ({} lines, no sample)",
+                self.unreadable
+            ));
+        }
+        for (key, w) in &mut self.workers {
+            finish_hist(&mut w.duration, &mut out.malformed, || {
+                format!("{DURATION} of {}", show_key(key))
+            });
+        }
+        if let Some(fe) = &mut out.frontend {
+            for (h, name) in [
+                (&mut fe.ttft, FE_TTFT),
+                (&mut fe.itl, FE_ITL),
+                (&mut fe.duration, FE_DURATION),
+            ] {
+                finish_hist(h, &mut out.malformed, || name.to_string());
+            }
+        }
+        out.workers = self.workers.into_iter().collect();
+        Ok(out)
     }
-    Ok(out)
-}
 
-fn key_of(get: impl Fn(&str) -> Option<String>) -> Option<WorkerKey> {
-    Some(WorkerKey {
-        namespace: get(NAMESPACE)?,
-        component: get(COMPONENT)?,
-        worker_id: get(WORKER_ID).unwrap_or_default(),
-    })
-}
-
-fn worker_key(s: &Sample) -> Option<WorkerKey> {
-    key_of(|k| s.labels.get(k).map(str::to_string))
-}
-
-fn take_scalar(out: &mut Parsed, s: &Sample, x: f64) {
-    let name = s.metric.as_str();
-    if name == UPTIME {
-        if let Some(id) = s.labels.get(WORKER_ID)
-            && x.is_finite()
+    fn line(&mut self, line: &[u8]) {
+        let line = trim(line);
+        if line.is_empty() || line[0] == b'#' {
+            return;
+        }
+        let Some(s) = sample(line) else {
+            self.unreadable += 1;
+            if line.starts_with(b"dynamo_") {
+                self.out.malformed.note(|| {
+                    format!(
+                        "unreadable line {:?}",
+                        String::from_utf8_lossy(&line[..line.len().min(120)])
+                    )
+                });
+            }
+            return;
+        };
+        self.out.samples += 1;
+        let name = s.name;
+        if let Some(base) = name.strip_suffix("_bucket")
+            && matches!(base, DURATION | FE_TTFT | FE_ITL | FE_DURATION)
         {
-            out.uptime.insert(id.to_string(), x);
+            self.bucket(base, &s);
+            return;
         }
-        return;
-    }
-    if let Some(rest) = name.strip_prefix("dynamo_frontend_") {
-        let fe = out.frontend.get_or_insert_with(FrontendSeries::default);
-        match rest {
-            "requests_total" => {
-                add(&mut fe.requests, x);
-                if let Some(st) = s.labels.get("status") {
-                    fe.errors.get_or_insert(0.0);
-                    if st == "error" {
-                        add(&mut fe.errors, x);
+        if name == UPTIME {
+            if let Some(id) = s.worker_id.as_deref() {
+                // An uptime only decides resets: any finite, non-negative time will do.
+                if s.value.is_finite() && s.value >= 0.0 {
+                    if self.out.uptime.len() < MAX_WORKERS || self.out.uptime.contains_key(id) {
+                        self.out.uptime.insert(id.to_string(), s.value);
                     }
+                } else {
+                    let v = s.value;
+                    self.out
+                        .malformed
+                        .note(|| format!("{UPTIME} of worker {id} = {}: not a time", num(v)));
                 }
             }
-            "inflight_requests" => add(&mut fe.inflight, x),
-            "queued_requests" => add(&mut fe.queued, x),
-            _ => {}
+            return;
         }
-        return;
-    }
-    if !name.starts_with("dynamo_component_") {
-        return;
-    }
-    let Some(key) = worker_key(s) else { return };
-    let w = out.workers.entry(key).or_default();
-    match name {
-        REQUESTS => add(&mut w.requests, x),
-        INFLIGHT => add(&mut w.inflight, x),
-        ERRORS => add(&mut w.errors, x),
-        n if KV_USAGE.contains(&n) && x.is_finite() => {
-            w.kv_usage = Some(w.kv_usage.map_or(x, |k| k.max(x)));
-        }
-        _ => {}
-    }
-}
-
-fn take_histogram(out: &mut Parsed, name: &str, key: Option<WorkerKey>, b: &[(f64, f64)]) {
-    match name {
-        DURATION => {
-            if let Some(key) = key {
-                add_hist(&mut out.workers.entry(key).or_default().duration, b);
+        if let Some(rest) = name.strip_prefix("dynamo_frontend_") {
+            let (field, kind) = match rest {
+                "requests_total" => (0, Kind::Count),
+                "inflight_requests" => (1, Kind::Count),
+                "queued_requests" => (2, Kind::Count),
+                _ => return,
+            };
+            let fe = self
+                .out
+                .frontend
+                .get_or_insert_with(FrontendSeries::default);
+            let x = s.value;
+            let slot = match field {
+                0 => {
+                    if let Some(st) = s.status.as_deref() {
+                        if fe.errors.is_absent() {
+                            fe.errors = Reading::Value(0.0);
+                        }
+                        if st == "error" {
+                            fe.errors.add(kind, x);
+                        }
+                    }
+                    &mut fe.requests
+                }
+                1 => &mut fe.inflight,
+                _ => &mut fe.queued,
+            };
+            slot.add(kind, x);
+            if !kind.plausible(x) {
+                self.out
+                    .malformed
+                    .note(|| format!("{name} = {}: {}", num(x), kind.expected()));
             }
+            return;
         }
-        FE_TTFT | FE_ITL | FE_DURATION => {
-            let fe = out.frontend.get_or_insert_with(FrontendSeries::default);
-            let slot = match name {
+        if !name.starts_with("dynamo_component_") {
+            return;
+        }
+        let Some(i) = self.worker(&s) else { return };
+        let (key, w) = &mut self.workers[i];
+        let (slot, kind, max) = match name {
+            REQUESTS => (&mut w.requests, Kind::Count, false),
+            INFLIGHT => (&mut w.inflight, Kind::Count, false),
+            ERRORS => (&mut w.errors, Kind::Count, false),
+            n if KV_USAGE.contains(&n) => (&mut w.kv_usage, Kind::Fraction, true),
+            _ => return,
+        };
+        let x = s.value;
+        if max {
+            slot.max(kind, x);
+        } else {
+            slot.add(kind, x);
+        }
+        if !kind.plausible(x) {
+            self.out.malformed.note(|| {
+                format!(
+                    "{name} of {} = {}: {}",
+                    show_key(key),
+                    num(x),
+                    kind.expected()
+                )
+            });
+        }
+    }
+
+    /// One bucket of a histogram dynamo-ctl shows.
+    fn bucket(&mut self, base: &str, s: &Sample) {
+        let le =
+            s.le.as_deref()
+                .map(str::trim)
+                .and_then(|l| l.parse::<f64>().ok());
+        let ok = le.is_some_and(|l| !l.is_nan()) && Kind::Count.plausible(s.value);
+        let (slot, key) = if base == DURATION {
+            let Some(i) = self.worker(s) else { return };
+            let (key, w) = &mut self.workers[i];
+            (&mut w.duration, Some(&*key))
+        } else {
+            let fe = self
+                .out
+                .frontend
+                .get_or_insert_with(FrontendSeries::default);
+            let slot = match base {
                 FE_TTFT => &mut fe.ttft,
                 FE_ITL => &mut fe.itl,
                 _ => &mut fe.duration,
             };
-            add_hist(slot, b);
+            (slot, None)
+        };
+        match (ok, &mut *slot, le) {
+            (true, Reading::Value(b), Some(le)) => b.push((le, s.value)),
+            (true, Reading::Absent, Some(le)) => *slot = Reading::Value(vec![(le, s.value)]),
+            (true, Reading::Malformed, _) => {}
+            _ => {
+                *slot = Reading::Malformed;
+                let (v, le) = (s.value, s.le.as_deref().unwrap_or("(none)"));
+                let of = key
+                    .map(|k| format!(" of {}", show_key(k)))
+                    .unwrap_or_default();
+                self.out.malformed.note(|| {
+                    format!(
+                        "{base}_bucket{of} le={le:?} = {}: bad bound or count",
+                        num(v)
+                    )
+                });
+            }
         }
-        _ => {}
     }
+
+    /// The index of the sample's worker, added when new; `None` without the namespace and
+    /// component labels, or when the page already has [`MAX_WORKERS`] others.
+    fn worker(&mut self, s: &Sample) -> Option<usize> {
+        let (ns, comp) = (s.namespace.as_deref()?, s.component.as_deref()?);
+        let id = s.worker_id.as_deref().unwrap_or("");
+        key_bytes(&mut self.scratch, ns, comp, id);
+        if let Some(&i) = self.index.get(self.scratch.as_slice()) {
+            return Some(i as usize);
+        }
+        if self.workers.len() >= MAX_WORKERS {
+            self.out.skipped = self.out.skipped.saturating_add(1);
+            return None;
+        }
+        let i = self.workers.len();
+        self.index
+            .insert(self.scratch.clone().into_boxed_slice(), i as u32);
+        self.workers.push((
+            WorkerKey {
+                namespace: ns.to_string(),
+                component: comp.to_string(),
+                worker_id: id.to_string(),
+            },
+            WorkerSeries::default(),
+        ));
+        Some(i)
+    }
+}
+
+/// An unambiguous byte key for a worker: each part preceded by its length.
+pub(super) fn key_bytes(buf: &mut Vec<u8>, ns: &str, comp: &str, id: &str) {
+    buf.clear();
+    for part in [ns, comp, id] {
+        buf.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        buf.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// `ns/component/worker` for a note.
+pub(super) fn show_key(k: &WorkerKey) -> String {
+    format!("{}/{}/{}", k.namespace, k.component, k.worker_id)
+}
+
+/// A number for a note: short whatever its size (`1e300`, never 300 digits).
+pub(super) fn num(x: f64) -> String {
+    if x.is_finite() && x.abs() < 1e6 {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// Sorts and merges a histogram's buckets read one by one; more than [`MAX_BUCKETS`]
+/// bounds (or none of them `+Inf`-capable) makes it malformed.
+fn finish_hist(h: &mut Reading<Buckets>, tally: &mut Tally, what: impl FnOnce() -> String) {
+    if let Reading::Value(b) = h {
+        normalize(b);
+        if b.len() > MAX_BUCKETS {
+            let n = b.len();
+            *h = Reading::Malformed;
+            tally.note(|| format!("{}: {n} bucket bounds (at most {MAX_BUCKETS})", what()));
+        } else {
+            b.shrink_to_fit();
+        }
+    }
+}
+
+/// One sample line, reduced to what dynamo-ctl reads.
+#[derive(Debug, Default)]
+struct Sample<'a> {
+    name: &'a str,
+    namespace: Option<Cow<'a, str>>,
+    component: Option<Cow<'a, str>>,
+    worker_id: Option<Cow<'a, str>>,
+    le: Option<Cow<'a, str>>,
+    status: Option<Cow<'a, str>>,
+    value: f64,
+}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t' | b'\r', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r'] = b {
+        b = rest;
+    }
+    b
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// `name[{label="value",...}] value [timestamp]`; `None` when the line is not that.
+fn sample(b: &[u8]) -> Option<Sample<'_>> {
+    let is_start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b':';
+    let is_cont = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
+    if !is_start(*b.first()?) {
+        return None;
+    }
+    let mut i = 1;
+    while i < b.len() && is_cont(b[i]) {
+        i += 1;
+    }
+    // ASCII by construction.
+    let mut s = Sample {
+        name: std::str::from_utf8(&b[..i]).ok()?,
+        ..Sample::default()
+    };
+    i = skip_ws(b, i);
+    if b.get(i) == Some(&b'{') {
+        i += 1;
+        loop {
+            i = skip_ws(b, i);
+            match b.get(i)? {
+                b'}' => {
+                    i += 1;
+                    break;
+                }
+                b',' => {
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let label = &b[start..i];
+            if label.is_empty() {
+                return None;
+            }
+            i = skip_ws(b, i);
+            if b.get(i) != Some(&b'=') {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            i += 1;
+            let vstart = i;
+            let mut escaped = false;
+            loop {
+                match b.get(i)? {
+                    b'\\' => {
+                        escaped = true;
+                        i += 2;
+                    }
+                    b'"' => break,
+                    _ => i += 1,
+                }
+            }
+            let raw = b.get(vstart..i)?;
+            i += 1;
+            let slot = match label {
+                b"dynamo_namespace" => &mut s.namespace,
+                b"dynamo_component" => &mut s.component,
+                b"worker_id" => &mut s.worker_id,
+                b"le" => &mut s.le,
+                b"status" => &mut s.status,
+                _ => continue,
+            };
+            *slot = Some(if escaped {
+                Cow::Owned(unescape(raw))
+            } else {
+                String::from_utf8_lossy(raw)
+            });
+        }
+    }
+    let i = skip_ws(b, i);
+    let end = b[i..]
+        .iter()
+        .position(|&c| c == b' ' || c == b'\t')
+        .map_or(b.len(), |n| i + n);
+    let v = std::str::from_utf8(&b[i..end]).ok()?;
+    if v.is_empty() {
+        return None;
+    }
+    s.value = v.parse::<f64>().ok()?;
+    Some(s)
+}
+
+/// A label value's escapes: `\\`, `\"`, `\n`.
+fn unescape(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut it = raw.iter();
+    while let Some(&c) = it.next() {
+        if c == b'\\' {
+            match it.next() {
+                Some(b'n') => out.push(b'\n'),
+                Some(&o) => out.push(o),
+                None => out.push(b'\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// As a real ai-dynamo-runtime 1.6.1 worker writes it (trimmed).
-    const WORKER: &str = r#"# HELP dynamo_component_inflight_requests Number of requests currently being processed by work handler
-# TYPE dynamo_component_inflight_requests gauge
-dynamo_component_inflight_requests{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529"} 2
-# TYPE dynamo_component_request_duration_seconds histogram
-dynamo_component_request_duration_seconds_bucket{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529",le="0.05"} 3
-dynamo_component_request_duration_seconds_bucket{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529",le="0.1"} 30
-dynamo_component_request_duration_seconds_bucket{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529",le="+Inf"} 30
-dynamo_component_request_duration_seconds_sum{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529"} 1.59
-dynamo_component_request_duration_seconds_count{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529"} 30
-# TYPE dynamo_component_requests_total counter
-dynamo_component_requests_total{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529"} 30
-dynamo_component_requests_total{dynamo_component="backend",dynamo_endpoint="clear_kv_blocks",dynamo_namespace="mt",worker_id="c68a147e65793529"} 2
-# TYPE dynamo_component_uptime_seconds gauge
-dynamo_component_uptime_seconds{worker_id="c68a147e65793529"} 6.43
-# TYPE dynamo_component_errors_total counter
-dynamo_component_errors_total{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529",error_type="generate"} 4
-dynamo_component_errors_total{dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="mt",worker_id="c68a147e65793529",error_type="publish_final"} 1
-dynamo_component_kvstats_gpu_cache_usage_percent{dynamo_component="backend",dynamo_namespace="mt",worker_id="c68a147e65793529"} 0.25
-dynamo_engine_request 0
-"#;
-
-    #[test]
-    fn a_real_worker_page() {
-        let p = parse(WORKER).unwrap();
-        let key = WorkerKey {
-            namespace: "mt".into(),
-            component: "backend".into(),
-            worker_id: "c68a147e65793529".into(),
-        };
-        let w = &p.workers[&key];
-        assert_eq!(w.requests, Some(32.0));
-        assert_eq!(w.inflight, Some(2.0));
-        assert_eq!(w.errors, Some(5.0));
-        assert_eq!(w.kv_usage, Some(0.25));
-        let mut d = w.duration.clone().unwrap();
-        d.sort_by(|a, b| a.0.total_cmp(&b.0));
-        assert_eq!(d, vec![(0.05, 3.0), (0.1, 30.0), (f64::INFINITY, 30.0)]);
-        assert_eq!(p.uptime["c68a147e65793529"], 6.43);
-        assert!(p.frontend.is_none());
-        assert_eq!(p.workers.len(), 1);
-    }
-
-    #[test]
-    fn buckets_without_type_lines_and_new_kv_name() {
-        let page = "x_requests_total 1\n\
-            dynamo_component_request_duration_seconds_bucket{dynamo_namespace=\"n\",dynamo_component=\"c\",worker_id=\"1\",le=\"1\"} 2\n\
-            dynamo_component_request_duration_seconds_bucket{dynamo_namespace=\"n\",dynamo_component=\"c\",worker_id=\"1\",le=\"+Inf\"} 3\n\
-            dynamo_component_gpu_cache_usage_percent{dynamo_namespace=\"n\",dynamo_component=\"c\",worker_id=\"1\"} 0.5\n";
-        let p = parse(page).unwrap();
-        let w = p.workers.values().next().unwrap();
-        assert_eq!(w.kv_usage, Some(0.5));
-        assert_eq!(w.duration.as_ref().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn frontend_series() {
-        let page = r#"# TYPE dynamo_frontend_requests_total counter
-dynamo_frontend_requests_total{endpoint="chat_completions",model="m",request_type="stream",status="success"} 10
-dynamo_frontend_requests_total{endpoint="chat_completions",model="m",request_type="stream",status="error"} 2
-# TYPE dynamo_frontend_inflight_requests gauge
-dynamo_frontend_inflight_requests{model="m"} 3
-# TYPE dynamo_frontend_queued_requests gauge
-dynamo_frontend_queued_requests{model="m"} 1
-# TYPE dynamo_frontend_time_to_first_token_seconds histogram
-dynamo_frontend_time_to_first_token_seconds_bucket{model="m",le="0.1"} 5
-dynamo_frontend_time_to_first_token_seconds_bucket{model="m",le="+Inf"} 12
-"#;
-        let fe = parse(page).unwrap().frontend.unwrap();
-        assert_eq!(fe.requests, Some(12.0));
-        assert_eq!(fe.errors, Some(2.0));
-        assert_eq!(fe.inflight, Some(3.0));
-        assert_eq!(fe.queued, Some(1.0));
-        assert_eq!(fe.ttft.unwrap().len(), 2);
-        assert!(fe.itl.is_none());
-    }
-
-    #[test]
-    fn garbage_is_an_error_and_never_a_panic() {
-        assert!(parse("<html><body>hello</body></html>\n").is_err());
-        assert!(parse("hello world\nfoo bar baz\n").is_err());
-        assert_eq!(parse("").unwrap(), Parsed::default());
-        assert_eq!(parse("# just a comment\n").unwrap(), Parsed::default());
-        for hostile in [
-            "dynamo_component_requests_total{dynamo_namespace=\"a,b=c\",dynamo_component=\"x\"} NaN\n",
-            "dynamo_component_requests_total{dynamo_namespace=\"\u{1b}[2J\",dynamo_component=\"x\"} 1e400\n",
-            "dynamo_component_request_duration_seconds_bucket{le=\"x\"} 1\n",
-            "dynamo_component_request_duration_seconds_bucket{dynamo_namespace=\"n\",dynamo_component=\"c\",le=\"NaN\"} 1\n",
-            "{}{}{}{ 1 2 3\n\u{0}\u{ffff}",
-            "# TYPE dynamo_component_request_duration_seconds histogram\ndynamo_component_request_duration_seconds_bucket{le=\"+Inf\"} -5\n",
-        ] {
-            let _ = parse(hostile);
-        }
-    }
-}
+#[path = "expo_tests.rs"]
+mod tests;

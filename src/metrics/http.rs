@@ -6,8 +6,9 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Empty};
 use hyper::Request;
+use hyper::body::Body;
 use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -129,13 +130,43 @@ impl Drop for AbortOnDrop {
 /// GET `path_and_query` (which starts with `/`) from `url`'s server, within `timeout`.
 /// Errors are short, human-readable texts.
 pub async fn get(url: &HttpUrl, path_and_query: &str, timeout: Duration) -> Result<Answer, String> {
-    match tokio::time::timeout(timeout, get_unbounded(url, path_and_query)).await {
+    let mut body: Vec<u8> = Vec::new();
+    let status = get_each(url, path_and_query, timeout, |hint, chunk| {
+        if body.is_empty() {
+            // One allocation of the announced size (bounded), not a doubling per chunk.
+            body.reserve_exact(hint.min(MAX_BODY));
+        }
+        body.extend_from_slice(chunk);
+        Ok(())
+    })
+    .await?;
+    Ok(Answer {
+        status,
+        body: Bytes::from(body),
+    })
+}
+
+/// GET, the body handed to `chunk(size_hint, bytes)` piece by piece as it arrives (so it
+/// can be read while it comes and never held whole); its error ends the call. The whole
+/// call, `chunk` included, is bounded by `timeout`; at most [`MAX_BODY`] bytes. Answers the
+/// status code.
+pub async fn get_each(
+    url: &HttpUrl,
+    path_and_query: &str,
+    timeout: Duration,
+    chunk: impl FnMut(usize, &[u8]) -> Result<(), String>,
+) -> Result<u16, String> {
+    match tokio::time::timeout(timeout, get_unbounded(url, path_and_query, chunk)).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {:.1} s", timeout.as_secs_f64())),
     }
 }
 
-async fn get_unbounded(url: &HttpUrl, path_and_query: &str) -> Result<Answer, String> {
+async fn get_unbounded(
+    url: &HttpUrl,
+    path_and_query: &str,
+    mut chunk: impl FnMut(usize, &[u8]) -> Result<(), String>,
+) -> Result<u16, String> {
     let stream = TcpStream::connect((url.host.as_str(), url.port))
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -165,18 +196,21 @@ async fn get_unbounded(url: &HttpUrl, path_and_query: &str) -> Result<Answer, St
         .await
         .map_err(|e| format!("http: {e}"))?;
     let status = resp.status().as_u16();
-    let body = Limited::new(resp.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                format!("answer bigger than {} MiB", MAX_BODY >> 20)
-            } else {
-                format!("reading the answer: {e}")
-            }
-        })?
-        .to_bytes();
-    Ok(Answer { status, body })
+    let mut body = resp.into_body();
+    let hint = usize::try_from(body.size_hint().lower()).unwrap_or(MAX_BODY);
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading the answer: {e}"))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > MAX_BODY {
+            return Err(format!("answer bigger than {} MiB", MAX_BODY >> 20));
+        }
+        chunk(hint, &data)?;
+    }
+    Ok(status)
 }
 
 #[cfg(test)]

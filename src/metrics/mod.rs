@@ -20,10 +20,25 @@
 //! - Both at once: per instance, a live answer wins over a stale one, Prometheus before the
 //!   scrapes (in the order given); `health` comes from whichever source knows it.
 //!
-//! Every HTTP call is bounded by [`Config::timeout`] (2 s by default) and all sources are
-//! asked concurrently, so a hanging, dead or garbage-answering source costs one timeout at
-//! most and shows up as `status: error` in [`Metrics::sources`], never as a panic.
-//! Plain `http://` only (loopback and cluster addresses; no TLS).
+//! Every HTTP call is bounded by [`Config::timeout`] (2 s by default; reading the answer
+//! included) and all sources are asked concurrently, so a hanging, dead or
+//! garbage-answering source costs one timeout at most and shows up as `status: error` in
+//! [`Metrics::sources`], never as a panic. Plain `http://` only (loopback and cluster
+//! addresses; no TLS).
+//!
+//! # Hostile sources: bounded work and memory
+//! - A `/metrics` page is parsed line by line as it arrives (no copy of the page is kept)
+//!   into one compact record per worker; a Prometheus answer is read series by series into
+//!   the same, and dropped once read. Answers are capped at 32 MiB, a line at 64 KiB.
+//! - At most [`MAX_WORKERS`] (100,000) workers per source: series of more are skipped and
+//!   counted ([`SourceQuality::skipped`]). A histogram with more than [`MAX_BUCKETS`]
+//!   (4,096) bounds is malformed. Every histogram merge is one sorted walk (linear).
+//! - Values are checked per series ([`Kind`]): counts and rates finite, `0..=2^53`; KV use
+//!   a fraction `0..=1` (`gpu_cache_usage_percent` is 0.0-1.0 in Dynamo); durations
+//!   `0..=` a year. Anything else is *malformed*: null, named in the instance's or the
+//!   frontend's `malformed` list, counted per source with the first one described
+//!   ([`Collector::poll_report`], `top -o json`'s `sources[].malformed`), never shown as a
+//!   number.
 //!
 //! # Joining
 //! `worker_id` is the instance id in hex, as in discovery's keys:
@@ -38,7 +53,7 @@
 //! ```text
 //! let cfg = metrics::Config::from_args(g.prometheus.clone(), g.metrics.clone(), g.nats.clone())?;
 //! let mut collector = metrics::Collector::new(cfg);
-//! loop {                                              // a source task, every refresh
+//! loop {                                 // on its own thread and runtime, never the keys'
 //!     let m = collector.poll(Some(ns)).await;         // bounded by the timeout
 //!     tx.send(Action::MetricsSampled(m));
 //!     tokio::time::sleep(refresh).await;
@@ -49,8 +64,10 @@
 mod expo;
 mod http;
 mod math;
+mod merge;
 pub mod nats;
 mod prom;
+mod promjson;
 mod scrape;
 
 use std::collections::{BTreeMap, HashMap};
@@ -58,9 +75,12 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
-pub use expo::{Parsed, WorkerKey};
+pub use expo::{MAX_WORKERS, PageParser, Parsed, WorkerKey, parse as parse_page};
 pub use http::HttpUrl;
-pub use math::{Buckets, bucket_increase, increase, quantile};
+pub use math::{Buckets, Kind, MAX_BUCKETS, MAX_COUNT, MAX_SECONDS, Reading};
+pub use math::{add_buckets, bucket_increase, increase, normalize, quantile};
+use merge::{Partial, merge};
+pub use merge::{SourceQuality, Tally};
 #[doc(hidden)]
 pub use prom::{bench_fetch_answers, bench_parse_answers};
 
@@ -130,7 +150,7 @@ impl SourceStatus {
 }
 
 /// Server text in an error, made printable and bounded.
-fn safe_error(e: &str) -> String {
+pub(crate) fn safe_error(e: &str) -> String {
     let mut s = crate::text::safe(e).into_owned();
     if s.chars().count() > 300 {
         s = s.chars().take(300).collect::<String>() + "…";
@@ -167,6 +187,9 @@ pub struct InstanceLoad {
     pub p95_seconds: Option<f64>,
     pub errors_per_s: Option<f64>,
     pub kv_cache_usage: Option<f64>,
+    /// The fields above the source gave a value for that is not plausible (a count below
+    /// zero, a KV use above 1, a quantile of a year): they are null, never shown as numbers.
+    pub malformed: Vec<&'static str>,
     /// `ready`/`notready` from its server's `/health` (direct scrape); null when unknown.
     pub health: Option<String>,
     /// Its series stopped (Prometheus: no sample now, one recently; scrape: the last
@@ -197,6 +220,8 @@ pub struct FrontendLoad {
     pub itl_p95_seconds: Option<f64>,
     pub p50_seconds: Option<f64>,
     pub p95_seconds: Option<f64>,
+    /// The fields above whose value was not plausible (null then).
+    pub malformed: Vec<&'static str>,
 }
 
 /// Prefill queue depth from NATS JetStream ([`nats`]).
@@ -262,6 +287,63 @@ impl Metrics {
         self.components
             .iter()
             .find(|c| c.namespace == ns && c.component == component)
+    }
+}
+
+/// A round as `top -o json` writes it: [`Metrics`], each source with its
+/// [`SourceQuality`] (`malformed`, `malformed_example`, `skipped`) beside its status.
+pub struct Report<'a> {
+    pub metrics: &'a Metrics,
+    /// Same order as `metrics.sources`.
+    pub quality: &'a [SourceQuality],
+}
+
+impl Serialize for Report<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        #[derive(Serialize)]
+        struct Source<'a> {
+            #[serde(flatten)]
+            status: &'a SourceStatus,
+            #[serde(flatten)]
+            quality: &'a SourceQuality,
+        }
+        struct When(SystemTime);
+        impl Serialize for When {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                rfc3339(&self.0, s)
+            }
+        }
+        // Every field, so that a new one cannot be forgotten here.
+        let Metrics {
+            sources,
+            components,
+            instances,
+            frontend,
+            prefill_queue,
+            prefill_queues,
+            taken_at,
+            window_seconds,
+        } = self.metrics;
+        let none = SourceQuality::default();
+        let sources: Vec<Source> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, status)| Source {
+                status,
+                quality: self.quality.get(i).unwrap_or(&none),
+            })
+            .collect();
+        let mut st = s.serialize_struct("Metrics", 8)?;
+        st.serialize_field("sources", &sources)?;
+        st.serialize_field("components", components)?;
+        st.serialize_field("instances", instances)?;
+        st.serialize_field("frontend", frontend)?;
+        st.serialize_field("prefill_queue", prefill_queue)?;
+        st.serialize_field("prefill_queues", prefill_queues)?;
+        st.serialize_field("taken_at", &When(*taken_at))?;
+        st.serialize_field("window_seconds", window_seconds)?;
+        st.end()
     }
 }
 
@@ -385,6 +467,12 @@ impl Collector {
     /// One round over all sources, concurrently, each bounded by the timeout; only
     /// namespace `namespace` when given.
     pub async fn poll(&mut self, namespace: Option<&str>) -> Metrics {
+        self.poll_report(namespace).await.0
+    }
+
+    /// [`poll`](Self::poll), with how much of each source's answer was left out as
+    /// malformed or beyond the caps (same order as [`Metrics::sources`]).
+    pub async fn poll_report(&mut self, namespace: Option<&str>) -> (Metrics, Vec<SourceQuality>) {
         let prom = async {
             match &self.cfg.prometheus {
                 Some(url) => Some(prom::poll(url, &self.cfg, namespace).await),
@@ -416,24 +504,28 @@ impl Collector {
             }
             partials.push(p.0);
         }
-        let mut m = merge(partials);
+        let (mut m, mut quality) = merge(partials);
         m.window_seconds = window;
         if let Some((location, answer)) = queues {
             match answer {
                 Ok(q) => {
-                    m.prefill_queue = nats::preferred(&q).cloned();
-                    m.prefill_queues = q;
+                    m.prefill_queue = nats::preferred(&q.queues).cloned();
+                    m.prefill_queues = q.queues;
                     m.sources
                         .push(SourceStatus::new(SourceKind::Nats, location, None));
+                    quality.push(q.malformed.quality(0));
                 }
-                Err(e) => m.sources.push(SourceStatus::new(
-                    SourceKind::Nats,
-                    location,
-                    Some(e.to_string()),
-                )),
+                Err(e) => {
+                    m.sources.push(SourceStatus::new(
+                        SourceKind::Nats,
+                        location,
+                        Some(e.to_string()),
+                    ));
+                    quality.push(SourceQuality::default());
+                }
             }
         }
-        m
+        (m, quality)
     }
 
     /// Requests per second of one component over the last `minutes` (Prometheus
@@ -449,180 +541,5 @@ impl Collector {
         prom::history(url, &self.cfg, namespace, component, minutes)
             .await
             .ok()
-    }
-}
-
-/// One worker instance as one source saw it, before merging.
-#[derive(Clone, Debug, Default)]
-struct InstAgg {
-    key: WorkerKey,
-    requests_per_s: Option<f64>,
-    inflight: Option<f64>,
-    /// Bucket rates (or increases: quantiles do not care about the scale).
-    buckets: Option<Buckets>,
-    errors_per_s: Option<f64>,
-    kv_usage: Option<f64>,
-    health: Option<String>,
-    stale: bool,
-    source: String,
-}
-
-/// The frontend as one source saw it.
-#[derive(Clone, Debug, Default)]
-struct FrontAgg {
-    requests_per_s: Option<f64>,
-    errors_per_s: Option<f64>,
-    inflight: Option<f64>,
-    queued: Option<f64>,
-    ttft: Option<Buckets>,
-    itl: Option<Buckets>,
-    duration: Option<Buckets>,
-}
-
-/// What one source said this round.
-struct Partial {
-    status: SourceStatus,
-    instances: Vec<InstAgg>,
-    frontend: Option<FrontAgg>,
-}
-
-fn finite(v: Option<f64>) -> Option<f64> {
-    v.filter(|x| x.is_finite())
-}
-
-fn sum(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (finite(a), finite(b)) {
-        (Some(x), Some(y)) => Some(x + y),
-        (x, y) => x.or(y),
-    }
-}
-
-fn add_opt_buckets(a: &mut Option<Buckets>, b: &Option<Buckets>) {
-    if let Some(b) = b {
-        math::add_buckets(a.get_or_insert_with(Vec::new), b);
-    }
-}
-
-fn q(p: f64, b: &Option<Buckets>) -> Option<f64> {
-    finite(b.as_deref().and_then(|b| quantile(p, b)))
-}
-
-/// Merges what the sources said into one [`Metrics`].
-fn merge(partials: Vec<Partial>) -> Metrics {
-    let mut by_key: BTreeMap<WorkerKey, InstAgg> = BTreeMap::new();
-    let mut health: HashMap<WorkerKey, String> = HashMap::new();
-    let mut frontend: Option<FrontAgg> = None;
-    let mut frontend_from_prometheus = false;
-    let mut sources = Vec::new();
-    for p in partials {
-        let is_prom = p.status.kind == SourceKind::Prometheus;
-        sources.push(p.status);
-        for i in p.instances {
-            if let Some(h) = &i.health {
-                health.entry(i.key.clone()).or_insert_with(|| h.clone());
-            }
-            match by_key.get(&i.key) {
-                Some(have) if !have.stale || i.stale => {}
-                _ => {
-                    by_key.insert(i.key.clone(), i);
-                }
-            }
-        }
-        if let Some(f) = p.frontend {
-            // Prometheus sums every frontend already; scrapes of several frontends add up.
-            if is_prom {
-                frontend = Some(f);
-                frontend_from_prometheus = true;
-            } else if !frontend_from_prometheus {
-                let acc = frontend.get_or_insert_with(FrontAgg::default);
-                acc.requests_per_s = sum(acc.requests_per_s, f.requests_per_s);
-                acc.errors_per_s = sum(acc.errors_per_s, f.errors_per_s);
-                acc.inflight = sum(acc.inflight, f.inflight);
-                acc.queued = sum(acc.queued, f.queued);
-                add_opt_buckets(&mut acc.ttft, &f.ttft);
-                add_opt_buckets(&mut acc.itl, &f.itl);
-                add_opt_buckets(&mut acc.duration, &f.duration);
-            }
-        }
-    }
-    let mut instances = Vec::with_capacity(by_key.len());
-    // Per component: the load so far, its instances' buckets and KV uses.
-    type Acc = (ComponentLoad, Option<Buckets>, Vec<f64>);
-    let mut comps: BTreeMap<(String, String), Acc> = BTreeMap::new();
-    for (key, i) in by_key {
-        let (c, buckets, kv) = comps
-            .entry((key.namespace.clone(), key.component.clone()))
-            .or_insert_with(|| {
-                (
-                    ComponentLoad {
-                        namespace: key.namespace.clone(),
-                        component: key.component.clone(),
-                        instances: 0,
-                        requests_per_s: None,
-                        inflight: None,
-                        p50_seconds: None,
-                        p95_seconds: None,
-                        errors_per_s: None,
-                        kv_cache_usage: None,
-                    },
-                    None,
-                    Vec::new(),
-                )
-            });
-        if !i.stale {
-            add_opt_buckets(buckets, &i.buckets);
-            if let Some(k) = finite(i.kv_usage) {
-                kv.push(k);
-            }
-            c.instances += 1;
-            c.requests_per_s = sum(c.requests_per_s, i.requests_per_s);
-            c.inflight = sum(c.inflight, i.inflight);
-            c.errors_per_s = sum(c.errors_per_s, i.errors_per_s);
-        }
-        let live = !i.stale;
-        instances.push(InstanceLoad {
-            health: i.health.or_else(|| health.get(&key).cloned()),
-            namespace: key.namespace,
-            component: key.component,
-            instance_id_hex: key.worker_id,
-            requests_per_s: finite(i.requests_per_s).filter(|_| live),
-            inflight: finite(i.inflight).filter(|_| live),
-            p50_seconds: q(0.5, &i.buckets).filter(|_| live),
-            p95_seconds: q(0.95, &i.buckets).filter(|_| live),
-            errors_per_s: finite(i.errors_per_s).filter(|_| live),
-            kv_cache_usage: finite(i.kv_usage).filter(|_| live),
-            stale: i.stale,
-            source: i.source,
-        });
-    }
-    let components = comps
-        .into_values()
-        .map(|(mut c, b, kv)| {
-            c.p50_seconds = q(0.5, &b);
-            c.p95_seconds = q(0.95, &b);
-            if !kv.is_empty() {
-                c.kv_cache_usage = Some(kv.iter().sum::<f64>() / kv.len() as f64);
-            }
-            c
-        })
-        .collect();
-    let frontend = frontend.map(|f| FrontendLoad {
-        requests_per_s: finite(f.requests_per_s),
-        errors_per_s: finite(f.errors_per_s),
-        inflight: finite(f.inflight),
-        queued: finite(f.queued),
-        ttft_p50_seconds: q(0.5, &f.ttft),
-        ttft_p95_seconds: q(0.95, &f.ttft),
-        itl_p50_seconds: q(0.5, &f.itl),
-        itl_p95_seconds: q(0.95, &f.itl),
-        p50_seconds: q(0.5, &f.duration),
-        p95_seconds: q(0.95, &f.duration),
-    });
-    Metrics {
-        sources,
-        components,
-        instances,
-        frontend,
-        ..Metrics::none()
     }
 }

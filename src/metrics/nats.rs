@@ -9,7 +9,7 @@
 //! - [`url_from`]: the server from `--nats URL`, else `$NATS_SERVER` (Dynamo's variable);
 //!   `nats://host:port`, `host:port` or `host` (port 4222), with optional `user:pass@` or
 //!   `token@`. `None` when neither is set.
-//! - [`prefill_queues`]: one connection, one answer, bounded by a timeout.
+//! - [`prefill_queues`]: one connection, one answer ([`Queues`]), bounded by a timeout.
 //! - [`NatsSource`]: the same, keeping its connection between polls (the TUI polls every
 //!   2 s); a connection that broke is replaced on the next poll.
 //! - [`Client`]: the small NATS client underneath (request/reply, publish), public for tools
@@ -25,8 +25,12 @@
 //!
 //! Everything the server says is untrusted: stream names are escaped with
 //! [`crate::text::safe`] before they are returned, names that are not a valid subject token
-//! are skipped (never put into a subject), lines and payloads are size-capped, and every
-//! network step is bounded by the timeout. Nothing here panics on what the server sends.
+//! are skipped (never put into a subject), lines and payloads are size-capped, reading is
+//! linear in the bytes received (a flood of small operations after a large message
+//! included), and one timeout bounds a whole poll (connect, reconnect, every request). A
+//! stream whose consumer answers nonsense (`num_pending` of 1e30, 2^64, -1 or 2.5, no count,
+//! not JSON, an API error) is left out and counted ([`Queues::malformed`]); the other
+//! streams stay. Nothing here panics on what the server sends.
 //!
 //! Why not the `async-nats` crate: its TLS backends (`ring`, `aws-lc-rs`) compile C code;
 //! with both disabled it still builds rustls, and a server that announces `tls_required`
@@ -34,15 +38,12 @@
 //! crates. The protocol needed here (CONNECT, PING, SUB, PUB, MSG/HMSG) is small, so it is
 //! spoken directly with no new dependency; TLS servers are refused with a clear error.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use super::merge::Tally;
 use crate::text;
 
 /// Dynamo's variable for the NATS server.
@@ -310,12 +311,8 @@ pub fn preferred(queues: &[QueueDepth]) -> Option<&QueueDepth> {
 }
 
 /// The prefill queues of the server at `url`, once: connects, reads, closes. Bounded by
-/// `timeout` (connect and read each).
-pub async fn prefill_queues(
-    url: &str,
-    namespace: Option<&str>,
-    timeout: Duration,
-) -> Result<Vec<QueueDepth>, NatsError> {
+/// `timeout` as a whole.
+pub async fn prefill_queues(url: &str, namespace: Option<&str>, timeout: Duration) -> SourceResult {
     let url = NatsUrl::parse(url)?;
     NatsSource::new(url, timeout).poll(namespace).await
 }
@@ -328,13 +325,34 @@ pub struct NatsSource {
     connects: u64,
 }
 
+/// The prefill queues of one poll, and the streams left out.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Queues {
+    /// Sorted by stream name.
+    pub queues: Vec<QueueDepth>,
+    /// Streams whose `worker-group` consumer answered nonsense (a count that is no count:
+    /// 1e30, 2^64, -1, 2.5; not JSON; an API error): left out, counted, the first described.
+    pub malformed: Tally,
+}
+
+impl std::ops::Deref for Queues {
+    type Target = [QueueDepth];
+    fn deref(&self) -> &[QueueDepth] {
+        &self.queues
+    }
+}
+
 /// What a poll answers.
-pub type SourceResult = Result<Vec<QueueDepth>, NatsError>;
+pub type SourceResult = Result<Queues, NatsError>;
+
+/// The largest count taken from JetStream: its own limit on a stream's messages (int64).
+const MAX_JS_COUNT: u64 = i64::MAX as u64;
 
 impl NatsSource {
-    /// Connects lazily, on the first poll. Connecting and reading are each bounded by
-    /// `timeout`; when the kept connection turns out to be closed (server restarted), the
-    /// same poll makes one fresh connection and tries again.
+    /// Connects lazily, on the first poll. The whole poll (connecting, reconnecting, every
+    /// request and reply) is bounded by `timeout`; when the kept connection turns out to be
+    /// closed (server restarted), the same poll makes one fresh connection and tries again
+    /// within that time.
     pub fn new(url: NatsUrl, timeout: Duration) -> NatsSource {
         NatsSource {
             url,
@@ -360,10 +378,21 @@ impl NatsSource {
 
     /// The prefill queues now. An error leaves the source ready for the next poll.
     pub async fn poll(&mut self, namespace: Option<&str>) -> SourceResult {
-        let reused = self.conn.is_some();
-        match self.attempt(namespace).await {
-            Err(e) if reused && e.stale_connection() => self.attempt(namespace).await,
-            r => r,
+        let t = self.timeout;
+        let round = async {
+            let reused = self.conn.is_some();
+            match self.attempt(namespace).await {
+                Err(e) if reused && e.stale_connection() => self.attempt(namespace).await,
+                r => r,
+            }
+        };
+        match tokio::time::timeout(t, round).await {
+            Ok(r) => r,
+            Err(_) => {
+                // Cut off mid-exchange: the connection may hold half a frame.
+                self.conn = None;
+                Err(NatsError::Timeout(t))
+            }
         }
     }
 
@@ -373,10 +402,7 @@ impl NatsSource {
             self.connects += 1;
         }
         let conn = self.conn.as_mut().expect("connected above");
-        let res = match tokio::time::timeout(self.timeout, queues(conn, namespace)).await {
-            Ok(r) => r,
-            Err(_) => Err(NatsError::Timeout(self.timeout)),
-        };
+        let res = queues(conn, namespace).await;
         if res.as_ref().is_err_and(NatsError::breaks_connection) {
             self.conn = None;
         }
@@ -418,22 +444,59 @@ struct StreamNames {
     streams: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
-struct ConsumerInfo {
-    error: Option<ApiError>,
-    num_pending: Option<u64>,
-    #[serde(default)]
-    num_ack_pending: u64,
-    #[serde(default)]
-    num_waiting: u64,
-}
-
 fn decode<'a, T: Deserialize<'a>>(what: &str, msg: &'a Msg) -> Result<T, NatsError> {
     if msg.status == Some(503) {
         return Err(NatsError::NoJetStream);
     }
     serde_json::from_slice(&msg.payload)
         .map_err(|e| NatsError::Protocol(format!("{what}: {}", quote(&e.to_string()))))
+}
+
+/// A consumer's count: an integer from 0 to JetStream's own limit, else why not.
+fn count(info: &serde_json::Value, field: &str) -> Result<Option<u64>, String> {
+    match info.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => match v.as_u64().filter(|n| *n <= MAX_JS_COUNT) {
+            Some(n) => Ok(Some(n)),
+            None => {
+                let shown: String = v.to_string().chars().take(40).collect();
+                Err(format!("{field} {shown} is not a count"))
+            }
+        },
+    }
+}
+
+/// A consumer's (pending, ack pending, waiting) counts.
+type Queue = (u64, u64, u64);
+
+/// One stream's `worker-group` consumer: its queue, `Ok(None)` when the stream has none
+/// (not a prefill queue), or why its answer makes no sense.
+fn consumer(msg: &Msg) -> Result<Result<Option<Queue>, String>, NatsError> {
+    if msg.status == Some(503) {
+        return Err(NatsError::NoJetStream);
+    }
+    let info: serde_json::Value = match serde_json::from_slice(&msg.payload) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(format!("not JSON ({e})"))),
+    };
+    if let Some(e) = info.get("error") {
+        let e: ApiError = match serde_json::from_value(e.clone()) {
+            Ok(e) => e,
+            Err(_) => return Ok(Err("an unreadable error".into())),
+        };
+        // 10014: consumer not found; 10059: stream not found (deleted meanwhile).
+        if e.code == 404 || e.err_code == 10014 || e.err_code == 10059 {
+            return Ok(Ok(None));
+        }
+        return Ok(Err(e.into_error().to_string()));
+    }
+    let read = || -> Result<(u64, u64, u64), String> {
+        let depth = count(&info, "num_pending")?.ok_or("no num_pending")?;
+        let ack = count(&info, "num_ack_pending")?.unwrap_or(0);
+        let waiting = count(&info, "num_waiting")?.unwrap_or(0);
+        Ok((depth, ack, waiting))
+    };
+    Ok(read().map(Some))
 }
 
 /// Whether `s` can stand as one token of a subject (what a stream name must be). Other
@@ -482,489 +545,37 @@ async fn queues(conn: &mut Client, namespace: Option<&str>) -> SourceResult {
         .collect();
     let answers = conn.request_many(&subjects).await?;
     let ns_queue = namespace.map(|ns| format!("{ns}_prefill_queue"));
-    let mut out = Vec::new();
+    let mut out = Queues::default();
     for (name, msg) in names.iter().zip(&answers) {
-        let what = format!("consumer {CONSUMER} of stream {}", quote(name));
-        let info: ConsumerInfo = decode(&what, msg)?;
-        if let Some(e) = info.error {
-            // 10014: consumer not found; 10059: stream not found (deleted meanwhile).
-            if e.code == 404 || e.err_code == 10014 || e.err_code == 10059 {
+        // One stream's nonsense costs that stream only.
+        let (depth, ack_pending, waiting) = match consumer(msg)? {
+            Ok(Some(q)) => q,
+            Ok(None) => continue,
+            Err(why) => {
+                out.malformed.note(|| {
+                    format!(
+                        "consumer {CONSUMER} of stream {}: {}",
+                        quote(name),
+                        quote(&why)
+                    )
+                });
                 continue;
             }
-            return Err(e.into_error());
-        }
-        let depth = info
-            .num_pending
-            .ok_or_else(|| NatsError::Protocol(format!("{what}: no num_pending")))?;
-        out.push(QueueDepth {
+        };
+        out.queues.push(QueueDepth {
             stream: text::safe(name).into_owned(),
             depth,
-            ack_pending: info.num_ack_pending,
-            waiting: info.num_waiting,
+            ack_pending,
+            waiting,
             namespace_queue: ns_queue.as_deref() == Some(name.as_str()),
         });
     }
-    out.sort_by(|a, b| a.stream.cmp(&b.stream));
+    out.queues.sort_by(|a, b| a.stream.cmp(&b.stream));
     Ok(out)
 }
 
-/// A message received.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Msg {
-    pub subject: String,
-    pub reply: Option<String>,
-    /// The status of a header-only message (`NATS/1.0 503`: no responders, 404, 408...).
-    pub status: Option<u16>,
-    pub payload: Vec<u8>,
-}
-
-enum Op {
-    Info(Vec<u8>),
-    Msg(Msg),
-    Ping,
-    Pong,
-    Ok,
-    Err(String),
-}
-
-#[derive(Deserialize)]
-struct ServerInfo {
-    #[serde(default)]
-    tls_required: bool,
-}
-
-fn random_token() -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    format!("{:016x}", h.finish())
-}
-
-/// A plain NATS client: one TCP connection, one wildcard inbox subscription, requests
-/// matched to replies by subject. Sequential (`&mut self`); after any error it should be
-/// dropped (a timed-out call may have left a frame half read).
-pub struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    start: usize,
-    inbox: String,
-    next: u64,
-    timeout: Duration,
-}
-
-impl Client {
-    /// Connects, checks the server's INFO, sends CONNECT and waits for the PONG of a PING
-    /// (so a bad password fails here), then subscribes to its inbox. Bounded by `timeout`.
-    pub async fn connect(url: &NatsUrl, timeout: Duration) -> Result<Client, NatsError> {
-        match tokio::time::timeout(timeout, Self::connect_inner(url, timeout)).await {
-            Ok(r) => r,
-            Err(_) => Err(NatsError::Timeout(timeout)),
-        }
-    }
-
-    async fn connect_inner(url: &NatsUrl, timeout: Duration) -> Result<Client, NatsError> {
-        let addr = url.to_string();
-        let stream = TcpStream::connect((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| NatsError::Unreachable {
-                addr: quote(&addr),
-                why: quote(&e.to_string()),
-            })?;
-        let _ = stream.set_nodelay(true);
-        let mut c = Client {
-            stream,
-            buf: Vec::with_capacity(16 << 10),
-            start: 0,
-            inbox: format!("_INBOX.dynctl{}", random_token()),
-            next: 0,
-            timeout,
-        };
-        let info = match c.read_op().await? {
-            Op::Info(json) => serde_json::from_slice::<ServerInfo>(&json)
-                .map_err(|e| NatsError::Protocol(format!("INFO: {}", quote(&e.to_string()))))?,
-            Op::Err(e) => return Err(NatsError::Server(e)),
-            _ => return Err(NatsError::Protocol("expected INFO first".into())),
-        };
-        if info.tls_required {
-            return Err(NatsError::TlsRequired);
-        }
-        let mut connect = serde_json::json!({
-            "verbose": false,
-            "pedantic": false,
-            "tls_required": false,
-            "lang": "rust",
-            "version": env!("CARGO_PKG_VERSION"),
-            "name": "dynamo-ctl",
-            "protocol": 1,
-            "headers": true,
-            "no_responders": true,
-            "echo": false,
-        });
-        match &url.auth {
-            Auth::None => {}
-            Auth::Token(t) => connect["auth_token"] = t.clone().into(),
-            Auth::User { user, pass } => {
-                connect["user"] = user.clone().into();
-                connect["pass"] = pass.clone().into();
-            }
-        }
-        let frame = format!("CONNECT {connect}\r\nPING\r\nSUB {}.* 1\r\n", c.inbox);
-        c.write(frame.as_bytes()).await?;
-        loop {
-            match c.read_op().await? {
-                Op::Pong => return Ok(c),
-                Op::Err(e) => return Err(NatsError::Server(e)),
-                Op::Ping => c.write(b"PONG\r\n").await?,
-                Op::Info(_) | Op::Ok | Op::Msg(_) => {}
-            }
-        }
-    }
-
-    /// Sends a request and waits for its reply (a `no responders` status included).
-    pub async fn request(&mut self, subject: &str, payload: &[u8]) -> Result<Msg, NatsError> {
-        let t = self.timeout;
-        match tokio::time::timeout(t, self.request_inner(subject, payload)).await {
-            Ok(r) => r,
-            Err(_) => Err(NatsError::Timeout(t)),
-        }
-    }
-
-    /// Publishes without waiting for anything.
-    pub async fn publish(&mut self, subject: &str, payload: &[u8]) -> Result<(), NatsError> {
-        let t = self.timeout;
-        match tokio::time::timeout(t, self.send_pub(subject, None, payload)).await {
-            Ok(r) => r,
-            Err(_) => Err(NatsError::Timeout(t)),
-        }
-    }
-
-    /// Round trip to the server: everything sent before has been processed by it.
-    pub async fn flush(&mut self) -> Result<(), NatsError> {
-        let t = self.timeout;
-        let fut = async {
-            self.write(b"PING\r\n").await?;
-            loop {
-                match self.read_op().await? {
-                    Op::Pong => return Ok(()),
-                    Op::Ping => self.write(b"PONG\r\n").await?,
-                    Op::Err(e) => return Err(NatsError::Server(e)),
-                    Op::Info(_) | Op::Ok | Op::Msg(_) => {}
-                }
-            }
-        };
-        match tokio::time::timeout(t, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(NatsError::Timeout(t)),
-        }
-    }
-
-    fn new_reply(&mut self) -> String {
-        self.next += 1;
-        format!("{}.{}", self.inbox, self.next)
-    }
-
-    async fn request_inner(&mut self, subject: &str, payload: &[u8]) -> Result<Msg, NatsError> {
-        let reply = self.new_reply();
-        self.send_pub(subject, Some(&reply), payload).await?;
-        // A JetStream delivery to the inbox (a pull request's message) keeps the subject it
-        // was published on: anything outside the inbox is for this, the only request out.
-        let ours = format!("{}.", self.inbox);
-        loop {
-            if let Some(m) = self.next_msg().await?
-                && (m.subject == reply || !m.subject.starts_with(&ours))
-            {
-                return Ok(m);
-            }
-        }
-    }
-
-    /// Empty-payload requests to every subject, [`WINDOW`] in flight; replies in order.
-    async fn request_many(&mut self, subjects: &[String]) -> Result<Vec<Msg>, NatsError> {
-        let mut out: Vec<Option<Msg>> = vec![None; subjects.len()];
-        let mut waiting: HashMap<String, usize> = HashMap::new();
-        let mut sent = 0;
-        let mut done = 0;
-        while done < subjects.len() {
-            if sent < subjects.len() && waiting.len() < WINDOW {
-                let mut frame = Vec::new();
-                while sent < subjects.len() && waiting.len() < WINDOW {
-                    let reply = self.new_reply();
-                    pub_frame(&mut frame, &subjects[sent], Some(&reply), b"")?;
-                    waiting.insert(reply, sent);
-                    sent += 1;
-                }
-                self.write(&frame).await?;
-            }
-            if let Some(m) = self.next_msg().await?
-                && let Some(i) = waiting.remove(&m.subject)
-            {
-                out[i] = Some(m);
-                done += 1;
-            }
-        }
-        Ok(out.into_iter().flatten().collect())
-    }
-
-    /// The next message for us, answering PINGs on the way. `None` for other operations.
-    async fn next_msg(&mut self) -> Result<Option<Msg>, NatsError> {
-        match self.read_op().await? {
-            Op::Msg(m) => Ok(Some(m)),
-            Op::Ping => {
-                self.write(b"PONG\r\n").await?;
-                Ok(None)
-            }
-            Op::Err(e) => Err(NatsError::Server(e)),
-            Op::Info(_) | Op::Pong | Op::Ok => Ok(None),
-        }
-    }
-
-    async fn send_pub(
-        &mut self,
-        subject: &str,
-        reply: Option<&str>,
-        payload: &[u8],
-    ) -> Result<(), NatsError> {
-        let mut frame = Vec::with_capacity(payload.len() + 64);
-        pub_frame(&mut frame, subject, reply, payload)?;
-        self.write(&frame).await
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), NatsError> {
-        self.stream.write_all(bytes).await.map_err(io_error)
-    }
-
-    /// Reads more bytes into the buffer; the server closing is an error.
-    async fn fill(&mut self) -> Result<(), NatsError> {
-        self.buf.reserve(16 << 10);
-        match self.stream.read_buf(&mut self.buf).await {
-            Ok(0) => Err(NatsError::Closed),
-            Ok(_) => Ok(()),
-            Err(e) => Err(io_error(e)),
-        }
-    }
-
-    async fn read_op(&mut self) -> Result<Op, NatsError> {
-        // What was parsed before goes; indices below are from 0 and stay valid across reads.
-        if self.start > 0 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        // The control line.
-        let mut scanned = 0;
-        let end = loop {
-            if let Some(i) = self.buf[scanned..].windows(2).position(|w| w == b"\r\n") {
-                break scanned + i;
-            }
-            if self.buf.len() > MAX_LINE {
-                return Err(NatsError::Protocol("control line too long".into()));
-            }
-            scanned = self.buf.len().saturating_sub(1);
-            self.fill().await?;
-        };
-        let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-        let body = end + 2;
-        let (verb, rest) = line.split_once([' ', '\t']).unwrap_or((&line, ""));
-        let rest = rest.trim_start_matches([' ', '\t']);
-        let op = match verb.to_ascii_uppercase().as_str() {
-            "PING" => Op::Ping,
-            "PONG" => Op::Pong,
-            "+OK" => Op::Ok,
-            "-ERR" => Op::Err(quote(rest.trim().trim_matches('\''))),
-            "INFO" => Op::Info(rest.as_bytes().to_vec()),
-            "MSG" | "HMSG" => {
-                let headers = verb.eq_ignore_ascii_case("HMSG");
-                let args: Vec<&str> = rest.split([' ', '\t']).filter(|a| !a.is_empty()).collect();
-                let bad = || NatsError::Protocol(format!("bad {verb} line: {}", quote(&line)));
-                let sizes = if headers { 2 } else { 1 };
-                if args.len() != 2 + sizes && args.len() != 3 + sizes {
-                    return Err(bad());
-                }
-                let num = |s: &str| s.parse::<usize>().map_err(|_| bad());
-                let total = num(args[args.len() - 1])?;
-                let hdr = if headers {
-                    num(args[args.len() - 2])?
-                } else {
-                    0
-                };
-                if total > MAX_PAYLOAD || hdr > total {
-                    return Err(bad());
-                }
-                let reply = (args.len() == 3 + sizes).then(|| args[2].to_string());
-                let subject = args[0].to_string();
-                while self.buf.len() < body + total + 2 {
-                    self.fill().await?;
-                }
-                if &self.buf[body + total..body + total + 2] != b"\r\n" {
-                    return Err(bad());
-                }
-                let status = headers
-                    .then(|| status_of(&self.buf[body..body + hdr]))
-                    .flatten();
-                let payload = self.buf[body + hdr..body + total].to_vec();
-                self.start = body + total + 2;
-                return Ok(Op::Msg(Msg {
-                    subject,
-                    reply,
-                    status,
-                    payload,
-                }));
-            }
-            _ => {
-                return Err(NatsError::Protocol(format!(
-                    "unknown operation: {}",
-                    quote(&line)
-                )));
-            }
-        };
-        self.start = body;
-        Ok(op)
-    }
-}
-
-/// The status code of a header block (`NATS/1.0 503\r\n...`).
-fn status_of(headers: &[u8]) -> Option<u16> {
-    let first = headers.split(|&b| b == b'\r' || b == b'\n').next()?;
-    let first = std::str::from_utf8(first).ok()?;
-    let code = first.strip_prefix("NATS/1.0")?.trim_start();
-    code.get(..3)?.parse().ok()
-}
-
-fn pub_frame(
-    frame: &mut Vec<u8>,
-    subject: &str,
-    reply: Option<&str>,
-    payload: &[u8],
-) -> Result<(), NatsError> {
-    let ok = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !ok(subject) || reply.is_some_and(|r| !ok(r)) {
-        return Err(NatsError::Protocol(format!(
-            "not a valid subject: {}",
-            quote(subject)
-        )));
-    }
-    let head = match reply {
-        Some(r) => format!("PUB {subject} {r} {}\r\n", payload.len()),
-        None => format!("PUB {subject} {}\r\n", payload.len()),
-    };
-    frame.extend_from_slice(head.as_bytes());
-    frame.extend_from_slice(payload);
-    frame.extend_from_slice(b"\r\n");
-    Ok(())
-}
-
+mod client;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    fn parse(s: &str) -> Result<NatsUrl, NatsError> {
-        NatsUrl::parse(s)
-    }
-
-    #[test]
-    fn urls() {
-        let u = parse("nats://127.0.0.1:4333").unwrap();
-        assert_eq!((u.host(), u.port()), ("127.0.0.1", 4333));
-        assert_eq!(u.to_string(), "nats://127.0.0.1:4333");
-        assert_eq!(parse("localhost:5000").unwrap().port(), 5000);
-        assert_eq!(
-            parse("nats-host").unwrap().to_string(),
-            "nats://nats-host:4222"
-        );
-        assert_eq!(parse("NATS://h/").unwrap().to_string(), "nats://h:4222");
-        assert_eq!(
-            parse("[::1]:4223").unwrap().to_string(),
-            "nats://[::1]:4223"
-        );
-        assert_eq!(parse("nats://[::1]").unwrap().host(), "::1");
-        let u = parse("nats://bob:s%40cret@h:1").unwrap();
-        assert!(
-            u.auth
-                == Auth::User {
-                    user: "bob".into(),
-                    pass: "s@cret".into()
-                }
-        );
-        assert_eq!(format!("{u} {u:?}"), "nats://h:1 NatsUrl(nats://h:1)");
-        assert!(parse("tok@h").unwrap().auth == Auth::Token("tok".into()));
-    }
-
-    #[test]
-    fn bad_urls_are_refused_without_showing_credentials() {
-        for bad in [
-            "",
-            "  ",
-            "tls://h:4222",
-            "ws://h",
-            "h:0",
-            "h:99999",
-            "h:port",
-            "::1:4222",
-            "[::1",
-            "nats://h:4222/path",
-            "a:1,b:2",
-            "h\u{1b}[2J:4222",
-            "@h",
-            "nats://",
-        ] {
-            assert!(
-                matches!(parse(bad), Err(NatsError::BadUrl { .. })),
-                "{bad:?} accepted"
-            );
-        }
-        let e = parse("nats://bob:hunter2@h:x").unwrap_err().to_string();
-        assert!(!e.contains("hunter2"), "{e}");
-        assert!(e.contains("nats://***@h:x"), "{e}");
-    }
-
-    #[test]
-    fn flag_then_env() {
-        let f = |flag: Option<&str>, env: Option<&str>| {
-            url_from_env(flag.map(Into::into), env.map(Into::into))
-                .map(|u| u.map(|u| u.to_string()))
-        };
-        assert_eq!(f(None, None), Ok(None));
-        assert_eq!(f(None, Some("")), Ok(None));
-        assert_eq!(f(None, Some("e:1")).unwrap().unwrap(), "nats://e:1");
-        assert_eq!(f(Some("f:2"), Some("e:1")).unwrap().unwrap(), "nats://f:2");
-        assert!(f(Some("tls://f"), Some("e:1")).is_err());
-    }
-
-    #[test]
-    fn tokens_and_status() {
-        assert!(valid_token("Qwen_Qwen3-0_6B"));
-        assert!(valid_token("dynamo_prefill_queue"));
-        for bad in ["", "a.b", "a b", "a*", ">", "a\r\nPUB x 1", "\u{1b}[31m"] {
-            assert!(!valid_token(bad), "{bad:?}");
-        }
-        assert_eq!(status_of(b"NATS/1.0 503\r\n\r\n"), Some(503));
-        assert_eq!(status_of(b"NATS/1.0 404 No Messages\r\n\r\n"), Some(404));
-        assert_eq!(status_of(b"NATS/1.0\r\nA: b\r\n\r\n"), None);
-        let mut f = Vec::new();
-        assert!(pub_frame(&mut f, "a b", None, b"").is_err());
-        assert!(pub_frame(&mut f, "a", Some("r\n"), b"").is_err());
-        pub_frame(&mut f, "a.b", Some("r.1"), b"xy").unwrap();
-        assert_eq!(f, b"PUB a.b r.1 2\r\nxy\r\n");
-    }
-
-    #[test]
-    fn preferred_queue() {
-        let q = |s: &str, ns| QueueDepth {
-            stream: s.into(),
-            depth: 0,
-            ack_pending: 0,
-            waiting: 0,
-            namespace_queue: ns,
-        };
-        assert_eq!(preferred(&[]), None);
-        assert_eq!(preferred(&[q("m", false)]).unwrap().stream, "m");
-        assert_eq!(preferred(&[q("a", false), q("b", false)]), None);
-        assert_eq!(
-            preferred(&[q("a", false), q("ns_prefill_queue", true)])
-                .unwrap()
-                .stream,
-            "ns_prefill_queue"
-        );
-    }
-}
+pub use client::{Client, Msg};

@@ -3,10 +3,12 @@
 //! interpolation as `histogram_quantile`), so per-instance and per-component numbers come
 //! from one query.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde_json::Value;
 
 use super::expo::{
@@ -14,16 +16,15 @@ use super::expo::{
     FE_TTFT, INFLIGHT, NAMESPACE, REQUESTS, WORKER_ID, WorkerKey,
 };
 use super::http::{self, HttpUrl};
-use super::math::Buckets;
+use super::math::{Buckets, Kind, Reading, normalize};
+use super::merge::{FrontAgg, InstAgg, Partial, Tally, merge};
+use super::promjson;
 use super::scrape::http_error;
-use super::{Config, FrontAgg, InstAgg, Metrics, Partial, SourceKind, SourceStatus, merge};
-
-/// Labels of one result series.
-type Labels = HashMap<String, String>;
+use super::{Config, Metrics, SourceKind, SourceStatus};
 
 /// The queries of one poll, in the order [`build`] reads their answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Q {
+pub(super) enum Q {
     Requests,
     Inflight,
     Buckets,
@@ -125,6 +126,19 @@ fn api_path(url: &HttpUrl, api: &str, params: &[(&str, &str)]) -> String {
     format!("{}/api/v1/{api}?{}", url.path, q.join("&"))
 }
 
+fn query_path(url: &HttpUrl, cfg: &Config, ns: Option<&str>, q: Q) -> String {
+    api_path(url, "query", &[("query", &promql(q, cfg, ns))])
+}
+
+/// One query's answer: its body, or why there is none.
+async fn ask(url: &HttpUrl, path: &str, timeout: Duration) -> Result<Bytes, String> {
+    let a = http::get(url, path, timeout).await?;
+    if a.status != 200 {
+        return Err(api_error(a.status, &a.body));
+    }
+    Ok(a.body)
+}
+
 /// The raw answers to one poll's queries (concurrently, each bounded by the timeout).
 pub(super) async fn fetch_answers(
     url: &HttpUrl,
@@ -132,14 +146,8 @@ pub(super) async fn fetch_answers(
     ns: Option<&str>,
 ) -> Vec<Result<Bytes, String>> {
     let calls = ALL.iter().map(|&q| {
-        let path = api_path(url, "query", &[("query", &promql(q, cfg, ns))]);
-        async move {
-            let a = http::get(url, &path, cfg.timeout).await?;
-            if a.status != 200 {
-                return Err(api_error(a.status, &a.body));
-            }
-            Ok(a.body)
-        }
+        let path = query_path(url, cfg, ns, q);
+        async move { ask(url, &path, cfg.timeout).await }
     });
     futures_util::future::join_all(calls).await
 }
@@ -154,7 +162,7 @@ fn api_error(status: u16, body: &[u8]) -> String {
     }
 }
 
-/// `data.result` of a successful answer of `want` type (`vector`, `matrix`).
+/// `data.result` of a successful answer of `want` type (`matrix` for history).
 fn result<'a>(v: &'a Value, want: &str) -> Result<&'a Vec<Value>, String> {
     if v.get("status").and_then(Value::as_str) != Some("success") {
         let e = v
@@ -165,25 +173,12 @@ fn result<'a>(v: &'a Value, want: &str) -> Result<&'a Vec<Value>, String> {
     }
     let data = v.get("data").ok_or("answer without data")?;
     let ty = data.get("resultType").and_then(Value::as_str);
-    // An empty `or` can come back as a vector of nothing; scalars are not asked for.
     if ty != Some(want) {
         return Err(format!("answer of type {ty:?}, not {want}"));
     }
     data.get("result")
         .and_then(Value::as_array)
         .ok_or_else(|| "answer without a result list".to_string())
-}
-
-fn labels(series: &Value) -> Labels {
-    series
-        .get("metric")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `[unix seconds, "value"]`; `NaN`/`±Inf` values are dropped.
@@ -194,122 +189,267 @@ fn point(p: &Value) -> Option<(f64, f64)> {
     v.is_finite().then_some((t, v))
 }
 
-/// An instant-vector answer: each series' labels and value.
-fn vector(body: &[u8]) -> Result<Vec<(Labels, f64)>, String> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| format!("not a Prometheus API answer: {e}"))?;
-    Ok(result(&v, "vector")?
-        .iter()
-        .filter_map(|s| Some((labels(s), point(s.get("value")?)?.1)))
-        .collect())
+/// One worker's numbers, from all the queries.
+#[derive(Default)]
+struct Row {
+    requests: Reading<f64>,
+    inflight: Reading<f64>,
+    errors: Reading<f64>,
+    kv: Reading<f64>,
+    buckets: Reading<Buckets>,
+    seen: bool,
+    live: bool,
 }
 
-fn key(l: &Labels) -> Option<WorkerKey> {
-    Some(WorkerKey {
-        namespace: l.get(NAMESPACE)?.clone(),
-        component: l.get(COMPONENT)?.clone(),
-        worker_id: l.get(WORKER_ID).cloned().unwrap_or_default(),
-    })
+/// The answers read so far: workers found by [`expo::key_bytes`], each answer folded in as
+/// it arrives and then dropped.
+#[derive(Default)]
+struct Acc {
+    index: HashMap<Box<[u8]>, u32>,
+    rows: Vec<(WorkerKey, Row)>,
+    scratch: Vec<u8>,
+    fe: FrontAgg,
+    any_frontend: bool,
+    tally: Tally,
+    skipped: u64,
+    first_error: Option<String>,
 }
 
-fn per_key(rows: &[(Labels, f64)]) -> HashMap<WorkerKey, f64> {
-    rows.iter()
-        .filter_map(|(l, v)| Some((key(l)?, *v)))
-        .collect()
-}
+impl Acc {
+    fn row(&mut self, r: &promjson::Row) -> Option<&mut (WorkerKey, Row)> {
+        let (ns, comp) = (r.namespace.as_deref()?, r.component.as_deref()?);
+        let id = r.worker_id.as_deref().unwrap_or("");
+        expo::key_bytes(&mut self.scratch, ns, comp, id);
+        let i = match self.index.get(self.scratch.as_slice()) {
+            Some(&i) => i as usize,
+            None if self.rows.len() >= expo::MAX_WORKERS => {
+                self.skipped = self.skipped.saturating_add(1);
+                return None;
+            }
+            None => {
+                self.index.insert(
+                    self.scratch.clone().into_boxed_slice(),
+                    self.rows.len() as u32,
+                );
+                let key = WorkerKey {
+                    namespace: ns.to_string(),
+                    component: comp.to_string(),
+                    worker_id: id.to_string(),
+                };
+                self.rows.push((key, Row::default()));
+                self.rows.len() - 1
+            }
+        };
+        self.rows.get_mut(i)
+    }
 
-fn le_buckets<'a>(rows: impl Iterator<Item = &'a (Labels, f64)>) -> Buckets {
-    rows.filter_map(|(l, v)| Some((l.get("le")?.parse::<f64>().ok()?, *v)))
-        .collect()
-}
-
-fn scalar(rows: &[(Labels, f64)]) -> Option<f64> {
-    rows.first().map(|r| r.1)
-}
-
-/// The answers as this source's partial result. A failed query marks the source as
-/// failed (with the first error) and leaves its numbers out.
-pub(super) fn build(url: &HttpUrl, answers: &[Result<Bytes, String>]) -> Partial {
-    let location = url.to_string();
-    let mut first_error = None;
-    let got: Vec<Option<Vec<(Labels, f64)>>> = answers
-        .iter()
-        .map(
-            |a| match a.as_ref().map_err(Clone::clone).and_then(|b| vector(b)) {
-                Ok(rows) => Some(rows),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                    None
-                }
-            },
-        )
-        .collect();
-    let get = |q: Q| -> &[(Labels, f64)] {
-        ALL.iter()
-            .position(|x| *x == q)
-            .and_then(|i| got.get(i))
-            .and_then(|r| r.as_deref())
-            .unwrap_or(&[])
-    };
-    let requests = per_key(get(Q::Requests));
-    let inflight = per_key(get(Q::Inflight));
-    let errors = per_key(get(Q::Errors));
-    let kv = per_key(get(Q::Kv));
-    let live: BTreeSet<WorkerKey> = get(Q::Live).iter().filter_map(|(l, _)| key(l)).collect();
-    let mut buckets: HashMap<WorkerKey, Buckets> = HashMap::new();
-    for (l, v) in get(Q::Buckets) {
-        if let (Some(k), Some(le)) = (key(l), l.get("le").and_then(|s| s.parse::<f64>().ok())) {
-            buckets.entry(k).or_default().push((le, *v));
+    /// Folds the answer to `q` in.
+    fn take(&mut self, q: Q, answer: Result<&[u8], String>) {
+        let res = answer.and_then(|body| {
+            let mut fe_rows = 0usize;
+            promjson::read_vector(body, &mut |r| self.series(q, &r, &mut fe_rows))
+        });
+        if let Err(e) = res {
+            self.first_error.get_or_insert(e);
         }
     }
-    let mut keys: BTreeSet<WorkerKey> = get(Q::Seen).iter().filter_map(|(l, _)| key(l)).collect();
-    keys.extend(live.iter().cloned());
-    keys.extend(requests.keys().cloned());
-    keys.extend(inflight.keys().cloned());
-    let instances = keys
-        .into_iter()
-        .map(|k| {
+
+    fn series(&mut self, q: Q, r: &promjson::Row, fe_rows: &mut usize) {
+        if matches!(q, Q::Seen | Q::Live) {
+            // Only the labels count.
+            if let Some((_, row)) = self.row(r) {
+                if q == Q::Seen {
+                    row.seen = true;
+                } else {
+                    row.live = true;
+                }
+            }
+            return;
+        }
+        let (kind, name) = q.check();
+        let x = r
+            .value
+            .as_deref()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        let plausible = kind.plausible(x);
+        if !plausible {
+            let raw: String = r
+                .value
+                .as_deref()
+                .unwrap_or("none")
+                .chars()
+                .take(40)
+                .collect();
+            let of = r
+                .worker_id
+                .as_deref()
+                .map(|w| format!(" of worker {w}"))
+                .unwrap_or_default();
+            self.tally
+                .note(|| format!("{name}{of} = {raw}: {}", kind.expected()));
+        }
+        let le =
+            r.le.as_deref()
+                .map(str::trim)
+                .and_then(|l| l.parse::<f64>().ok());
+        let mut fe_scalar = |slot: &mut Reading<f64>| {
+            *fe_rows += 1;
+            // One series expected (a `sum`): the first one counts.
+            if *fe_rows == 1 {
+                *slot = Reading::of(kind, x);
+            }
+        };
+        match q {
+            Q::FeRequests => fe_scalar(&mut self.fe.requests_per_s),
+            Q::FeErrors => fe_scalar(&mut self.fe.errors_per_s),
+            Q::FeInflight => fe_scalar(&mut self.fe.inflight),
+            Q::FeQueued => fe_scalar(&mut self.fe.queued),
+            Q::FeTtft => push_bucket(&mut self.fe.ttft, le, x),
+            Q::FeItl => push_bucket(&mut self.fe.itl, le, x),
+            Q::FeDuration => push_bucket(&mut self.fe.duration, le, x),
+            _ => {
+                let Some((_, row)) = self.row(r) else { return };
+                match q {
+                    Q::Requests => row.requests.add(kind, x),
+                    Q::Inflight => row.inflight.add(kind, x),
+                    Q::Errors => row.errors.add(kind, x),
+                    Q::Kv => row.kv.max(kind, x),
+                    _ => push_bucket(&mut row.buckets, le, x),
+                }
+            }
+        }
+        // The frontend is there when any of its series is (errors alone do not say so).
+        self.any_frontend |= q.is_frontend() && q != Q::FeErrors;
+    }
+
+    /// The answers as this source's partial result. A failed query marks the source as
+    /// failed (with the first error) and leaves its numbers out.
+    fn partial(mut self, url: &HttpUrl) -> Partial {
+        let location = url.to_string();
+        let mut instances = Vec::with_capacity(self.rows.len());
+        for (key, mut r) in self.rows {
+            // Listed when seen recently, live now, or with a rate or in-flight count.
+            if !r.seen && !r.live && r.requests.is_absent() && r.inflight.is_absent() {
+                continue;
+            }
+            if let Reading::Value(b) = &mut r.buckets {
+                normalize(b);
+            }
             // Seen recently but no sample now: its target is down, or it went away.
-            let stale = !live.contains(&k) && !inflight.contains_key(&k);
-            InstAgg {
-                requests_per_s: requests.get(&k).copied(),
-                inflight: inflight.get(&k).copied(),
-                buckets: buckets.remove(&k),
-                errors_per_s: errors.get(&k).copied(),
-                kv_usage: kv.get(&k).copied(),
+            let stale = !r.live && r.inflight.is_absent();
+            instances.push(InstAgg {
+                requests_per_s: r.requests,
+                inflight: r.inflight,
+                buckets: r.buckets,
+                errors_per_s: r.errors,
+                kv_usage: r.kv,
                 health: None,
                 stale,
                 source: location.clone(),
-                key: k,
+                key,
+            });
+        }
+        instances.sort_by(|a, b| a.key.cmp(&b.key));
+        for h in [&mut self.fe.ttft, &mut self.fe.itl, &mut self.fe.duration] {
+            if let Reading::Value(b) = h {
+                normalize(b);
             }
-        })
-        .collect();
-    let fe_hist = |q: Q| Some(le_buckets(get(q).iter())).filter(|b| !b.is_empty());
-    let fe = FrontAgg {
-        requests_per_s: scalar(get(Q::FeRequests)),
-        errors_per_s: scalar(get(Q::FeErrors)),
-        inflight: scalar(get(Q::FeInflight)),
-        queued: scalar(get(Q::FeQueued)),
-        ttft: fe_hist(Q::FeTtft),
-        itl: fe_hist(Q::FeItl),
-        duration: fe_hist(Q::FeDuration),
-    };
-    let any_frontend = fe.requests_per_s.is_some()
-        || fe.inflight.is_some()
-        || fe.queued.is_some()
-        || fe.ttft.is_some()
-        || fe.itl.is_some()
-        || fe.duration.is_some();
-    Partial {
-        status: SourceStatus::new(SourceKind::Prometheus, location, first_error),
-        instances,
-        frontend: any_frontend.then_some(fe),
+        }
+        Partial::new(
+            SourceStatus::new(SourceKind::Prometheus, location, self.first_error),
+            self.tally,
+            self.skipped,
+            instances,
+            self.any_frontend.then_some(self.fe),
+        )
     }
 }
 
+/// One bucket (`le`, count) into a histogram being read: a bucket without a readable
+/// bound or with a count that is not one makes the histogram malformed.
+fn push_bucket(slot: &mut Reading<Buckets>, le: Option<f64>, x: f64) {
+    let le = le.filter(|l| !l.is_nan());
+    match (le, &mut *slot) {
+        (_, Reading::Malformed) => {}
+        (Some(le), Reading::Value(b)) if Kind::Count.plausible(x) => b.push((le, x)),
+        (Some(le), Reading::Absent) if Kind::Count.plausible(x) => {
+            *slot = Reading::Value(vec![(le, x)]);
+        }
+        _ => *slot = Reading::Malformed,
+    }
+}
+
+impl Q {
+    fn is_frontend(self) -> bool {
+        matches!(
+            self,
+            Q::FeRequests
+                | Q::FeErrors
+                | Q::FeInflight
+                | Q::FeQueued
+                | Q::FeTtft
+                | Q::FeItl
+                | Q::FeDuration
+        )
+    }
+
+    /// What its values must be, and what to call them in a note.
+    fn check(self) -> (Kind, &'static str) {
+        match self {
+            Q::Kv => (Kind::Fraction, "kv_cache_usage"),
+            Q::Requests => (Kind::Count, "requests/s"),
+            Q::Inflight => (Kind::Count, "inflight"),
+            Q::Errors => (Kind::Count, "errors/s"),
+            Q::Buckets => (Kind::Count, "request duration bucket"),
+            Q::Seen | Q::Live => (Kind::Count, "requests"),
+            Q::FeRequests => (Kind::Count, "frontend requests/s"),
+            Q::FeErrors => (Kind::Count, "frontend errors/s"),
+            Q::FeInflight => (Kind::Count, "frontend inflight"),
+            Q::FeQueued => (Kind::Count, "frontend queued"),
+            Q::FeTtft | Q::FeItl | Q::FeDuration => (Kind::Count, "frontend bucket"),
+        }
+    }
+}
+
+/// Reads the raw answers of one poll (in query order) as this source's partial result.
+pub(super) fn build(url: &HttpUrl, answers: &[Result<Bytes, String>]) -> Partial {
+    let mut acc = Acc::default();
+    for (&q, a) in ALL.iter().zip(answers) {
+        acc.take(q, a.as_ref().map(|b| &b[..]).map_err(Clone::clone));
+    }
+    acc.partial(url)
+}
+
+/// One poll: every query at once; each answer is read as soon as it is complete and then
+/// dropped, so the answers are never all held at once. The round is bounded by the
+/// timeout as a whole: a query unanswered by then is an error.
 pub(super) async fn poll(url: &HttpUrl, cfg: &Config, ns: Option<&str>) -> Partial {
-    let answers = fetch_answers(url, cfg, ns).await;
-    build(url, &answers)
+    let deadline = tokio::time::Instant::now() + cfg.timeout;
+    let mut pending: FuturesUnordered<_> = ALL
+        .iter()
+        .map(|&q| {
+            let path = query_path(url, cfg, ns, q);
+            async move { (q, ask(url, &path, cfg.timeout).await) }
+        })
+        .collect();
+    let mut acc = Acc::default();
+    loop {
+        match tokio::time::timeout_at(deadline, pending.next()).await {
+            Ok(Some((q, answer))) => {
+                acc.take(q, answer.as_ref().map(|b| &b[..]).map_err(Clone::clone))
+            }
+            Ok(None) => break,
+            Err(_) => {
+                acc.first_error.get_or_insert(format!(
+                    "no answer within {:.1} s",
+                    cfg.timeout.as_secs_f64()
+                ));
+                break;
+            }
+        }
+    }
+    acc.partial(url)
 }
 
 /// Measurement aid (`benches/metrics.rs`): the raw answers of one Prometheus poll, and
@@ -325,7 +465,7 @@ pub async fn bench_fetch_answers(cfg: &Config, ns: Option<&str>) -> Vec<Result<B
 #[doc(hidden)]
 pub fn bench_parse_answers(cfg: &Config, answers: &[Result<Bytes, String>]) -> Option<Metrics> {
     let url = cfg.prometheus.as_ref()?;
-    Some(merge(vec![build(url, answers)]))
+    Some(merge(vec![build(url, answers)]).0)
 }
 
 /// `sum(rate(requests_total{ns, component}[...]))` over the last `minutes`.
@@ -388,110 +528,5 @@ pub(super) async fn history(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg() -> Config {
-        Config::default()
-    }
-
-    #[test]
-    fn queries() {
-        let q = promql(Q::Requests, &cfg(), Some("a\"b\\c"));
-        assert_eq!(
-            q,
-            "sum by (dynamo_namespace, dynamo_component, worker_id) (rate(dynamo_component_requests_total{dynamo_namespace=\"a\\\"b\\\\c\"}[10000ms]))"
-        );
-        assert!(promql(Q::Kv, &cfg(), None).contains(
-            "{__name__=~\"dynamo_component_kvstats_gpu_cache_usage_percent|dynamo_component_gpu_cache_usage_percent\"}"
-        ));
-        assert!(promql(Q::Kv, &cfg(), Some("n")).ends_with(",dynamo_namespace=\"n\"})"));
-        assert!(promql(Q::Seen, &cfg(), None).contains("[300000ms]"));
-        let u = HttpUrl::parse("http://h:9090/prom").unwrap();
-        assert_eq!(
-            api_path(&u, "query", &[("query", "up{a=\"b\"}")]),
-            "/prom/api/v1/query?query=up%7Ba%3D%22b%22%7D"
-        );
-    }
-
-    fn ok(result: &str) -> Result<Bytes, String> {
-        Ok(Bytes::from(format!(
-            r#"{{"status":"success","data":{{"resultType":"vector","result":[{result}]}}}}"#
-        )))
-    }
-
-    fn series(id: &str, v: &str, extra: &str) -> String {
-        format!(
-            r#"{{"metric":{{"dynamo_namespace":"n","dynamo_component":"c","worker_id":"{id}"{extra}}},"value":[1700000000.5,"{v}"]}}"#
-        )
-    }
-
-    #[test]
-    fn answers_to_loads() {
-        let mut answers: Vec<Result<Bytes, String>> = ALL.iter().map(|_| ok("")).collect();
-        let at = |q: Q| ALL.iter().position(|x| *x == q).unwrap();
-        answers[at(Q::Requests)] = ok(&format!(
-            "{},{}",
-            series("a", "10", ""),
-            series("b", "NaN", "")
-        ));
-        answers[at(Q::Inflight)] = ok(&series("a", "2", ""));
-        answers[at(Q::Buckets)] = ok(&[
-            series("a", "5", r#","le":"0.1""#),
-            series("a", "10", r#","le":"1""#),
-            series("a", "10", r#","le":"+Inf""#),
-        ]
-        .join(","));
-        answers[at(Q::Seen)] = ok(&format!(
-            "{},{}",
-            series("a", "1", ""),
-            series("gone", "1", "")
-        ));
-        answers[at(Q::Live)] = ok(&format!(
-            "{},{}",
-            series("a", "1", ""),
-            series("b", "1", "")
-        ));
-        answers[at(Q::FeInflight)] = ok(r#"{"metric":{},"value":[1,"3"]}"#);
-        let url = HttpUrl::parse("http://127.0.0.1:9090").unwrap();
-        let m = merge(vec![build(&url, &answers)]);
-        assert!(m.sources[0].ok(), "{:?}", m.sources);
-        let a = m.instance("n", "c", "a").unwrap();
-        assert_eq!(a.requests_per_s, Some(10.0));
-        assert_eq!(a.inflight, Some(2.0));
-        assert!((a.p50_seconds.unwrap() - 0.1).abs() < 1e-9);
-        assert!(!a.stale);
-        assert!(m.instance("n", "c", "gone").unwrap().stale);
-        assert_eq!(m.instance("n", "c", "b").unwrap().requests_per_s, None);
-        let c = m.component("n", "c").unwrap();
-        assert_eq!(c.instances, 2);
-        assert_eq!(c.requests_per_s, Some(10.0));
-        assert_eq!(m.frontend.as_ref().unwrap().inflight, Some(3.0));
-        assert_eq!(m.frontend.as_ref().unwrap().requests_per_s, None);
-    }
-
-    #[test]
-    fn bad_answers_are_errors() {
-        let url = HttpUrl::parse("http://127.0.0.1:9090").unwrap();
-        for bad in [
-            Err("connect: refused".to_string()),
-            Ok(Bytes::from_static(b"<html>")),
-            Ok(Bytes::from_static(br#"{"status":"error","error":"bad \u001b[2J query"}"#)),
-            Ok(Bytes::from_static(br#"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#)),
-            Ok(Bytes::from_static(br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":5,"value":"x"}]}}"#)),
-        ] {
-            let answers: Vec<_> = ALL.iter().map(|_| bad.clone()).collect();
-            let p = build(&url, &answers);
-            if p.status.ok() {
-                // Only the odd-shaped vector is readable (and yields nothing).
-                assert!(p.instances.is_empty());
-            } else {
-                assert!(!p.status.error.as_deref().unwrap().contains('\u{1b}'));
-            }
-        }
-        assert!(
-            api_error(503, br#"{"status":"error","error":"overloaded"}"#).contains("overloaded")
-        );
-        assert_eq!(api_error(500, b""), "HTTP 500");
-    }
-}
+#[path = "prom_tests.rs"]
+mod tests;

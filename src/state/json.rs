@@ -105,18 +105,20 @@ impl Dialect {
     }
 }
 
+pub use super::sink::{CappedSink, CompareSink, CountSink, IoSink, LineSink, Sink};
+
 /// Everything the writer needs to know about the layout.
-struct Fmt {
-    indent: Option<usize>,
+pub struct Fmt {
+    pub(crate) indent: Option<usize>,
     unit: &'static str,
     item_sep: &'static str,
-    key_sep: &'static str,
-    ensure_ascii: bool,
-    newline: &'static str,
+    pub(crate) key_sep: &'static str,
+    pub(crate) ensure_ascii: bool,
+    pub(crate) newline: &'static str,
 }
 
 impl Fmt {
-    fn new(style: JsonStyle, d: Dialect) -> Fmt {
+    pub fn new(style: JsonStyle, d: Dialect) -> Fmt {
         Fmt {
             indent: style.indent,
             unit: if d.tabs { "\t" } else { " " },
@@ -137,75 +139,6 @@ pub fn to_python_string(value: &Value, style: JsonStyle) -> String {
     to_python_string_sized(value, style, 4096)
 }
 
-/// `to_python_string` of the object `top`, except that the top-level key `key` is written
-/// with `entries` (an object, in that order) as its value.
-pub fn to_python_string_with(
-    top: &Value,
-    style: JsonStyle,
-    capacity: usize,
-    key: &str,
-    entries: &[(&str, &Value)],
-) -> String {
-    to_python_string_in(top, style, Dialect::PYTHON, capacity, key, entries)
-}
-
-/// `to_python_string_with` in a [`Dialect`].
-pub fn to_python_string_in(
-    top: &Value,
-    style: JsonStyle,
-    dialect: Dialect,
-    capacity: usize,
-    key: &str,
-    entries: &[(&str, &Value)],
-) -> String {
-    let f = &Fmt::new(style, dialect);
-    let mut out = String::with_capacity(capacity);
-    let Value::Object(map) = top else {
-        write_value(&mut out, top, f, 0);
-        if style.trailing_newline {
-            out.push_str(f.newline);
-        }
-        return out;
-    };
-    if map.is_empty() {
-        out.push_str("{}");
-    } else {
-        out.push('{');
-        for (i, (k, v)) in map.iter().enumerate() {
-            item_start(&mut out, i, f, 0);
-            write_str_in(&mut out, k, f.ensure_ascii);
-            out.push_str(f.key_sep);
-            if k == key {
-                if entries.is_empty() {
-                    out.push_str("{}");
-                    continue;
-                }
-                out.push('{');
-                for (j, (ek, ev)) in entries.iter().enumerate() {
-                    item_start(&mut out, j, f, 1);
-                    write_str_in(&mut out, ek, f.ensure_ascii);
-                    out.push_str(f.key_sep);
-                    write_value(&mut out, ev, f, 2);
-                }
-                if f.indent.is_some() {
-                    newline(&mut out, f, 1);
-                }
-                out.push('}');
-            } else {
-                write_value(&mut out, v, f, 1);
-            }
-        }
-        if f.indent.is_some() {
-            newline(&mut out, f, 0);
-        }
-        out.push('}');
-    }
-    if style.trailing_newline {
-        out.push_str(f.newline);
-    }
-    out
-}
-
 /// `to_python_string` into a buffer of `capacity` bytes to start with.
 pub fn to_python_string_sized(value: &Value, style: JsonStyle, capacity: usize) -> String {
     let f = &Fmt::new(style, Dialect::PYTHON);
@@ -217,75 +150,119 @@ pub fn to_python_string_sized(value: &Value, style: JsonStyle, capacity: usize) 
     out
 }
 
-fn newline(out: &mut String, f: &Fmt, level: usize) {
-    out.push_str(f.newline);
+/// Writes the object `top` to `out`, except that the value of its top-level key `key` is
+/// written by `write_key` (called once, at that key's place, with the level of the value).
+/// Ends with the style's trailing newline.
+pub fn write_top_with<S: Sink + ?Sized>(
+    out: &mut S,
+    top: &Value,
+    style: JsonStyle,
+    f: &Fmt,
+    key: &str,
+    write_key: &mut dyn FnMut(&mut S, &Fmt, usize),
+) {
+    match top {
+        Value::Object(map) if !map.is_empty() => {
+            out.put("{");
+            for (i, (k, v)) in map.iter().enumerate() {
+                item_start(out, i, f, 0);
+                write_str_in(out, k, f.ensure_ascii);
+                out.put(f.key_sep);
+                if k == key {
+                    write_key(out, f, 1);
+                } else {
+                    write_value(out, v, f, 1);
+                }
+            }
+            if f.indent.is_some() {
+                newline(out, f, 0);
+            }
+            out.put("}");
+        }
+        _ => write_value(out, top, f, 0),
+    }
+    if style.trailing_newline {
+        out.put(f.newline);
+    }
+}
+
+/// A line break, then the indentation of `level`.
+pub fn newline<S: Sink + ?Sized>(out: &mut S, f: &Fmt, level: usize) {
+    out.put(f.newline);
     let n = f.indent.unwrap_or(0) * level;
     if f.unit == " " {
         const SPACES: &str = "                                                                ";
         let mut n = n;
         while n > 0 {
             let k = n.min(SPACES.len());
-            out.push_str(&SPACES[..k]);
+            out.put(&SPACES[..k]);
             n -= k;
         }
     } else {
         for _ in 0..n {
-            out.push_str(f.unit);
+            out.put(f.unit);
         }
     }
 }
 
 /// The separator before item `i` of a container at `level`.
-fn item_start(out: &mut String, i: usize, f: &Fmt, level: usize) {
+pub fn item_start<S: Sink + ?Sized>(out: &mut S, i: usize, f: &Fmt, level: usize) {
     if i > 0 {
         // Indented, the separator's trailing space (if any) comes before the newline, as
         // Python writes it.
-        out.push_str(f.item_sep);
+        out.put(f.item_sep);
     }
     if f.indent.is_some() {
         newline(out, f, level + 1);
     }
 }
 
-fn write_value(out: &mut String, value: &Value, f: &Fmt, level: usize) {
+/// `"key": ` of item `i` of an object at `level`.
+pub fn key_start<S: Sink + ?Sized>(out: &mut S, i: usize, key: &str, f: &Fmt, level: usize) {
+    item_start(out, i, f, level);
+    write_str_in(out, key, f.ensure_ascii);
+    out.put(f.key_sep);
+}
+
+/// The end of a non-empty container at `level`.
+pub fn close<S: Sink + ?Sized>(out: &mut S, f: &Fmt, level: usize, bracket: &str) {
+    if f.indent.is_some() {
+        newline(out, f, level);
+    }
+    out.put(bracket);
+}
+
+pub fn write_value<S: Sink + ?Sized>(out: &mut S, value: &Value, f: &Fmt, level: usize) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
+        Value::Null => out.put("null"),
+        Value::Bool(true) => out.put("true"),
+        Value::Bool(false) => out.put("false"),
         // With `arbitrary_precision` a number keeps the exact text it was read from.
-        Value::Number(n) => out.push_str(n.as_str()),
+        Value::Number(n) => out.put(n.as_str()),
         Value::String(s) => write_str_in(out, s, f.ensure_ascii),
         Value::Array(items) => {
             if items.is_empty() {
-                out.push_str("[]");
+                out.put("[]");
                 return;
             }
-            out.push('[');
+            out.put("[");
             for (i, item) in items.iter().enumerate() {
                 item_start(out, i, f, level);
                 write_value(out, item, f, level + 1);
             }
-            if f.indent.is_some() {
-                newline(out, f, level);
-            }
-            out.push(']');
+            close(out, f, level, "]");
         }
         Value::Object(map) => {
             if map.is_empty() {
-                out.push_str("{}");
+                out.put("{}");
                 return;
             }
-            out.push('{');
+            out.put("{");
             for (i, (k, v)) in map.iter().enumerate() {
-                item_start(out, i, f, level);
-                write_str_in(out, k, f.ensure_ascii);
-                out.push_str(f.key_sep);
+                key_start(out, i, k, f, level);
                 write_value(out, v, f, level + 1);
             }
-            if f.indent.is_some() {
-                newline(out, f, level);
-            }
-            out.push('}');
+            close(out, f, level, "}");
         }
     }
 }
@@ -297,8 +274,8 @@ pub fn write_str(out: &mut String, s: &str) {
 
 /// Python's string encoder; with `ensure_ascii` off, only `"`, `\\` and the C0 controls
 /// are escaped (as `json.dumps(ensure_ascii=False)` does).
-fn write_str_in(out: &mut String, s: &str, ensure_ascii: bool) {
-    out.push('"');
+pub fn write_str_in<S: Sink + ?Sized>(out: &mut S, s: &str, ensure_ascii: bool) {
+    out.put("\"");
     let mut rest = s;
     while !rest.is_empty() {
         // Copy the longest run that needs no escaping in one go.
@@ -312,29 +289,39 @@ fn write_str_in(out: &mut String, s: &str, ensure_ascii: bool) {
                 }
             })
             .unwrap_or(rest.len());
-        out.push_str(&rest[..plain]);
+        out.put(&rest[..plain]);
         rest = &rest[plain..];
         let Some(c) = rest.chars().next() else {
             break;
         };
         rest = &rest[c.len_utf8()..];
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
+            '"' => out.put("\\\""),
+            '\\' => out.put("\\\\"),
+            '\n' => out.put("\\n"),
+            '\r' => out.put("\\r"),
+            '\t' => out.put("\\t"),
+            '\u{8}' => out.put("\\b"),
+            '\u{c}' => out.put("\\f"),
             _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{:04x}", unit));
+                    let u = *unit as usize;
+                    let esc = [
+                        b'\\',
+                        b'u',
+                        HEX[u >> 12],
+                        HEX[(u >> 8) & 0xf],
+                        HEX[(u >> 4) & 0xf],
+                        HEX[u & 0xf],
+                    ];
+                    out.put(std::str::from_utf8(&esc).expect("ASCII"));
                 }
             }
         }
     }
-    out.push('"');
+    out.put("\"");
 }
 
 /// Gives `value` (the typed model, serialized) the layout of `original` (the file as read):

@@ -1,15 +1,15 @@
 //! The typed view of a state file. Every key dynamo-ctl does not use is kept verbatim in the
-//! `extra` maps; key order is restored from the original text on save (see `Document`).
+//! `extra` maps; the file's key order is kept by the `Document` (see `document.rs`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Number, Value};
 
-use super::json::{self, Dialect, JsonStyle};
+pub use super::document::{Document, ParseProblem};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct State {
     pub namespace: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,23 +21,66 @@ pub struct State {
     pub extra: Map<String, Value>,
 }
 
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<State, D::Error> {
+        super::parse::Parsed::deserialize(d).map(|p| p.state)
+    }
+}
+
+/// Everything in a [`State`] but the components: what a change is checked against.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Head {
+    namespace: String,
+    circus_endpoint: Option<String>,
+    environment: Option<Environment>,
+    extra: Map<String, Value>,
+}
+
+impl State {
+    pub(crate) fn head(&self) -> Head {
+        Head {
+            namespace: self.namespace.clone(),
+            circus_endpoint: self.circus_endpoint.clone(),
+            environment: self.environment.clone(),
+            extra: self.extra.clone(),
+        }
+    }
+
+    /// Whether anything differs from `head` and the components as read.
+    pub(crate) fn changed_since(&self, head: &Head) -> bool {
+        self.namespace != head.namespace
+            || self.circus_endpoint != head.circus_endpoint
+            || self.environment != head.environment
+            || self.extra != head.extra
+            || self.components.changed()
+    }
+}
+
 /// The `components` map. Reads go through `Deref`; every change goes through the methods
-/// below, which remember the entries they touched, so a save re-serializes only those and
-/// writes every other entry exactly as it was read (see `Document::render`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// below, which remember each entry's value as read the first time they touch it (so a
+/// change is told from a no-op without a copy of the whole map), and put an entry read
+/// from the file, removed, then inserted again back at its place in the file.
+#[derive(Clone, Debug, Default, Serialize)]
 #[serde(transparent)]
 pub struct Components {
     map: IndexMap<String, Component>,
-    /// Entries inserted or handed out mutably since the file was read.
     #[serde(skip)]
-    touched: HashSet<String>,
-    /// Only a map read from a file can vouch for its untouched entries.
-    #[serde(skip, default = "yes")]
-    from_file: bool,
+    track: Track,
 }
 
-fn yes() -> bool {
-    true
+#[derive(Clone, Debug, Default)]
+struct Track {
+    /// Only a map read from a file knows its entries' places in the file.
+    from_file: bool,
+    /// The first `read` entries of the map are entries read, in file order; entries
+    /// inserted since follow.
+    read: usize,
+    /// Places in the file (0-based) of the entries read and removed since, sorted.
+    removed: Vec<usize>,
+    /// The same, by key.
+    removed_keys: HashMap<String, usize>,
+    /// Each touched entry's value before it was first touched (`None`: absent).
+    before: HashMap<String, Option<Component>>,
 }
 
 impl PartialEq for Components {
@@ -65,23 +108,81 @@ impl From<IndexMap<String, Component>> for Components {
     fn from(map: IndexMap<String, Component>) -> Self {
         Components {
             map,
-            touched: HashSet::new(),
-            from_file: false,
+            track: Track::default(),
         }
     }
 }
 
 impl Components {
-    /// Inserts or replaces an entry (a new entry goes last).
+    /// The entries as read from a file, in file order.
+    pub(crate) fn read(map: IndexMap<String, Component>) -> Self {
+        let read = map.len();
+        Components {
+            map,
+            track: Track {
+                from_file: true,
+                read,
+                ..Track::default()
+            },
+        }
+    }
+
+    /// Remembers `key`'s value before its first change.
+    fn note(&mut self, key: &str) {
+        if !self.track.before.contains_key(key) {
+            let was = self.map.get(key).cloned();
+            self.track.before.insert(key.to_string(), was);
+        }
+    }
+
+    /// The place in the file of the `i`th entry of the map (`i` < `track.read`).
+    fn file_place(&self, i: usize) -> usize {
+        let mut place = i;
+        for &r in &self.track.removed {
+            if r <= place {
+                place += 1;
+            } else {
+                break;
+            }
+        }
+        place
+    }
+
+    /// Inserts or replaces an entry. A new entry goes last; an entry read from the file,
+    /// removed and inserted again goes back to its place.
     pub fn insert(&mut self, key: String, c: Component) -> Option<Component> {
-        self.touched.insert(key.clone());
+        self.note(&key);
+        if let Some(slot) = self.map.get_mut(&key) {
+            return Some(std::mem::replace(slot, c));
+        }
+        if let Some(place) = self.track.removed_keys.remove(&key) {
+            let t = &mut self.track;
+            let k = t.removed.binary_search(&place).unwrap_or_else(|k| k);
+            if t.removed.get(k) == Some(&place) {
+                t.removed.remove(k);
+            }
+            // `k` entries read before it are gone: it goes after the others.
+            let at = (place - k).min(t.read);
+            t.read += 1;
+            self.map.shift_insert(at, key, c);
+            return None;
+        }
         self.map.insert(key, c)
     }
 
     /// Removes an entry, keeping the order of the others.
     pub fn shift_remove(&mut self, key: &str) -> Option<Component> {
-        self.touched.remove(key);
-        self.map.shift_remove(key)
+        let i = self.map.get_index_of(key)?;
+        self.note(key);
+        if self.track.from_file && i < self.track.read {
+            let place = self.file_place(i);
+            let t = &mut self.track;
+            let k = t.removed.binary_search(&place).unwrap_or_else(|k| k);
+            t.removed.insert(k, place);
+            t.removed_keys.insert(key.to_string(), place);
+            t.read -= 1;
+        }
+        self.map.shift_remove_index(i).map(|(_, c)| c)
     }
 
     /// Removes every entry in `keys` in one pass, keeping the order of the others.
@@ -89,48 +190,147 @@ impl Components {
         if keys.is_empty() {
             return;
         }
+        for k in keys {
+            if self.map.contains_key(k.as_str()) {
+                self.note(k);
+            }
+        }
+        if self.track.from_file {
+            // Places of the removed entries read, in one walk along the removed ones.
+            let mut gone = Vec::new();
+            let mut old = self.track.removed.iter().peekable();
+            let mut place = 0;
+            for k in self.map.keys().take(self.track.read) {
+                while old.peek() == Some(&&place) {
+                    place += 1;
+                    old.next();
+                }
+                if keys.contains(k) {
+                    gone.push((place, k.clone()));
+                }
+                place += 1;
+            }
+            let t = &mut self.track;
+            t.read -= gone.len();
+            for (place, k) in gone {
+                t.removed.push(place);
+                t.removed_keys.insert(k, place);
+            }
+            t.removed.sort_unstable();
+        }
         self.map.retain(|k, _| !keys.contains(k));
-        self.touched.retain(|k| !keys.contains(k));
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Component> {
-        let c = self.map.get_mut(key)?;
-        self.touched.insert(key.to_string());
-        Some(c)
+        if !self.map.contains_key(key) {
+            return None;
+        }
+        self.note(key);
+        self.map.get_mut(key)
     }
 
-    /// Whether `key` is exactly as it was read from the file.
-    pub fn is_pristine(&self, key: &str) -> bool {
-        self.from_file && !self.touched.contains(key)
+    /// Whether any entry differs from the file as read (always yes for a map that was not
+    /// read from a file).
+    pub(crate) fn changed(&self) -> bool {
+        !self.track.from_file
+            || self
+                .track
+                .before
+                .iter()
+                .any(|(k, was)| self.map.get(k) != was.as_ref())
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Keys the model does not know, kept in their order. Usually there are none, so there is
+/// no map until there is one (an empty map takes 72 bytes, a state file may have hundreds
+/// of thousands of entries). Reads and writes go through `Deref` to a [`Map`].
+#[derive(Clone, Default)]
+pub struct Extra(Option<Box<Map<String, Value>>>);
+
+impl Extra {
+    fn empty() -> &'static Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(Map::new)
+    }
+}
+
+impl std::ops::Deref for Extra {
+    type Target = Map<String, Value>;
+    fn deref(&self) -> &Map<String, Value> {
+        match &self.0 {
+            Some(m) => m,
+            None => Extra::empty(),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Extra {
+    fn deref_mut(&mut self) -> &mut Map<String, Value> {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+impl<'a> IntoIterator for &'a Extra {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = serde_json::map::Iter<'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        (**self).iter()
+    }
+}
+
+impl From<Map<String, Value>> for Extra {
+    fn from(m: Map<String, Value>) -> Self {
+        Extra((!m.is_empty()).then(|| Box::new(m)))
+    }
+}
+
+impl PartialEq for Extra {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for Extra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl Serialize for Extra {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Component {
     pub watcher_name: String,
     pub cmd: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     /// Absent (`None`), `null` (`Some(None)`: a parked base entry) or an etcd lease id.
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Option<Number>>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+impl<'de> Deserialize<'de> for Component {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Component, D::Error> {
+        use serde::de::DeserializeSeed;
+        super::parse::ComponentSeed.deserialize(d).map(|(c, _)| c)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocated_gpus: Option<Vec<GpuId>>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Environment {
     #[serde(
         rename = "DYNAMO_SERVICE_CONFIG",
@@ -148,7 +348,7 @@ pub struct Environment {
     pub extra: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SystemResources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_gpus: Option<Number>,
@@ -159,14 +359,29 @@ pub struct SystemResources {
 }
 
 /// A GPU id as written: `dynamo serve` writes ints, the planner strings. Kept as found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum GpuId {
     Int(Number),
     Str(String),
 }
 
+impl<'de> Deserialize<'de> for GpuId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<GpuId, D::Error> {
+        GpuId::from_value(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl GpuId {
+    /// A number or a string; anything else is no GPU id.
+    pub(crate) fn from_value(v: Value) -> Result<GpuId, &'static str> {
+        match v {
+            Value::Number(n) => Ok(GpuId::Int(n)),
+            Value::String(s) => Ok(GpuId::Str(s)),
+            _ => Err("data did not match any variant of untagged enum GpuId"),
+        }
+    }
+
     /// The id as a number, for comparing ints with strings ("2" == 2).
     pub fn numeric(&self) -> Option<u64> {
         match self {
@@ -191,10 +406,6 @@ impl std::fmt::Display for GpuId {
             GpuId::Str(s) => f.write_str(s),
         }
     }
-}
-
-fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Number>>, D::Error> {
-    Option::<Number>::deserialize(d).map(Some)
 }
 
 impl Component {
@@ -224,257 +435,5 @@ impl State {
 
     pub fn service_config(&self) -> Option<&str> {
         self.environment.as_ref()?.service_config.as_deref()
-    }
-}
-
-/// A parsed state file: the typed state plus what is needed to write it back losslessly.
-#[derive(Clone, Debug)]
-pub struct Document {
-    pub state: State,
-    original: Value,
-    pub style: JsonStyle,
-    /// Separators, escaping, line endings and indent character, as detected.
-    dialect: Dialect,
-    /// The length of the text read, to size the text written.
-    size_hint: usize,
-    /// Set by a save that could not keep the file's exact layout.
-    layout_note: Option<String>,
-}
-
-/// Why a text is not a usable state file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParseProblem {
-    NonFinite,
-    Invalid(String),
-}
-
-impl Document {
-    pub fn parse(text: &str) -> Result<Document, ParseProblem> {
-        // A big file is parsed twice at once, tree and typed view, one per core.
-        let (tree, typed) = if text.len() >= PARALLEL_PARSE_BYTES {
-            std::thread::scope(|s| {
-                let typed = s.spawn(|| serde_json::from_str::<State>(text));
-                let tree = serde_json::from_str::<Value>(text);
-                (tree, Some(typed.join()))
-            })
-        } else {
-            (serde_json::from_str::<Value>(text), None)
-        };
-        let original: Value = match tree {
-            Ok(v) => v,
-            Err(e) => {
-                if json::has_non_finite_literal(text) {
-                    return Err(ParseProblem::NonFinite);
-                }
-                return Err(ParseProblem::Invalid(e.to_string()));
-            }
-        };
-        if !original.is_object() {
-            return Err(ParseProblem::Invalid(
-                "the top level is not a JSON object".into(),
-            ));
-        }
-        // A parser keeps one copy of a repeated key and a save would drop the other (say,
-        // a component holding a GPU): refuse the file instead, whatever its size.
-        if let Some((at, key)) = json::find_duplicate_key(text) {
-            let at = if at.is_empty() {
-                "at the top level".to_string()
-            } else {
-                format!("in {at}")
-            };
-            return Err(ParseProblem::Invalid(format!(
-                "duplicate key {key:?} {at}: refusing to guess which copy counts"
-            )));
-        }
-        let state = match typed {
-            Some(Ok(Ok(s))) => s,
-            Some(Ok(Err(e))) => return Err(ParseProblem::Invalid(e.to_string())),
-            // From the tree; from the text only when that fails: a `Value` hands integers
-            // beyond 64 bits to serde's buffering (flattened `extra` maps, untagged `GpuId`)
-            // as u128/i128, which it rejects, while the text parser passes them on as exact
-            // strings. (A panicked parser thread lands here too.)
-            _ => match State::deserialize(&original) {
-                Ok(s) => s,
-                Err(_) => {
-                    serde_json::from_str(text).map_err(|e| ParseProblem::Invalid(e.to_string()))?
-                }
-            },
-        };
-        let style = JsonStyle::detect(text);
-        Ok(Document {
-            state,
-            original,
-            style,
-            dialect: Dialect::detect(text, style),
-            size_hint: text.len(),
-            layout_note: None,
-        })
-    }
-
-    /// The state as a JSON value, in the original key order.
-    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
-        let mut v = serde_json::to_value(&self.state)?;
-        json::restore_layout(&mut v, &self.original);
-        Ok(v)
-    }
-
-    /// The text to write: byte-identical to the input when nothing changed. Equal to
-    /// `to_python_string(&self.to_value()?)`, but only the components changed since the file
-    /// was read are serialized again; the others are written from the tree as read.
-    pub fn render(&self) -> Result<String, serde_json::Error> {
-        self.render_in(self.style, self.dialect)
-    }
-
-    /// `render` in another layout, e.g. `JsonStyle::PLANNER` for an indented view (with
-    /// Python's default separators and ASCII escapes).
-    pub fn render_as(&self, style: JsonStyle) -> Result<String, serde_json::Error> {
-        self.render_in(style, Dialect::PYTHON)
-    }
-
-    /// Why the last save re-laid out the whole file (its layout is not one the writer
-    /// reproduces exactly), if it did.
-    pub fn layout_note(&self) -> Option<&str> {
-        self.layout_note.as_deref()
-    }
-
-    pub(crate) fn set_layout_note(&mut self, note: String) {
-        self.layout_note = Some(note);
-    }
-
-    fn render_in(&self, style: JsonStyle, dialect: Dialect) -> Result<String, serde_json::Error> {
-        let s = &self.state;
-        // Everything but the components goes through serde; it is small.
-        let head = State {
-            namespace: s.namespace.clone(),
-            circus_endpoint: s.circus_endpoint.clone(),
-            components: Components::default(),
-            environment: s.environment.clone(),
-            extra: s.extra.clone(),
-        };
-        let mut top = serde_json::to_value(&head)?;
-        json::restore_layout(&mut top, &self.original);
-        let orig = self.original.get("components").and_then(Value::as_object);
-        // The components in file order: those read, then the new ones.
-        let mut fresh: Vec<(&String, Value)> = Vec::new();
-        let mut entries: Vec<(&String, Option<&Value>)> = Vec::with_capacity(s.components.len());
-        if let Some(orig) = orig {
-            for (k, ov) in orig {
-                if s.components.contains_key(k) {
-                    entries.push((k, Some(ov)));
-                }
-            }
-        }
-        for (k, c) in s.components.iter() {
-            let ov = orig.and_then(|o| o.get(k));
-            if ov.is_none() {
-                entries.push((k, None));
-            }
-            if !(ov.is_some() && s.components.is_pristine(k)) {
-                let mut v = serde_json::to_value(c)?;
-                if let Some(ov) = ov {
-                    json::restore_layout(&mut v, ov);
-                }
-                fresh.push((k, v));
-            }
-        }
-        let fresh: std::collections::HashMap<&str, Value> =
-            fresh.into_iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let components: Vec<(&str, &Value)> = entries
-            .into_iter()
-            .map(|(k, ov)| {
-                let v = fresh
-                    .get(k.as_str())
-                    .or(ov)
-                    .expect("every entry is fresh or read");
-                (k.as_str(), v)
-            })
-            .collect();
-        Ok(json::to_python_string_in(
-            &top,
-            style,
-            dialect,
-            self.size_hint + 1024,
-            "components",
-            &components,
-        ))
-    }
-}
-
-/// Files at least this big parse their tree and typed view in parallel.
-const PARALLEL_PARSE_BYTES: usize = 256 * 1024;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::state::json::to_python_string;
-
-    const TEXT: &str = r#"{"namespace": "n", "components": {"n_A": {"watcher_name": "n_A", "cmd": "a", "x": 1, "resources": {"allocated_gpus": [0]}}, "n_B": {"watcher_name": "n_B", "cmd": "b"}}, "z": null}"#;
-
-    fn full(d: &Document) -> String {
-        to_python_string(&d.to_value().unwrap(), d.style)
-    }
-
-    #[test]
-    fn untouched_document_renders_as_read() {
-        let d = Document::parse(TEXT).unwrap();
-        assert_eq!(d.render().unwrap(), TEXT);
-        assert_eq!(full(&d), TEXT);
-    }
-
-    #[test]
-    fn a_change_through_get_mut_is_written() {
-        let mut d = Document::parse(TEXT).unwrap();
-        d.state.components.get_mut("n_A").unwrap().cmd = "changed".into();
-        let text = d.render().unwrap();
-        assert!(
-            text.contains(r#""n_A": {"watcher_name": "n_A", "cmd": "changed", "x": 1"#),
-            "{text}"
-        );
-        assert_eq!(text, full(&d));
-    }
-
-    #[test]
-    fn a_replaced_map_is_written_whole() {
-        let mut d = Document::parse(TEXT).unwrap();
-        let mut map = (*d.state.components).clone();
-        map.get_mut("n_B").unwrap().cmd = "replaced".into();
-        d.state.components = Components::from(map);
-        let text = d.render().unwrap();
-        assert!(text.contains(r#""cmd": "replaced""#), "{text}");
-        assert_eq!(text, full(&d));
-    }
-
-    #[test]
-    fn removed_and_reinserted_entries_keep_their_place() {
-        let mut d = Document::parse(TEXT).unwrap();
-        let a = d.state.components.shift_remove("n_A").unwrap();
-        d.state.components.insert("n_C".into(), a.clone());
-        d.state.components.insert("n_A".into(), a);
-        let text = d.render().unwrap();
-        assert!(text.find("\"n_A\"").unwrap() < text.find("\"n_B\"").unwrap());
-        assert!(text.find("\"n_B\"").unwrap() < text.find("\"n_C\"").unwrap());
-        assert_eq!(text, full(&d));
-    }
-
-    #[test]
-    fn big_files_parse_in_parallel_to_the_same_document() {
-        let mut comps = String::new();
-        for i in 0..3000 {
-            comps.push_str(&format!(
-                r#", "n_W_{i}": {{"watcher_name": "n_W_{i}", "cmd": "{}", "lease": 123456789012345678901234567890}}"#,
-                "x".repeat(80)
-            ));
-        }
-        let text = format!(
-            r#"{{"namespace": "n", "components": {{"n_W": {{"watcher_name": "n_W", "cmd": "w"}}{comps}}}}}"#
-        );
-        assert!(text.len() >= PARALLEL_PARSE_BYTES);
-        let d = Document::parse(&text).unwrap();
-        assert_eq!(d.state.components.len(), 3001);
-        assert_eq!(d.render().unwrap(), text);
-        assert!(matches!(
-            Document::parse(&text.replace("\"cmd\": \"w\"", "\"cmd\": 5")),
-            Err(ParseProblem::Invalid(_))
-        ));
     }
 }

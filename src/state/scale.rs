@@ -1,15 +1,23 @@
 //! The planner's scaling rules as pure functions on the model, with its known flaws fixed:
 //! GPU ids compared as numbers, multi-GPU templates honoured, no environment dump, and
-//! POSIX-safe quoting.
+//! POSIX-safe quoting. The read model (`summary`), `Change` (`change`) and the worker command
+//! format (`command`) live in their own modules and are re-exported here, where callers have
+//! always found them.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::command::{base_command, cuda_devices_in_cmd, worker_command, worker_env_is_object};
 use super::error::RuleError;
-use super::json::{JsonStyle, to_python_string};
 use super::model::{Component, GpuId, Resources, State};
+use super::summary::split_entry;
+
+pub use super::change::{Change, gpu_phrase};
+pub use super::command::shell_quote;
+pub use super::summary::{
+    EntryName, GpuSlot, Instance, Summary, TypeSummary, free_gpus, parse_entry, summarize,
+};
 
 /// Types that need a GPU even when their template holds none (the planner's two workers).
 pub const GPU_TYPES: [&str; 2] = ["VllmWorker", "PrefillWorker"];
@@ -17,299 +25,6 @@ pub const GPU_TYPES: [&str; 2] = ["VllmWorker", "PrefillWorker"];
 /// The most instances of one type `scale` aims for; a larger target is refused up front
 /// (a GPU type is refused sooner, by the GPUs the file lists).
 pub const MAX_REPLICAS: usize = 100_000;
-
-/// The parts of a component key `<ns>_<Type>` / `<ns>_<Type>_<N>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EntryName {
-    pub ty: String,
-    /// `None` for the un-suffixed base entry.
-    pub suffix: Option<u64>,
-}
-
-/// Splits a component key into its type and numeric suffix.
-pub fn parse_entry(namespace: &str, key: &str) -> EntryName {
-    let (ty, suffix) = split_entry(namespace, key);
-    EntryName {
-        ty: ty.to_string(),
-        suffix,
-    }
-}
-
-/// `parse_entry` without allocating: the type as a slice of `key`.
-fn split_entry<'a>(namespace: &str, key: &'a str) -> (&'a str, Option<u64>) {
-    let rest = key
-        .strip_prefix(namespace)
-        .and_then(|r| r.strip_prefix('_'))
-        .filter(|r| !r.is_empty())
-        .unwrap_or(key);
-    if let Some((ty, n)) = rest.rsplit_once('_')
-        && !ty.is_empty()
-        && !n.is_empty()
-        && n.bytes().all(|b| b.is_ascii_digit())
-        && let Ok(n) = n.parse::<u64>()
-    {
-        return (ty, Some(n));
-    }
-    (rest, None)
-}
-
-/// One entry of a type, as shown to the user.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Instance {
-    pub name: String,
-    pub watcher_name: String,
-    pub suffix: Option<u64>,
-    pub gpus: Vec<String>,
-    pub parked: bool,
-}
-
-/// All entries of one component type.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TypeSummary {
-    #[serde(rename = "type")]
-    pub ty: String,
-    pub running: usize,
-    pub instances: Vec<Instance>,
-}
-
-/// Who holds a GPU.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct GpuSlot {
-    pub id: String,
-    /// The watcher holding it, if any.
-    pub holder: Option<String>,
-}
-
-/// What the CLI and TUI show of a namespace.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Summary {
-    pub namespace: String,
-    pub circus_endpoint: Option<String>,
-    pub types: Vec<TypeSummary>,
-    pub gpus_total: usize,
-    pub gpus_used: usize,
-    pub free_gpus: Vec<String>,
-    pub gpu_map: Vec<GpuSlot>,
-}
-
-impl Summary {
-    pub fn running(&self, ty: &str) -> usize {
-        self.types
-            .iter()
-            .find(|t| t.ty == ty)
-            .map_or(0, |t| t.running)
-    }
-}
-
-/// Groups the components by type, in first-seen order; instances sorted by suffix.
-pub fn summarize(state: &State) -> Summary {
-    let mut types: Vec<TypeSummary> = Vec::new();
-    let mut type_index: HashMap<String, usize> = HashMap::new();
-    for (key, comp) in &state.components {
-        let e = parse_entry(&state.namespace, key);
-        let inst = Instance {
-            name: key.clone(),
-            watcher_name: comp.watcher_name.clone(),
-            suffix: e.suffix,
-            gpus: comp.gpus().iter().map(|g| g.to_string()).collect(),
-            parked: comp.is_parked(),
-        };
-        let i = *type_index.entry(e.ty.clone()).or_insert_with(|| {
-            types.push(TypeSummary {
-                ty: e.ty.clone(),
-                running: 0,
-                instances: vec![],
-            });
-            types.len() - 1
-        });
-        let t = &mut types[i];
-        if !inst.parked {
-            t.running += 1;
-        }
-        t.instances.push(inst);
-    }
-    for t in &mut types {
-        t.instances.sort_by_key(|i| i.suffix);
-    }
-    let held = holders(state);
-    // One GPU per id, however often and in whichever spelling gpu_info lists it.
-    let mut seen = std::collections::HashSet::new();
-    let gpu_map: Vec<GpuSlot> = state
-        .gpu_info()
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|g| {
-            let key = g.key();
-            let holder = held.get(&key).cloned();
-            seen.insert(key).then(|| GpuSlot {
-                id: g.to_string(),
-                holder,
-            })
-        })
-        .collect();
-    let free_gpus = gpu_map
-        .iter()
-        .filter(|s| s.holder.is_none())
-        .map(|s| s.id.clone())
-        .collect::<Vec<_>>();
-    Summary {
-        namespace: state.namespace.clone(),
-        circus_endpoint: state.circus_endpoint.clone(),
-        types,
-        gpus_total: gpu_map.len(),
-        gpus_used: gpu_map.len() - free_gpus.len(),
-        free_gpus,
-        gpu_map,
-    }
-}
-
-/// gpu key -> watcher, for every allocated GPU.
-fn holders(state: &State) -> HashMap<String, String> {
-    let mut held = HashMap::new();
-    for c in state.components.values() {
-        for g in c.gpus() {
-            held.entry(g.key())
-                .or_insert_with(|| c.watcher_name.clone());
-        }
-    }
-    held
-}
-
-/// Free GPUs in numeric order (ids that are not numbers last, in file order).
-pub fn free_gpus(state: &State) -> Vec<GpuId> {
-    let held = holders(state);
-    let mut seen = std::collections::HashSet::new();
-    // An id listed twice in gpu_info is still one GPU.
-    let mut free: Vec<GpuId> = state
-        .gpu_info()
-        .unwrap_or(&[])
-        .iter()
-        .filter(|g| {
-            let k = g.key();
-            !held.contains_key(&k) && seen.insert(k)
-        })
-        .cloned()
-        .collect();
-    free.sort_by_key(|g| g.numeric().unwrap_or(u64::MAX));
-    free
-}
-
-/// What one operation did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum Change {
-    Added {
-        #[serde(rename = "type")]
-        ty: String,
-        name: String,
-        gpus: Vec<String>,
-    },
-    Removed {
-        #[serde(rename = "type")]
-        ty: String,
-        name: String,
-        gpus: Vec<String>,
-        /// The entry was the type's template and was parked, not deleted.
-        parked: bool,
-        /// How many instances of the type still run.
-        remaining: usize,
-    },
-}
-
-impl Change {
-    pub fn name(&self) -> &str {
-        match self {
-            Change::Added { name, .. } | Change::Removed { name, .. } => name,
-        }
-    }
-
-    pub fn gpus(&self) -> &[String] {
-        match self {
-            Change::Added { gpus, .. } | Change::Removed { gpus, .. } => gpus,
-        }
-    }
-
-    /// Whether two changes have the same effect as a confirm popup states it: the same
-    /// entry, the same GPUs, parked or deleted alike, and "the last one" alike. (How many
-    /// others remain may move on without changing what this change does.)
-    pub fn same_effect(&self, other: &Change) -> bool {
-        match (self, other) {
-            (
-                Change::Added { ty, name, gpus },
-                Change::Added {
-                    ty: t2,
-                    name: n2,
-                    gpus: g2,
-                },
-            ) => ty == t2 && name == n2 && gpus == g2,
-            (
-                Change::Removed {
-                    ty,
-                    name,
-                    gpus,
-                    parked,
-                    remaining,
-                },
-                Change::Removed {
-                    ty: t2,
-                    name: n2,
-                    gpus: g2,
-                    parked: p2,
-                    remaining: r2,
-                },
-            ) => {
-                ty == t2
-                    && name == n2
-                    && gpus == g2
-                    && parked == p2
-                    && (*remaining == 0) == (*r2 == 0)
-            }
-            _ => false,
-        }
-    }
-}
-
-/// "GPU 3" / "GPUs 3, 4"; `None` for no GPU.
-pub fn gpu_phrase(gpus: &[String]) -> Option<String> {
-    match gpus.len() {
-        0 => None,
-        1 => Some(format!("GPU {}", gpus[0])),
-        _ => Some(format!("GPUs {}", gpus.join(", "))),
-    }
-}
-
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Change::Added { name, gpus, .. } => {
-                write!(f, "added {name}")?;
-                if let Some(g) = gpu_phrase(gpus) {
-                    write!(f, " on {g}")?;
-                }
-                Ok(())
-            }
-            Change::Removed {
-                ty,
-                name,
-                gpus,
-                parked,
-                remaining,
-            } => {
-                write!(f, "removed {name}")?;
-                if *parked {
-                    write!(f, " (parked as template)")?;
-                }
-                if let Some(g) = gpu_phrase(gpus) {
-                    write!(f, ", freed {g}")?;
-                }
-                if *remaining == 0 {
-                    write!(f, "; no {ty} is running now")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
 
 fn entries_of<'a>(state: &'a State, ty: &'a str) -> impl Iterator<Item = (&'a String, EntryName)> {
     state
@@ -367,21 +82,6 @@ pub fn check_type(ty: &str) -> Result<(), RuleError> {
         ty: ty.to_string(),
         reason,
     })
-}
-
-/// POSIX shell single-quoting: safe for any content, and what Python's `shlex.split` reads back.
-pub fn shell_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
 }
 
 /// The entries of a valid, existing type, or why there are none.
@@ -445,13 +145,7 @@ fn plan_add(
     }
     Ok(AddPlan {
         // The command: the template's command up to `--worker-env`, then our env and name.
-        base_cmd: template
-            .cmd
-            .split("--worker-env")
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string(),
+        base_cmd: base_command(&template.cmd).to_string(),
         env_as_object: worker_env_is_object(&template.cmd),
         need,
         next,
@@ -461,11 +155,7 @@ fn plan_add(
 /// The number of distinct GPUs the file lists; an error if it lists none at all.
 fn gpu_total(state: &State, ty: &str) -> Result<usize, RuleError> {
     match state.gpu_info() {
-        Some(info) => Ok(info
-            .iter()
-            .map(GpuId::key)
-            .collect::<std::collections::HashSet<_>>()
-            .len()),
+        Some(info) => Ok(info.iter().map(GpuId::key).collect::<HashSet<_>>().len()),
         None => Err(RuleError::NoGpuInfo { ty: ty.to_string() }),
     }
 }
@@ -505,29 +195,12 @@ fn insert_instance(
         .ok_or_else(|| RuleError::SuffixExhausted { ty: ty.to_string() })?;
     plan.next = next.checked_add(1);
     let name = format!("{}_{}_{}", state.namespace, ty, next);
-    let (base_cmd, env_as_object) = (&plan.base_cmd, plan.env_as_object);
     let ids: Vec<String> = gpus.iter().map(|g| g.to_string()).collect();
     let env = worker_env(state, &ids);
-    let env_value = if env_as_object {
-        Value::Object(env)
-    } else {
-        Value::Array(vec![Value::Object(env)])
-    };
-    let env_text = to_python_string(
-        &env_value,
-        JsonStyle {
-            indent: None,
-            trailing_newline: false,
-        },
-    );
-    let cmd = format!(
-        "{base_cmd} --worker-env {} --custom-component-name {}",
-        shell_quote(&env_text),
-        shell_quote(&name)
-    );
+    let cmd = worker_command(&plan.base_cmd, env, plan.env_as_object, &name);
     let resources = Resources {
         allocated_gpus: Some(gpus.clone()),
-        extra: Map::new(),
+        extra: Default::default(),
     };
     state.components.insert(
         name.clone(),
@@ -536,7 +209,7 @@ fn insert_instance(
             cmd,
             resources: Some(resources),
             lease: None,
-            extra: Map::new(),
+            extra: Default::default(),
         },
     );
     Ok(Change::Added {
@@ -585,18 +258,6 @@ pub fn is_worker_type(state: &State, ty: &str) -> bool {
     any && configured_gpus(state, ty).is_some()
 }
 
-/// How many ids a command's `--worker-env` sets in `CUDA_VISIBLE_DEVICES`, if any.
-fn cuda_devices_in_cmd(cmd: &str) -> Option<usize> {
-    let (_, rest) = cmd.split_once("CUDA_VISIBLE_DEVICES")?;
-    let rest = rest.trim_start_matches(['"', '\\', ':', ' ']);
-    let value: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == ' ')
-        .collect();
-    let n = value.split(',').filter(|p| !p.trim().is_empty()).count();
-    (n > 0).then_some(n)
-}
-
 /// `<Type>.ServiceArgs.resources.gpu` from `DYNAMO_SERVICE_CONFIG`, if set.
 fn configured_gpus(state: &State, ty: &str) -> Option<usize> {
     let cfg: Value = serde_json::from_str(state.service_config()?).ok()?;
@@ -611,18 +272,6 @@ fn configured_gpus(state: &State, ty: &str) -> Option<usize> {
         _ => return None,
     };
     usize::try_from(n).ok().filter(|n| *n > 0)
-}
-
-/// Whether a template's `--worker-env` value is a JSON object (the older layout) rather
-/// than a list.
-fn worker_env_is_object(cmd: &str) -> bool {
-    cmd.split_once("--worker-env")
-        .map(|(_, rest)| {
-            rest.trim_start()
-                .trim_start_matches(['\'', '"'])
-                .starts_with('{')
-        })
-        .unwrap_or(false)
 }
 
 /// Removes the highest-suffix running instance of `ty`, as the planner's `remove_component`
@@ -703,7 +352,7 @@ pub fn scale(state: &mut State, ty: &str, replicas: usize) -> Result<Vec<Change>
         running.sort_by_key(|(_, suffix)| std::cmp::Reverse(*suffix));
         let mut left = running.len();
         let mut entries_left = entries.len();
-        let mut deleted = std::collections::HashSet::new();
+        let mut deleted = HashSet::new();
         for (key, suffix) in running.into_iter().take(left - replicas) {
             let park = suffix.is_none() || entries_left == 1;
             let gpus: Vec<String> = state.components[&key]

@@ -17,12 +17,31 @@ use crate::state::{Change, Document, StateError, Store};
 
 /// Lists the directory and reads `ns` (if any).
 pub fn refresh_blocking(store: &Store, ns: Option<&str>) -> Refresh {
-    let listing = match store.list() {
-        Ok(entries) => Listing::Found(entries.iter().map(NsInfo::from_entry).collect()),
+    // The open namespace's document comes from the listing's read of it: a 100 MB file is
+    // read and parsed once per refresh, not twice (and never held twice).
+    let mut open = None;
+    // One document at a time: each is summarized as it is read (a directory of big
+    // files never holds them all).
+    let listing = match store.list_with(|e| {
+        let info = NsInfo::from_entry(&e);
+        if Some(e.name.as_str()) == ns
+            && let Ok(doc) = e.doc
+        {
+            open = Some((doc, e.modified));
+        }
+        info
+    }) {
+        Ok(infos) => Listing::Found(infos),
         Err(StateError::DirMissing { .. }) => Listing::Missing,
         Err(e) => Listing::Error(e.to_string()),
     };
     let ns = ns.map(|name| {
+        if let Some((doc, modified)) = open {
+            return (
+                name.to_string(),
+                LoadOutcome::Loaded(Box::new(doc), modified),
+            );
+        }
         let outcome = match store.load(name) {
             Ok(doc) => LoadOutcome::Loaded(Box::new(doc), modified(store, name)),
             Err(StateError::NotFound { path, .. }) => {
@@ -133,10 +152,15 @@ fn poll_arbiter(ns: &str, endpoint: &str) -> Result<Vec<Watcher>, String> {
         pool.insert(endpoint.to_string(), c);
     }
     let c = pool.get_mut(endpoint).expect("just inserted");
-    c.watchers_of(ns).map_err(|e| match e {
+    let l = c.watchers_of(ns).map_err(|e| match e {
         ArbiterError::Unreachable { reason, .. } => reason,
         e => e.to_string(),
-    })
+    })?;
+    // Pids missing (the poll's budget ran out): said, rather than shown as not running.
+    match l.incomplete {
+        Some(why) if !l.unknown.is_empty() => Err(why),
+        _ => Ok(l.watchers),
+    }
 }
 
 pub fn run_blocking(store: &Store, effect: Effect) -> Action {
@@ -175,34 +199,56 @@ pub fn run_blocking_with(store: &Store, effect: Effect, progress: &mut dyn FnMut
 
 /// The metrics task: owns the collector (it keeps the previous scrapes for rates), runs
 /// one request at a time, answers on `tx`. Returns where to send [`Effect::MetricsPoll`]
-/// and [`Effect::MetricsHistory`]. A slow source delays only this task, never the keys.
+/// and [`Effect::MetricsHistory`]. It runs on its own thread with its own runtime, so
+/// nothing it does (waiting on a slow source, reading a large page, merging) can ever
+/// delay a key: the keys' runtime never polls it. It ends when the returned sender is
+/// dropped.
 pub fn spawn_metrics(
     cfg: crate::metrics::Config,
     tx: &UnboundedSender<Action>,
 ) -> UnboundedSender<Effect> {
-    let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel::<Effect>();
+    let (etx, erx) = tokio::sync::mpsc::unbounded_channel::<Effect>();
     let tx = tx.clone();
-    tokio::spawn(async move {
-        let mut c = crate::metrics::Collector::new(cfg);
-        while let Some(e) = erx.recv().await {
-            let action = match e {
-                Effect::MetricsPoll { ns } => Action::MetricsSeen {
-                    metrics: Box::new(c.poll(Some(&ns)).await),
-                    ns,
-                },
-                Effect::MetricsHistory { ns, component } => Action::MetricsHistory {
-                    points: c.history(&ns, &component, 15).await,
-                    ns,
-                    component,
-                },
-                _ => continue,
-            };
-            if tx.send(action).is_err() {
-                return;
+    let task = metrics_task(cfg, erx, tx);
+    // Without a thread to be had, the task is dropped: no metrics, never a panic.
+    let _ = std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(task),
+                // No runtime: the task (and its receiver) is dropped, polls go nowhere.
+                Err(_) => drop(task),
             }
-        }
-    });
+        });
     etx
+}
+
+async fn metrics_task(
+    cfg: crate::metrics::Config,
+    mut erx: tokio::sync::mpsc::UnboundedReceiver<Effect>,
+    tx: UnboundedSender<Action>,
+) {
+    let mut c = crate::metrics::Collector::new(cfg);
+    while let Some(e) = erx.recv().await {
+        let action = match e {
+            Effect::MetricsPoll { ns } => Action::MetricsSeen {
+                metrics: Box::new(c.poll(Some(&ns)).await),
+                ns,
+            },
+            Effect::MetricsHistory { ns, component } => Action::MetricsHistory {
+                points: c.history(&ns, &component, 15).await,
+                ns,
+                component,
+            },
+            _ => continue,
+        };
+        if tx.send(action).is_err() {
+            return;
+        }
+    }
 }
 
 /// Starts `effect` on the blocking pool; its result (and a scale's progress) comes back on

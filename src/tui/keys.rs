@@ -40,45 +40,7 @@ pub enum Cmd {
     Metrics,
 }
 
-/// Who has the keys: the top popup, else the screen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    Global,
-    Picker,
-    Dashboard,
-    Choose,
-    Confirm,
-    Help,
-    ScaleInput,
-    Messages,
-    Instances,
-    Entry,
-    Command,
-    Live,
-    LiveEntry,
-    Metrics,
-}
-
-impl Scope {
-    pub fn title(self) -> &'static str {
-        match self {
-            Scope::Global => "Everywhere",
-            Scope::Picker => "Namespace picker",
-            Scope::Dashboard => "Dashboard",
-            Scope::Choose => "Choose a type",
-            Scope::Confirm => "Confirm",
-            Scope::Help => "Help",
-            Scope::ScaleInput => "Scale to N",
-            Scope::Messages => "Message history",
-            Scope::Instances => "Instances of a type",
-            Scope::Entry => "One instance",
-            Scope::Command => "Command bar",
-            Scope::Live => "Registered instances (discovery)",
-            Scope::LiveEntry => "One registration",
-            Scope::Metrics => "Load of a component",
-        }
-    }
-}
+pub use super::panels::Scope;
 
 /// A key as written in the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,10 +61,9 @@ impl Key {
     }
 }
 
-/// One entry of the registry.
+/// One key of a panel, as the panel declares it.
 #[derive(Clone, Copy, Debug)]
-pub struct Binding {
-    pub scope: Scope,
+pub struct KeyDef {
     pub keys: &'static [Key],
     /// How the keys are written in the footer and help, e.g. `j/↓`.
     pub label: &'static str,
@@ -114,17 +75,28 @@ pub struct Binding {
     pub hint: &'static str,
 }
 
-const fn b(
-    scope: Scope,
+/// A key of the registry: a panel's [`KeyDef`] in the panel's scope.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    pub scope: Scope,
+    pub keys: &'static [Key],
+    pub label: &'static str,
+    pub desc: &'static str,
+    pub cmd: Cmd,
+    pub dangerous: bool,
+    pub hint: &'static str,
+}
+
+/// A key definition, for the panels' `KEYS` tables.
+pub const fn k(
     keys: &'static [Key],
     label: &'static str,
     desc: &'static str,
     cmd: Cmd,
     dangerous: bool,
     hint: &'static str,
-) -> Binding {
-    Binding {
-        scope,
+) -> KeyDef {
+    KeyDef {
         keys,
         label,
         desc,
@@ -134,668 +106,60 @@ const fn b(
     }
 }
 
-use Key::{Char as C, Code as K, Ctrl};
-use Scope::*;
+pub use Key::{Char as C, Code as K, Ctrl};
 
-pub const BINDINGS: &[Binding] = &[
-    b(
-        Picker,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "previous namespace",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    b(
-        Picker,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "next namespace",
-        Cmd::Down,
-        false,
-        "down",
-    ),
-    b(
-        Picker,
-        &[C('g'), K(KeyCode::Home)],
-        "g/Home",
-        "first namespace",
-        Cmd::Top,
-        false,
-        "",
-    ),
-    b(
-        Picker,
-        &[C('G'), K(KeyCode::End)],
-        "G/End",
-        "last namespace",
-        Cmd::Bottom,
-        false,
-        "",
-    ),
-    b(
-        Picker,
-        &[K(KeyCode::PageUp)],
-        "PgUp",
-        "a page up",
-        Cmd::PageUp,
-        false,
-        "",
-    ),
-    b(
-        Picker,
-        &[K(KeyCode::PageDown)],
-        "PgDn",
-        "a page down",
-        Cmd::PageDown,
-        false,
-        "",
-    ),
-    b(
-        Picker,
-        &[K(KeyCode::Enter)],
-        "Enter",
-        "open the namespace",
-        Cmd::Open,
-        false,
-        "open",
-    ),
-    b(
-        Picker,
-        &[C('/')],
-        "/",
-        "filter by name",
-        Cmd::Filter,
-        false,
-        "filter",
-    ),
-    b(
-        Picker,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "clear the filter / close",
-        Cmd::Close,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "select / scroll up",
-        Cmd::Up,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "select / scroll down",
-        Cmd::Down,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[K(KeyCode::PageUp)],
-        "PgUp",
-        "scroll a page up",
-        Cmd::PageUp,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[K(KeyCode::PageDown)],
-        "PgDn",
-        "scroll a page down",
-        Cmd::PageDown,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('g'), K(KeyCode::Home)],
-        "g/Home",
-        "go to the top",
-        Cmd::Top,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('G'), K(KeyCode::End)],
-        "G/End",
-        "go to the bottom",
-        Cmd::Bottom,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[K(KeyCode::Tab)],
-        "Tab",
-        "next panel",
-        Cmd::FocusNext,
-        false,
-        "panel",
-    ),
-    b(
-        Dashboard,
-        &[K(KeyCode::BackTab)],
-        "S-Tab",
-        "previous panel",
-        Cmd::FocusPrev,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('a')],
-        "a",
-        "add an instance",
-        Cmd::Add,
-        true,
-        "add",
-    ),
-    b(
-        Dashboard,
-        &[C('r')],
-        "r",
-        "remove an instance",
-        Cmd::Remove,
-        true,
-        "remove",
-    ),
-    b(
-        Dashboard,
-        &[K(KeyCode::Enter)],
-        "Enter",
-        "the selected type's instances",
-        Cmd::Open,
-        false,
-        "open",
-    ),
-    b(
-        Dashboard,
-        &[C('s')],
-        "s",
-        "scale the selected type to N",
-        Cmd::Scale,
-        true,
-        "scale",
-    ),
-    b(
-        Dashboard,
-        &[C('m')],
-        "m",
-        "load of the selected row, 15 min",
-        Cmd::Metrics,
-        false,
-        "load",
-    ),
-    b(
-        Dashboard,
-        &[C('i')],
-        "i",
-        "registered instances (discovery)",
-        Cmd::Live,
-        false,
-        "live",
-    ),
-    b(
-        Dashboard,
-        &[C('n')],
-        "n",
-        "switch namespace",
-        Cmd::Namespaces,
-        false,
-        "namespace",
-    ),
-    b(
-        Dashboard,
-        &[C('/')],
-        "/",
-        "filter rows by type or watcher",
-        Cmd::Filter,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('w')],
-        "w",
-        "State panel: wrap on / off",
-        Cmd::Wrap,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('h'), K(KeyCode::Left)],
-        "h/←",
-        "State panel: scroll left",
-        Cmd::Left,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('l'), K(KeyCode::Right)],
-        "l/→",
-        "State panel: scroll right",
-        Cmd::Right,
-        false,
-        "",
-    ),
-    b(
-        Dashboard,
-        &[C('p')],
-        "p",
-        "pause / resume live updates",
-        Cmd::Pause,
-        false,
-        "pause",
-    ),
-    b(
-        Dashboard,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "back to the namespace picker",
-        Cmd::Close,
-        false,
-        "",
-    ),
-    b(
-        Instances,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "previous instance",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    b(
-        Instances,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "next instance",
-        Cmd::Down,
-        false,
-        "down",
-    ),
-    b(
-        Instances,
-        &[K(KeyCode::Enter)],
-        "Enter",
-        "the instance's full entry",
-        Cmd::Open,
-        false,
-        "open",
-    ),
-    b(
-        Instances,
-        &[C('/')],
-        "/",
-        "filter the instances",
-        Cmd::Filter,
-        false,
-        "filter",
-    ),
-    b(
-        Instances,
-        &[C('x')],
-        "x",
-        "remove this instance",
-        Cmd::RemoveThis,
-        true,
-        "remove",
-    ),
-    b(
-        Instances,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "back",
-        Cmd::Close,
-        false,
-        "back",
-    ),
-    b(
-        Entry,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "scroll up",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    b(
-        Entry,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "scroll down",
-        Cmd::Down,
-        false,
-        "down",
-    ),
-    b(
-        Entry,
-        &[C('x')],
-        "x",
-        "remove this instance",
-        Cmd::RemoveThis,
-        true,
-        "remove",
-    ),
-    b(
-        Entry,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "back",
-        Cmd::Close,
-        false,
-        "back",
-    ),
-    b(
-        Live,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "previous instance",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    b(
-        Live,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "next instance",
-        Cmd::Down,
-        false,
-        "down",
-    ),
-    b(
-        Live,
-        &[C('g'), K(KeyCode::Home)],
-        "g/Home",
-        "first instance",
-        Cmd::Top,
-        false,
-        "",
-    ),
-    b(
-        Live,
-        &[C('G'), K(KeyCode::End)],
-        "G/End",
-        "last instance",
-        Cmd::Bottom,
-        false,
-        "",
-    ),
-    b(
-        Live,
-        &[K(KeyCode::PageUp)],
-        "PgUp",
-        "a page up",
-        Cmd::PageUp,
-        false,
-        "",
-    ),
-    b(
-        Live,
-        &[K(KeyCode::PageDown)],
-        "PgDn",
-        "a page down",
-        Cmd::PageDown,
-        false,
-        "",
-    ),
-    b(
-        Live,
-        &[K(KeyCode::Enter)],
-        "Enter",
-        "the registration as stored",
-        Cmd::Open,
-        false,
-        "open",
-    ),
-    b(
-        Live,
-        &[C('/')],
-        "/",
-        "filter the instances",
-        Cmd::Filter,
-        false,
-        "filter",
-    ),
-    b(
-        Live,
-        &[K(KeyCode::Esc), C('i')],
-        "Esc/i",
-        "clear the filter / back",
-        Cmd::Close,
-        false,
-        "back",
-    ),
-    b(
-        LiveEntry,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "scroll up",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    b(
-        LiveEntry,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "scroll down",
-        Cmd::Down,
-        false,
-        "down",
-    ),
-    b(
-        Metrics,
-        &[K(KeyCode::Esc), C('m')],
-        "Esc/m",
-        "back",
-        Cmd::Close,
-        false,
-        "back",
-    ),
-    b(
-        LiveEntry,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "back",
-        Cmd::Close,
-        false,
-        "back",
-    ),
-    b(
-        Command,
-        &[K(KeyCode::Tab)],
-        "Tab",
-        "complete the word",
-        Cmd::Complete,
-        false,
-        "complete",
-    ),
-    b(
-        Command,
-        &[K(KeyCode::Enter)],
-        "Enter",
-        "run it",
-        Cmd::Open,
-        false,
-        "run",
-    ),
-    b(
-        Command,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "close",
-        Cmd::Close,
-        false,
-        "close",
-    ),
-    b(
-        ScaleInput,
-        &[K(KeyCode::Enter)],
-        "Enter",
-        "show the plan for the typed N",
-        Cmd::Open,
-        false,
-        "plan",
-    ),
-    b(
-        ScaleInput,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "cancel",
-        Cmd::Close,
-        false,
-        "cancel",
-    ),
-    b(
-        Messages,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "older",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    b(
-        Messages,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "newer",
-        Cmd::Down,
-        false,
-        "down",
-    ),
-    b(
-        Messages,
-        &[K(KeyCode::Esc), C('M')],
-        "Esc/M",
-        "close",
-        Cmd::Close,
-        false,
-        "close",
-    ),
-    b(
-        Choose,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "previous type",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    b(
-        Choose,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "next type",
-        Cmd::Down,
-        false,
-        "down",
-    ),
-    b(
-        Choose,
-        &[K(KeyCode::Enter)],
-        "Enter",
-        "choose",
-        Cmd::Open,
-        false,
-        "choose",
-    ),
-    b(
-        Choose,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "back",
-        Cmd::Close,
-        false,
-        "back",
-    ),
-    b(
-        Confirm,
-        &[C('y')],
-        "y",
-        "yes, do it",
-        Cmd::Yes,
-        false,
-        "yes",
-    ),
-    b(Confirm, &[C('n')], "n", "no, cancel", Cmd::No, false, "no"),
-    b(
-        Confirm,
-        &[
-            K(KeyCode::Tab),
-            K(KeyCode::Left),
-            K(KeyCode::Right),
-            C('h'),
-            C('l'),
-        ],
-        "Tab/←/→",
-        "switch button",
-        Cmd::SwitchButton,
-        false,
-        "switch",
-    ),
-    b(
-        Confirm,
-        &[K(KeyCode::Enter)],
-        "Enter",
-        "press the focused button",
-        Cmd::Open,
-        false,
-        "press",
-    ),
-    b(
-        Confirm,
-        &[K(KeyCode::Esc)],
-        "Esc",
-        "back",
-        Cmd::Close,
-        false,
-        "back",
-    ),
-    b(
-        Help,
-        &[K(KeyCode::Esc), C('?')],
-        "Esc/?",
-        "close the help",
-        Cmd::Close,
-        false,
-        "close",
-    ),
-    b(
-        Help,
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "scroll up",
-        Cmd::Up,
-        false,
-        "",
-    ),
-    b(
-        Help,
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "scroll down",
-        Cmd::Down,
-        false,
-        "",
-    ),
-    b(Global, &[C('?')], "?", "help", Cmd::Help, false, "help"),
-    b(
-        Global,
+/// The paging keys every list and scroll view shares (beside its own k/j).
+pub const PAGE_UP: KeyDef = k(
+    &[K(KeyCode::PageUp)],
+    "PgUp",
+    "a page up",
+    Cmd::PageUp,
+    false,
+    "",
+);
+pub const PAGE_DOWN: KeyDef = k(
+    &[K(KeyCode::PageDown)],
+    "PgDn",
+    "a page down",
+    Cmd::PageDown,
+    false,
+    "",
+);
+pub const TOP: KeyDef = k(
+    &[C('g'), K(KeyCode::Home)],
+    "g/Home",
+    "to the top",
+    Cmd::Top,
+    false,
+    "",
+);
+pub const BOTTOM: KeyDef = k(
+    &[C('G'), K(KeyCode::End)],
+    "G/End",
+    "to the bottom",
+    Cmd::Bottom,
+    false,
+    "",
+);
+
+/// The list or scroll move a command asks for.
+pub fn nav(cmd: Cmd) -> Option<super::widgets::Nav> {
+    use super::widgets::Nav;
+    Some(match cmd {
+        Cmd::Up => Nav::Up,
+        Cmd::Down => Nav::Down,
+        Cmd::PageUp => Nav::PageUp,
+        Cmd::PageDown => Nav::PageDown,
+        Cmd::Top => Nav::Top,
+        Cmd::Bottom => Nav::Bottom,
+        _ => return None,
+    })
+}
+
+/// The keys that work everywhere.
+pub const GLOBAL: &[KeyDef] = &[
+    k(&[C('?')], "?", "help", Cmd::Help, false, "help"),
+    k(
         &[C(':')],
         ":",
         "command bar: ns, scale, q, a type",
@@ -803,17 +167,15 @@ pub const BINDINGS: &[Binding] = &[
         false,
         "",
     ),
-    b(
-        Global,
-        &[C('M')],
-        "M",
-        "message history (the last 100)",
+    k(
+        &[C('M'), C('E')],
+        "M/E",
+        "events and messages (the last 1,000)",
         Cmd::Messages,
         false,
         "",
     ),
-    b(
-        Global,
+    k(
         &[Ctrl('r')],
         "Ctrl-R",
         "refresh now",
@@ -821,8 +183,7 @@ pub const BINDINGS: &[Binding] = &[
         false,
         "",
     ),
-    b(
-        Global,
+    k(
         &[C('q'), Ctrl('c')],
         "q",
         "quit (in a popup: close it)",
@@ -831,6 +192,21 @@ pub const BINDINGS: &[Binding] = &[
         "quit",
     ),
 ];
+
+/// Every binding of the registry: the global keys and each registered panel's.
+pub fn registry() -> impl Iterator<Item = Binding> {
+    Scope::ALL.iter().flat_map(|&scope| {
+        scope.keys().iter().map(move |d| Binding {
+            scope,
+            keys: d.keys,
+            label: d.label,
+            desc: d.desc,
+            cmd: d.cmd,
+            dangerous: d.dangerous,
+            hint: d.hint,
+        })
+    })
+}
 
 /// An action the configuration may rebind (`[keys]` in config.toml).
 #[derive(Clone, Copy, Debug)]
@@ -845,23 +221,23 @@ const fn act(name: &'static str, scope: Scope, cmd: Cmd) -> Action {
 }
 
 pub const ACTIONS: &[Action] = &[
-    act("quit", Global, Cmd::Quit),
-    act("help", Global, Cmd::Help),
-    act("messages", Global, Cmd::Messages),
-    act("refresh", Global, Cmd::Refresh),
-    act("command", Global, Cmd::Command),
-    act("add", Dashboard, Cmd::Add),
-    act("remove", Dashboard, Cmd::Remove),
-    act("scale", Dashboard, Cmd::Scale),
-    act("namespaces", Dashboard, Cmd::Namespaces),
-    act("pause", Dashboard, Cmd::Pause),
-    act("wrap", Dashboard, Cmd::Wrap),
-    act("filter", Dashboard, Cmd::Filter),
-    act("open", Dashboard, Cmd::Open),
-    act("live", Dashboard, Cmd::Live),
-    act("load", Dashboard, Cmd::Metrics),
-    act("remove_instance", Instances, Cmd::RemoveThis),
-    act("remove_instance", Entry, Cmd::RemoveThis),
+    act("quit", Scope::Global, Cmd::Quit),
+    act("help", Scope::Global, Cmd::Help),
+    act("messages", Scope::Global, Cmd::Messages),
+    act("refresh", Scope::Global, Cmd::Refresh),
+    act("command", Scope::Global, Cmd::Command),
+    act("add", Scope::Dashboard, Cmd::Add),
+    act("remove", Scope::Dashboard, Cmd::Remove),
+    act("scale", Scope::Dashboard, Cmd::Scale),
+    act("namespaces", Scope::Dashboard, Cmd::Namespaces),
+    act("pause", Scope::Dashboard, Cmd::Pause),
+    act("wrap", Scope::Dashboard, Cmd::Wrap),
+    act("filter", Scope::Dashboard, Cmd::Filter),
+    act("open", Scope::Dashboard, Cmd::Open),
+    act("live", Scope::Dashboard, Cmd::Live),
+    act("load", Scope::Dashboard, Cmd::Metrics),
+    act("remove_instance", Scope::Instances, Cmd::RemoveThis),
+    act("remove_instance", Scope::Entry, Cmd::RemoveThis),
 ];
 
 /// A rebinding in force: the action's (scope, command), its key and the key's label.
@@ -896,9 +272,9 @@ pub fn check_overrides(map: &[(&'static str, Key)]) -> Result<(), (&'static str,
             return Err((name, "unknown action".into()));
         }
         for a in actions(name) {
-            let sees = |s: Scope| a.scope == Global || s == Global || s == a.scope;
+            let sees = |s: Scope| a.scope == Scope::Global || s == Scope::Global || s == a.scope;
             // Taken by a binding that stays (is not rebound itself)?
-            let taken = BINDINGS.iter().find(|b| {
+            let taken = registry().find(|b| {
                 sees(b.scope)
                     && !(b.scope == a.scope && b.cmd == a.cmd)
                     && !rebound(b)
@@ -952,16 +328,15 @@ pub fn set_overrides(map: &[(&'static str, Key)]) -> Result<(), (&'static str, S
 /// The bindings in force: the registry with the configured rebindings applied.
 pub fn bindings(readonly: bool) -> impl Iterator<Item = Binding> {
     let overrides = OVERRIDES.get().map(Vec::as_slice).unwrap_or(&[]);
-    BINDINGS
-        .iter()
+    registry()
         .filter(move |b| !(readonly && b.dangerous))
         .map(move |b| {
             match overrides
                 .iter()
                 .find(|(s, c, _, _)| *s == b.scope && *c == b.cmd)
             {
-                Some((_, _, keys, label)) => Binding { keys, label, ..*b },
-                None => *b,
+                Some((_, _, keys, label)) => Binding { keys, label, ..b },
+                None => b,
             }
         })
 }
@@ -979,23 +354,29 @@ pub fn lookup(scope: Scope, ev: &KeyEvent, readonly: bool) -> Option<Cmd> {
     binding(scope, ev, readonly).map(|b| b.cmd)
 }
 
-/// Footer hints for `scope`: its footer bindings, then the global ones.
-pub fn footer(scope: Scope, readonly: bool) -> Vec<(&'static str, &'static str)> {
-    bindings(readonly)
-        .filter(|b| !b.hint.is_empty() && (b.scope == scope || b.scope == Scope::Global))
+/// Footer hints for `scope`: its bindings with a footer word, then the global ones.
+pub fn footer_bindings(scope: Scope, readonly: bool) -> impl Iterator<Item = Binding> {
+    let own = bindings(readonly).filter(move |b| b.scope == scope);
+    let global = bindings(readonly).filter(move |b| b.scope == Scope::Global);
+    own.chain(global)
+        .filter(|b| !b.hint.is_empty())
         // In the help, `?` closes it: listed once.
-        .filter(|b| !(scope == Scope::Help && b.scope == Scope::Global && b.cmd == Cmd::Help))
+        .filter(move |b| !(scope == Scope::Help && b.scope == Scope::Global && b.cmd == Cmd::Help))
+}
+
+/// Footer hints for `scope` as (keys, word).
+pub fn footer(scope: Scope, readonly: bool) -> Vec<(&'static str, &'static str)> {
+    footer_bindings(scope, readonly)
         .map(|b| (b.label, b.hint))
         .collect()
 }
 
-/// The help, grouped by scope, in registry order.
-pub fn help(readonly: bool) -> Vec<(Scope, Vec<(&'static str, &'static str)>)> {
+/// The help, grouped by scope: the section of the screen it was asked `from` first, then
+/// the keys that work everywhere, then the others in registry order.
+pub fn help(readonly: bool, from: Scope) -> Vec<(Scope, Vec<(&'static str, &'static str)>)> {
+    let order = std::iter::once(from).chain(Scope::ALL.iter().copied().filter(|s| *s != from));
     let mut out: Vec<(Scope, Vec<(&'static str, &'static str)>)> = Vec::new();
-    for scope in [
-        Global, Picker, Dashboard, Instances, Entry, Live, LiveEntry, Choose, Confirm, ScaleInput,
-        Messages, Command, Help,
-    ] {
+    for scope in order {
         let rows: Vec<_> = bindings(readonly)
             .filter(|b| b.scope == scope)
             .map(|b| (b.label, b.desc))

@@ -6,14 +6,19 @@
 //! [`app::Effect`]s, which run on tokio's blocking pool and come back as actions. The
 //! screen is drawn after each action, never on a fixed tick.
 
+pub mod action;
 pub mod app;
+pub mod data;
 pub mod effects;
+pub mod hangup;
 pub mod keys;
 pub mod live;
 pub mod load;
+pub mod panels;
 pub mod theme;
 pub mod ui;
 pub mod watch;
+pub mod widgets;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
@@ -88,6 +93,7 @@ pub fn run(g: &Global, store: Store, cfg: &crate::config::Config) -> i32 {
     app.load.on = !metrics.is_empty();
     app.load.prometheus = metrics.prometheus.is_some();
     app.load.thresholds = cfg.thresholds();
+    hangup::save_modes();
     // ratatui's init installs a panic hook that restores the terminal first.
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
@@ -163,6 +169,7 @@ async fn event_loop(
     let metrics_tx = (!metrics.is_empty()).then(|| effects::spawn_metrics(metrics, &tx));
     let mut next_metrics: Option<Instant> = None;
     watch::spawn(store.dir().to_path_buf(), tx.clone());
+    hangup::spawn(tx.clone());
     // Discovery's live view, when a source is on; it lives as long as the loop.
     let _discovery = discovery.any().then(|| {
         let tx = tx.clone();
@@ -243,6 +250,10 @@ async fn event_loop(
             }
             code = signals.recv() => return code,
         };
+        if matches!(action, Action::Hangup) {
+            // No terminal to draw on or restore.
+            return 128 + libc::SIGHUP;
+        }
         if !busy {
             next_spin = Instant::now() + SPIN_EVERY;
         }
@@ -319,20 +330,26 @@ impl QuitSignals {
 }
 
 /// Debug builds only, for the end-to-end tests of the panic path:
-/// `DYNAMO_CTL_PANIC_ON_KEY=X` panics when X is pressed, `thread:X` on another thread.
+/// `DYNAMO_CTL_PANIC_ON_KEY=X` panics when X is pressed, `thread:X` on another thread,
+/// `freeze:X` blocks the UI thread for 60 s.
 #[cfg(debug_assertions)]
 fn test_panic(k: &crossterm::event::KeyEvent) {
     let Ok(spec) = std::env::var("DYNAMO_CTL_PANIC_ON_KEY") else {
         return;
     };
-    let (other_thread, key) = match spec.strip_prefix("thread:") {
-        Some(rest) => (true, rest.to_string()),
-        None => (false, spec),
+    let (mode, key) = match spec.split_once(':') {
+        Some((mode, rest)) => (mode.to_string(), rest.to_string()),
+        None => (String::new(), spec),
     };
     if k.code != crossterm::event::KeyCode::Char(key.chars().next().unwrap_or('\0')) {
         return;
     }
-    if other_thread {
+    if mode == "freeze" {
+        // The UI thread stuck for a minute, for the tests of quitting while it is.
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    if mode == "thread" {
         std::thread::spawn(|| panic!("test panic on a background thread"));
     } else {
         panic!("test panic on the UI thread");

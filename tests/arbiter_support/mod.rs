@@ -2,6 +2,8 @@
 //! entries run `worker.sh` (a harmless shell worker that records its environment).
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -295,5 +297,112 @@ impl Drop for Circus {
                 }
             }
         }
+    }
+}
+
+/// One run of the CLI with its peak memory.
+pub struct Bounded {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Peak resident set size, in KiB (what `/usr/bin/time -f %M` says).
+    pub max_rss_kib: i64,
+}
+
+impl Bounded {
+    /// The longest line of stdout and stderr, in bytes.
+    pub fn longest_line(&self) -> usize {
+        self.stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .map(str::len)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Runs the CLI on `dir` with a deadline: past `within` it is killed and the test fails
+/// (a regression that hangs cannot hang the suite). Waits for the process's exit as an
+/// event (a pidfd). The peak RSS is what `/usr/bin/time -f %M` says: the process's own
+/// `ru_maxrss` would start at this test process's high-water mark (Linux carries it over
+/// `exec` from the spawning process).
+pub fn run_bounded(dir: &Path, args: &[&str], within: Duration) -> Bounded {
+    use std::io::Read;
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "/usr/bin/time is missing (apt-get install time): it measures the peak RSS"
+    );
+    let rss = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(time)
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(rss.path())
+        .arg(BIN)
+        .arg("--state-dir")
+        .arg(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = r.read_to_end(&mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + within;
+    let exited = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: pidfd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n > 0 {
+            break true;
+        }
+        if n == 0 || left.is_zero() {
+            break false;
+        }
+    };
+    if !exited {
+        // The whole group: time and the CLI under it.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let status = child.wait().unwrap();
+    unsafe { libc::close(pidfd) };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    assert!(
+        exited,
+        "{args:?}: still running after {within:?} (hung?)\n{stderr}"
+    );
+    let max_rss_kib = std::fs::read_to_string(rss.path())
+        .unwrap_or_default()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{args:?}: no RSS from /usr/bin/time\n{stderr}"));
+    Bounded {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+        max_rss_kib,
     }
 }

@@ -24,15 +24,23 @@ pub struct Etcd {
     pub client_port: u16,
     peer_port: u16,
     pub dir: tempfile::TempDir,
+    /// More command-line flags (e.g. `--max-request-bytes`).
+    extra: Vec<String>,
 }
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Etcd::start_with(&[])
+    }
+
+    /// An etcd of its own, with these extra flags.
+    pub fn start_with(extra: &[&str]) -> Etcd {
         let mut e = Etcd {
             child: None,
             client_port: free_port(),
             peer_port: free_port(),
             dir: tempfile::tempdir().unwrap(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         e.spawn();
         e
@@ -45,6 +53,7 @@ impl Etcd {
             client_port,
             peer_port: 0,
             dir: tempfile::tempdir().unwrap(),
+            extra: Vec::new(),
         }
     }
 
@@ -68,6 +77,7 @@ impl Etcd {
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("t={peer}")])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -215,6 +225,7 @@ pub struct Worker {
     log: PathBuf,
 }
 
+#[derive(Clone, Copy)]
 pub enum Backend<'a> {
     Etcd(&'a str),
     File(&'a Path),
@@ -225,7 +236,7 @@ impl Worker {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/discovery_support/worker.py");
         let log = logdir.join(format!("worker-{}.log", path.replace('.', "_")));
-        let mut cmd = Command::new(venv_python());
+        let mut cmd = dynamo_python();
         cmd.arg(script)
             .arg(path)
             .env("DYN_EVENT_PLANE", "zmq")
@@ -265,11 +276,22 @@ impl Worker {
                 )
             })
             .to_string();
-        Worker {
+        let w = Worker {
             child: Some(child),
             id_hex,
             log,
-        }
+        };
+        // Registered, and on loopback (or the test fails here).
+        let root;
+        let source: [&str; 2] = match backend {
+            Backend::Etcd(ep) => ["--etcd-endpoints", ep],
+            Backend::File(r) => {
+                root = r.display().to_string();
+                ["--file-kv", &root]
+            }
+        };
+        assert_registered_on_loopback(&source, &w.id_hex);
+        w
     }
 
     pub fn signal(&mut self, sig: i32) {
@@ -371,6 +393,35 @@ impl Live {
     }
 }
 
+/// Runs the CLI (as `run`) killed after `secs`: a hang fails the test instead of the
+/// suite. A kill shows as exit code 137.
+pub fn run_deadline(args: &[&str], secs: u64) -> Run {
+    let mut all = vec!["-s", "KILL"];
+    let secs = secs.to_string();
+    all.push(&secs);
+    all.push(env!("CARGO_BIN_EXE_dynamo-ctl"));
+    all.extend_from_slice(args);
+    let o = Command::new("timeout")
+        .args(&all)
+        .env_remove("ETCD_ENDPOINTS")
+        .env_remove("DYN_FILE_KV")
+        .env_remove("DYNAMO_CTL_WATCH")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A temporary directory on tmpfs when there is one (`/dev/shm`): tmpfs keeps 64-bit file
+/// times (ext4 stops at the year 2446), so a hostile mtime is kept as written.
+pub fn tmpfs_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
+}
+
 /// Instance ids (hex) of a namespace in a snapshot, sorted, with their stale flags.
 pub fn ids(s: &Snapshot, ns: &str) -> Vec<(String, bool)> {
     let mut v: Vec<(String, bool)> = s
@@ -408,7 +459,8 @@ impl DynamoCircus {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/discovery_support/worker.py");
         let cmd = format!(
-            "/usr/bin/env DYN_DISCOVERY_BACKEND=etcd ETCD_ENDPOINTS={etcd} DYN_EVENT_PLANE=zmq DYN_SYSTEM_PORT=-1 {} {} {ns}.VllmWorker.generate",
+            "/usr/bin/env {} DYN_DISCOVERY_BACKEND=etcd ETCD_ENDPOINTS={etcd} DYN_EVENT_PLANE=zmq DYN_SYSTEM_PORT=-1 {} {} {ns}.VllmWorker.generate",
+            dynamo_loopback_words(),
             venv_python().display(),
             script.display()
         );

@@ -68,11 +68,10 @@ impl Worker {
         logdir: &Path,
     ) -> Worker {
         let log = logdir.join(format!("worker-{}-{port}.log", path.replace('.', "_")));
-        let mut cmd = Command::new(venv_python());
+        let mut cmd = dynamo_python();
         cmd.arg(script("worker.py"))
             .arg(path)
             .env("DYN_SYSTEM_PORT", port.to_string())
-            .env("DYN_SYSTEM_HOST", "127.0.0.1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -102,6 +101,8 @@ impl Worker {
         wait_for(20, &format!("worker {path} on port {port}"), || {
             http_get(port, "/health").is_some()
         });
+        let root = store.display().to_string();
+        assert_registered_on_loopback(&["--file-kv", &root], &w.id_hex);
         w
     }
 
@@ -163,7 +164,7 @@ impl Client {
         logdir: &Path,
     ) -> Client {
         let log = logdir.join(format!("client-{}.log", path.replace('.', "_")));
-        let mut cmd = Command::new(venv_python());
+        let mut cmd = dynamo_python();
         cmd.arg(script("client.py"))
             .args([
                 path,

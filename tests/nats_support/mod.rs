@@ -113,8 +113,11 @@ impl NatsServer {
             }
             let text = String::from_utf8_lossy(&got);
             if text.contains("PONG\r\n") {
-                // The JetStream answer comes before the PONG; a 503 means not yet.
-                return !self.jetstream || (text.contains("MSG r 1") && !text.contains("503"));
+                // The JetStream answer comes before the PONG; a "no responders" status
+                // (`NATS/1.0 503` in a header) means not yet. Only the status line counts:
+                // the answer's JSON holds byte counts that may contain the digits 503.
+                return !self.jetstream
+                    || (text.contains("MSG r 1") && !text.contains("NATS/1.0 503"));
             }
         }
     }

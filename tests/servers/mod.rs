@@ -40,6 +40,124 @@ pub fn venv_python() -> PathBuf {
     p
 }
 
+/// What every Dynamo process a test starts is given, so no test traffic leaves loopback
+/// (reference §4): the request plane (`DYN_TCP_RPC_HOST`, advertised as `transport.tcp`) and
+/// the system status server (`DYN_SYSTEM_HOST`) bind 127.0.0.1.
+pub const DYNAMO_LOOPBACK: [(&str, &str); 2] = [
+    ("DYN_TCP_RPC_HOST", "127.0.0.1"),
+    ("DYN_SYSTEM_HOST", "127.0.0.1"),
+];
+
+/// The venv's Python, ready to run a Dynamo process on loopback: the one way tests start
+/// Dynamo directly.
+pub fn dynamo_python() -> Command {
+    let mut cmd = Command::new(venv_python());
+    for (k, v) in DYNAMO_LOOPBACK {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// The same variables as `env` words, for a command line another program runs (circus
+/// starts the workers of a state file through `/usr/bin/env ...`).
+pub fn dynamo_loopback_words() -> String {
+    DYNAMO_LOOPBACK
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether a registration's transport stays on this machine's loopback: every `tcp`
+/// address (`host:port/...`) names 127.0.0.0/8 or ::1; other transports (`nats_tcp`, a
+/// subject) carry no address.
+pub fn transport_is_loopback(transport: &serde_json::Value) -> Result<(), String> {
+    let Some(map) = transport.as_object() else {
+        return Ok(());
+    };
+    for (kind, v) in map {
+        if kind != "tcp" {
+            continue;
+        }
+        let addr = v.as_str().unwrap_or_default();
+        let hostport = addr.split('/').next().unwrap_or_default();
+        let host = match hostport.rsplit_once(':') {
+            Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+            None => hostport,
+        };
+        let ok = host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        if !ok {
+            return Err(format!("transport.tcp {addr:?} is not a loopback address"));
+        }
+    }
+    Ok(())
+}
+
+/// Fails the test when a worker it started registered a transport off loopback: every
+/// registration `dynamo-ctl instances -o json` finds through `source` (its discovery
+/// flags) whose id is `id_hex`.
+pub fn assert_registered_on_loopback(source: &[&str], id_hex: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = run([&["instances", "-o", "json"][..], source]
+            .concat()
+            .as_slice());
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        let none = Vec::new();
+        let mine: Vec<&serde_json::Value> = doc["instances"]
+            .as_array()
+            .unwrap_or(&none)
+            .iter()
+            .filter(|i| i["instance_id_hex"].as_str() == Some(id_hex))
+            .collect();
+        if !mine.is_empty() {
+            for i in mine {
+                if let Err(e) = transport_is_loopback(&i["transport"]) {
+                    panic!(
+                        "worker {id_hex} is off loopback ({e}): every Dynamo process a test starts needs {}",
+                        dynamo_loopback_words()
+                    );
+                }
+            }
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker {id_hex} not registered: {} {}",
+            out.stdout,
+            out.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Fails the test when any registration of namespace `ns` found through `source` has a
+/// transport off loopback (workers that circus starts from a state file's command).
+pub fn assert_namespace_on_loopback(source: &[&str], ns: &str) {
+    let out = run([&["instances", ns, "-o", "json"][..], source]
+        .concat()
+        .as_slice());
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("instances -o json: {e}: {} {}", out.stdout, out.stderr));
+    let all = doc["instances"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !all.is_empty(),
+        "nothing of {ns} registered: {}",
+        out.stderr
+    );
+    for i in all {
+        if let Err(e) = transport_is_loopback(&i["transport"]) {
+            panic!(
+                "{ns} instance {} is off loopback ({e}): every Dynamo process a test starts needs {}",
+                i["instance_id_hex"],
+                dynamo_loopback_words()
+            );
+        }
+    }
+}
+
 /// A port nothing listens on now (the kernel's choice).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

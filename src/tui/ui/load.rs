@@ -2,16 +2,12 @@
 //! sparkline), the header's metrics line (sources, frontend, prefill queue), and `m`, a
 //! component's load over the last 15 minutes.
 
-use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 
-use super::{View, centered, open_popup};
 use crate::metrics::{ComponentLoad, InstanceLoad, SourceKind};
 use crate::text::safe;
-use crate::tui::app::App;
+use crate::tui::data::Data;
 use crate::tui::load::{Level, count_text, level, rate_text, secs_text, sparkline, trend};
 use crate::tui::theme::Theme;
 
@@ -30,7 +26,7 @@ fn style_of(t: &Theme, l: Level) -> Style {
 
 /// `12.3/s  p95 412ms  3 in  ▁▂▃▅▇` for a component (`-` when no source has numbers);
 /// `compact`: `12.3/s ▁▂▃▅▇` only.
-pub fn load_cell(t: &Theme, app: &App, ns: &str, name: &str, compact: bool) -> Line<'static> {
+pub fn load_cell(t: &Theme, app: &Data, ns: &str, name: &str, compact: bool) -> Line<'static> {
     let Some(c) = app.load.component(ns, name) else {
         return Line::styled(if app.load.last.is_some() { "-" } else { "…" }, t.muted());
     };
@@ -50,7 +46,7 @@ pub fn load_cell(t: &Theme, app: &App, ns: &str, name: &str, compact: bool) -> L
     Line::from(spans)
 }
 
-fn component_spans(
+pub fn component_spans(
     t: &Theme,
     c: &ComponentLoad,
     th: &crate::tui::load::Thresholds,
@@ -114,7 +110,7 @@ pub fn instance_text(i: Option<&InstanceLoad>) -> (String, Level) {
 
 /// The header's metrics line: each source's health, the frontend's numbers and the
 /// prefill queue with its trend.
-pub fn status_line(t: &Theme, app: &App) -> Line<'static> {
+pub fn status_line(t: &Theme, app: &Data) -> Line<'static> {
     let mut spans = vec![Span::styled("metrics", t.muted())];
     match &app.load.last {
         None if app.load.polling => spans.push(Span::styled(" asking…", t.muted())),
@@ -161,114 +157,30 @@ pub fn status_line(t: &Theme, app: &App) -> Line<'static> {
                     t.fg(t.cyan),
                 ));
             }
+            // What failed and why, like circus's line, after the numbers (the footer and
+            // `M` say it too, when it changes): the first failing source, the others counted.
+            let failed: Vec<&crate::metrics::SourceStatus> =
+                m.sources.iter().filter(|s| !s.ok()).collect();
+            if let Some(first) = failed.first() {
+                let kind = match first.kind {
+                    SourceKind::Prometheus => "prometheus",
+                    SourceKind::Scrape => "scrape",
+                    SourceKind::Nats => "nats",
+                };
+                let mut text = format!(
+                    "   ✗ {kind} {}: {}",
+                    first.location,
+                    first.error.as_deref().unwrap_or("failed")
+                );
+                if failed.len() > 1 {
+                    text.push_str(&format!(" (+{} more failing)", failed.len() - 1));
+                }
+                spans.push(Span::styled(
+                    crate::text::safe(&text).into_owned(),
+                    t.error(),
+                ));
+            }
         }
     }
     Line::from(spans)
-}
-
-pub fn draw_metrics(frame: &mut Frame, app: &App, v: &View, area: Rect, name: &str) {
-    let t = v.theme;
-    let Some(cur) = &app.current else { return };
-    let title = format!(" load of {} in {} ", safe(name), cur.name);
-    let inner = open_popup(
-        frame,
-        t,
-        centered(
-            area,
-            area.width.saturating_sub(4).min(140),
-            area.height.saturating_sub(2).min(30),
-        ),
-        &title,
-        false,
-    );
-    let th = &app.load.thresholds;
-    let summary = match app.load.component(&cur.name, name) {
-        Some(c) => Line::from(component_spans(t, c, th)),
-        None if !app.load.on => Line::styled(
-            "no metrics source: --prometheus URL, --metrics URL (a worker's /metrics), --nats URL",
-            t.muted(),
-        ),
-        None => Line::styled("no numbers for it from any source", t.muted()),
-    };
-    // Prometheus' 15 minutes when it answered, else what this session measured.
-    let (rates, from): (Vec<f64>, String) = match &app.load.prom_history {
-        Some((c, pts)) if c.eq_ignore_ascii_case(name) => (
-            pts.iter().map(|(_, v)| *v).collect(),
-            format!("Prometheus, {} points over 15 min", pts.len()),
-        ),
-        _ => {
-            let r = app.load.rates(name);
-            let n = r.len();
-            (r, format!("this session, {n} samples"))
-        }
-    };
-    let inflight: Vec<f64> = app
-        .load
-        .inflight
-        .get(&name.to_lowercase())
-        .map(|q| q.iter().map(|(_, v)| *v).collect())
-        .unwrap_or_default();
-    let [head, a, b] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-    ])
-    .areas(inner);
-    frame.render_widget(Paragraph::new(vec![summary]), head);
-    let chart = |frame: &mut Frame, area: Rect, label: String, values: &[f64], colour| {
-        // Sparkline takes integers: scale to 1000 steps of the maximum.
-        let max = values
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite())
-            .fold(0.0, f64::max);
-        let width = area.width.saturating_sub(2) as usize;
-        let tail = &values[values.len().saturating_sub(width)..];
-        let data: Vec<u64> = tail
-            .iter()
-            .map(|v| {
-                if max > 0.0 && v.is_finite() {
-                    (v / max * 1000.0).round() as u64
-                } else {
-                    0
-                }
-            })
-            .collect();
-        frame.render_widget(
-            Sparkline::default()
-                .block(
-                    Block::new()
-                        .borders(Borders::TOP)
-                        .border_style(t.muted())
-                        .title(Span::styled(label, t.muted())),
-                )
-                .data(&data)
-                .max(1000)
-                .style(t.fg(colour)),
-            area,
-        );
-    };
-    let last = rates.last().copied();
-    chart(
-        frame,
-        a,
-        format!(
-            " requests/s: now {}, max {} ({from}) ",
-            rate_text(last),
-            rate_text(rates.iter().copied().reduce(f64::max))
-        ),
-        &rates,
-        t.cyan,
-    );
-    chart(
-        frame,
-        b,
-        format!(
-            " in flight: now {}, max {} (this session) ",
-            count_text(inflight.last().copied()),
-            count_text(inflight.iter().copied().reduce(f64::max))
-        ),
-        &inflight,
-        t.magenta,
-    );
 }

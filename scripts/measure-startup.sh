@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Start-up cost of the release binary against C floors (scripts/measure-startup.c):
+#   1. `--version` against a C program's exec (print a line, exit)
+#   2. one state-file change (`add`/`remove NS VllmWorker --state-only`, alternating, on the
+#      reference serve-initial.json) against a C program doing the same file work: flock,
+#      read, write a temp file, fsync, rename, fsync the directory
+#   3. `completions`-free sub-cases: `show NS` (no arbiter: --state-only) and `list
+#      --no-discovery`, which read without writing
+# Each is the median (and 10th/90th percentile) over RUNS runs (default 300), in
+# microseconds, with the median minor page faults. The state directory is made under
+# $TMPDIR (default /tmp): fsync costs what that filesystem charges, the same for both.
+#
+# Usage: scripts/measure-startup.sh [BIN]   (default: target/release/dynamo-ctl, built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-300}"
+if [ $# -ge 1 ]; then
+  BIN="$(realpath "$1")"
+else
+  cargo build --release --quiet
+  BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/dynamo-ctl"
+fi
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+cc -O2 -o "$WORK/measure" scripts/measure-startup.c
+mkdir "$WORK/state" "$WORK/floor" "$WORK/home"
+cp fixtures/reference/serve-initial.json "$WORK/state/dynamo.json"
+cp fixtures/reference/serve-initial.json "$WORK/floor/dynamo.json"
+# No configuration file, no discovery or metrics source from the environment.
+export HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/home/.config"
+unset DYN_LOCAL_STATE_DIR ETCD_ENDPOINTS DYN_FILE_KV NATS_SERVER DYNAMO_CTL_PROMETHEUS \
+  DYNAMO_CTL_COMPLETE || true
+
+m() { "$WORK/measure" run "$RUNS" "$@"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+med() { sed -E 's/^median ([0-9]+) .*/\1/'; }
+
+echo "binary: $BIN ($(stat -c %s "$BIN") bytes), $RUNS runs each"
+hello="$(m "$WORK/measure" hello)"
+version="$(m "$BIN" --version)"
+floor="$(m "$WORK/measure" floor "$WORK/floor" dynamo)"
+op="$(m "$BIN" @OP@ dynamo VllmWorker --state-only --state-dir "$WORK/state")"
+show="$(m "$BIN" show dynamo --state-only --no-discovery --state-dir "$WORK/state")"
+list="$(m "$BIN" list --no-discovery --state-dir "$WORK/state")"
+printf '%-34s %s\n' "C exec floor (hello)" "$hello" \
+  "dynamo-ctl --version" "$version" \
+  "C state floor (lock..fsync dir)" "$floor" \
+  "dynamo-ctl add/remove --state-only" "$op" \
+  "dynamo-ctl show --state-only" "$show" \
+  "dynamo-ctl list --no-discovery" "$list"
+echo "--version / exec floor:   $(ratio "$(med <<<"$version")" "$(med <<<"$hello")")"
+echo "state op / state floor:   $(ratio "$(med <<<"$op")" "$(med <<<"$floor")")"
