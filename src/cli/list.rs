@@ -1,6 +1,7 @@
 //! `dynamo-ctl list`: every namespace, from the state directory and from discovery, with
 //! the sources' health as the last line.
 
+use super::planner;
 use super::*;
 
 /// `list`: exit 1 when nothing could be listed and every discovery source that is on
@@ -58,6 +59,7 @@ pub(super) fn list(g: &Global, store: &Store, paint: &Paint) -> Result<i32, Stat
                     "sources": sources_of(&e.name, true),
                     "live": live_of(&e.name),
                     "live_components": components_of(&e.name),
+                    "planner": planner::json(&snap, &e.name),
                 });
                 match &e.summary {
                     Ok(s) => {
@@ -87,6 +89,7 @@ pub(super) fn list(g: &Global, store: &Store, paint: &Paint) -> Result<i32, Stat
                 "sources": sources_of(name, false),
                 "live": live_of(name),
                 "live_components": components_of(name),
+                "planner": planner::json(&snap, name),
             }));
         }
         items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));

@@ -305,6 +305,23 @@ pub(super) fn show_live_only(
             .or_default()
             .insert(i.endpoint.as_str());
     }
+    let decision = snap.planners.get(ns).filter(|d| d.decided());
+    let target = |c: &str| decision.and_then(|d| d.target(c));
+    // The planner's components are rows even with no instance (scaled to zero).
+    for (c, t) in [
+        (
+            discovery::planner::PREFILL,
+            decision.and_then(|d| d.num_prefill_workers),
+        ),
+        (
+            discovery::planner::DECODE,
+            decision.and_then(|d| d.num_decode_workers),
+        ),
+    ] {
+        if t.is_some() && !by_comp.keys().any(|k| k.eq_ignore_ascii_case(c)) {
+            by_comp.insert(c, Default::default());
+        }
+    }
     let endpoints_of = |comp: &str| -> Vec<&str> {
         by_comp
             .get(comp)
@@ -321,6 +338,7 @@ pub(super) fn show_live_only(
                     "type": c,
                     "running": null,
                     "live": live.components.get(*c).copied().unwrap_or(0),
+                    "planner": target(c),
                     "endpoints": endpoints_of(c),
                     "instances": [],
                 })
@@ -334,6 +352,7 @@ pub(super) fn show_live_only(
             note: &'a str,
             types: Vec<Value>,
             discovery: &'a [SourceStatus],
+            planner: Value,
             live_instances: Seq<Insts<'a>>,
         }
         return print_json_stream(&Doc {
@@ -343,26 +362,43 @@ pub(super) fn show_live_only(
             note,
             types,
             discovery: &snap.sources,
+            planner: super::planner::json(snap, ns),
             live_instances: Seq::new(Box::new(insts.iter().copied())),
         });
     }
     let mut text = format!(
-        "{}  {}\n{}       none ({note})\n\n",
+        "{}  {}\n{}       none ({note})\n",
         paint.bold("namespace"),
         paint.cyan(&safe(ns)),
         paint.bold("file"),
     );
+    if let Some(p) = super::planner::text(snap, ns, paint) {
+        text.push_str(&format!("{}    {}\n", paint.bold("planner"), p));
+    }
+    text.push('\n');
     let rows: Vec<Vec<String>> = comps
         .iter()
         .map(|c| {
-            vec![
-                safe(c).into_owned(),
-                live.components.get(*c).copied().unwrap_or(0).to_string(),
-                safe(&endpoints_of(c).join(", ")).into_owned(),
-            ]
+            let n = live.components.get(*c).copied().unwrap_or(0);
+            let mut row = vec![safe(c).into_owned(), n.to_string()];
+            if decision.is_some() {
+                // Fewer live than the planner wants: yellow, as in the TUI.
+                row[1] = match target(c) {
+                    Some(t) if (n as u64) < t => paint.yellow(&row[1]),
+                    _ => row[1].clone(),
+                };
+                row.push(target(c).map_or("-".into(), |t| t.to_string()));
+            }
+            row.push(safe(&endpoints_of(c).join(", ")).into_owned());
+            row
         })
         .collect();
-    text.push_str(&table(&["COMPONENT", "LIVE", "ENDPOINTS"], &rows, paint));
+    let header: &[&str] = if decision.is_some() {
+        &["COMPONENT", "LIVE", "PLANNER", "ENDPOINTS"]
+    } else {
+        &["COMPONENT", "LIVE", "ENDPOINTS"]
+    };
+    text.push_str(&table(header, &rows, paint));
     text.push('\n');
     text.push_str(&table(
         &INSTANCE_HEADER,

@@ -13,6 +13,7 @@ mod arbiter_view;
 mod change;
 mod list;
 mod live;
+mod planner;
 mod show;
 mod top;
 
@@ -53,6 +54,9 @@ impl Paint {
     }
     fn cyan(&self, s: &str) -> String {
         self.wrap("36", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.wrap("33", s)
     }
 }
 

@@ -2,6 +2,7 @@
 //! instances (discovery).
 
 use super::arbiter_view::{ArbiterView, process_text};
+use super::planner;
 use super::*;
 
 pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateError> {
@@ -11,7 +12,7 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
     let doc = match store.load(ns) {
         Ok(d) => d,
         Err(StateError::NotFound { .. } | StateError::DirMissing { .. })
-            if snap.of_namespace(ns).next().is_some() =>
+            if snap.of_namespace(ns).next().is_some() || snap.planners.contains_key(ns) =>
         {
             return live::show_live_only(g, ns, &snap, paint);
         }
@@ -43,6 +44,7 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
             .map(|(name, pids)| json!({"name": name, "pids": pids}))
             .collect();
         v["discovery"] = live::sources_json(&snap);
+        v["planner"] = planner::json(&snap, ns);
         v["live_instances"] = json!(
             snap.of_namespace(ns)
                 .map(discovery::Instance::to_json)
@@ -63,7 +65,11 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
         safe(&path.display().to_string())
     ));
     let circus = arb.line(ns, paint);
-    text.push_str(&format!("{}     {}\n\n", paint.bold("circus"), circus));
+    text.push_str(&format!("{}     {}\n", paint.bold("circus"), circus));
+    if let Some(p) = planner::text(&snap, ns, paint) {
+        text.push_str(&format!("{}    {}\n", paint.bold("planner"), p));
+    }
+    text.push('\n');
     let rows: Vec<Vec<String>> = s
         .types
         .iter()

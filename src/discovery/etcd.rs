@@ -9,6 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::EtcdSource;
 use super::model::{Instance, Interner, Name, SourceKind, SourceStatus, Status};
 use super::parse::{self, PREFIX_1X, PREFIX_03};
+use super::planner;
 use super::state::SourceState;
 
 /// Keys per range request at most. Dynamo's values are a few hundred bytes, but etcd
@@ -23,7 +24,7 @@ const FIRST_PAGE: i64 = 100;
 /// What a page should weigh.
 const PAGE_BYTES: usize = 4 << 20;
 /// Decode limit of a range response (also the most one page can hold in memory).
-const MAX_PAGE_BYTES: usize = 16 << 20;
+pub(crate) const MAX_PAGE_BYTES: usize = 16 << 20;
 /// Decode limit of a watch response (etcd may batch many revisions into one).
 const MAX_MESSAGE: usize = 64 << 20;
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
@@ -38,6 +39,8 @@ pub(crate) enum EtcdUpdate {
     Reset(SourceState),
     /// Changes on top of the last reset: key, and the new entry (None: deleted).
     Events(Vec<(Name, Option<Result<Instance, String>>)>),
+    /// Changes of the planners' keys: key, and the new value (None: deleted).
+    Planner(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     /// The default endpoint did not answer: the source is off.
     Off,
 }
@@ -153,9 +156,14 @@ async fn load(
     let mut state = SourceState::default();
     let mut rev = 0i64;
     let mut limit = FIRST_PAGE;
-    for prefix in [PREFIX_03, PREFIX_1X] {
-        let end = parse::prefix_end(prefix);
-        let mut start = prefix.as_bytes().to_vec();
+    // The instance prefixes, then the ranges that hold the planners' keys.
+    let mut ranges: Vec<(Vec<u8>, Vec<u8>, bool)> = [PREFIX_03, PREFIX_1X]
+        .iter()
+        .map(|p| (p.as_bytes().to_vec(), parse::prefix_end(p), true))
+        .collect();
+    ranges.extend(planner::ranges().into_iter().map(|(a, b)| (a, b, false)));
+    for (first, end, instances) in ranges {
+        let mut start = first;
         loop {
             let at = |o: GetOptions| if rev > 0 { o.with_revision(rev) } else { o };
             let opts = at(GetOptions::new().with_range(end.clone()).with_limit(limit));
@@ -189,12 +197,16 @@ async fn load(
                         rev = r.header().map_or(0, |h| h.revision());
                     }
                     let Some(big) = r.kvs().first() else { break };
-                    let key = key_string(big.key());
-                    let msg = format!(
-                        "etcd key {}: its entry is over the {MAX_PAGE_BYTES} byte cap",
-                        parse::quote(&key)
-                    );
-                    state.put(&key, Err(msg));
+                    if instances {
+                        let key = key_string(big.key());
+                        let msg = format!(
+                            "etcd key {}: its entry is over the {MAX_PAGE_BYTES} byte cap",
+                            parse::quote(&key)
+                        );
+                        state.put(&key, Err(msg));
+                    } else {
+                        state.planner.oversized(big.key());
+                    }
                     start = big.key().to_vec();
                     start.push(0);
                     continue;
@@ -206,7 +218,11 @@ async fn load(
             let mut bytes = 0usize;
             for kv in resp.kvs() {
                 bytes = bytes.saturating_add(kv.key().len() + kv.value().len());
-                state.put(&key_string(kv.key()), entry(names, kv));
+                if instances {
+                    state.put(&key_string(kv.key()), entry(names, kv));
+                } else {
+                    state.planner.put(kv.key(), kv.value());
+                }
             }
             // The next page by what these weighed, growing at most 4x at a time.
             if let Some(each) = bytes.checked_div(resp.kvs().len()) {
@@ -222,6 +238,11 @@ async fn load(
         }
     }
     Ok((rev, state))
+}
+
+/// A key of the instance prefixes (the watch of the planner ranges sees other keys too).
+fn is_instance_key(k: &[u8]) -> bool {
+    k.starts_with(PREFIX_03.as_bytes()) || k.starts_with(PREFIX_1X.as_bytes())
 }
 
 fn key_string(k: &[u8]) -> String {
@@ -362,6 +383,14 @@ async fn watch(
     if let Err(e) = stream.watch(PREFIX_1X, Some(opts(PREFIX_1X))).await {
         return End::Broken(e.to_string());
     }
+    for (start, end) in planner::ranges() {
+        let o = WatchOptions::new()
+            .with_range(end)
+            .with_start_revision(rev + 1);
+        if let Err(e) = stream.watch(start, Some(o)).await {
+            return End::Broken(e.to_string());
+        }
+    }
     loop {
         let msg = tokio::select! {
             m = stream.message() => m,
@@ -375,19 +404,22 @@ async fn watch(
         if resp.compact_revision() > 0 || resp.canceled() {
             return End::Resync;
         }
-        let events: Vec<_> = resp
-            .events()
-            .iter()
-            .filter_map(|ev| {
-                let kv = ev.kv()?;
+        let mut events = Vec::new();
+        let mut planners = Vec::new();
+        for ev in resp.events() {
+            let Some(kv) = ev.kv() else { continue };
+            let put = ev.event_type() == EventType::Put;
+            if is_instance_key(kv.key()) {
                 let key = Name::from(key_string(kv.key()));
-                Some(match ev.event_type() {
-                    EventType::Put => (key, Some(entry(names, kv))),
-                    EventType::Delete => (key, None),
-                })
-            })
-            .collect();
+                events.push((key, put.then(|| entry(names, kv))));
+            } else if planner::key(kv.key()).is_some() {
+                planners.push((kv.key().to_vec(), put.then(|| kv.value().to_vec())));
+            }
+        }
         if !events.is_empty() && tx.send(EtcdUpdate::Events(events)).is_err() {
+            return End::Closed;
+        }
+        if !planners.is_empty() && tx.send(EtcdUpdate::Planner(planners)).is_err() {
             return End::Closed;
         }
     }

@@ -86,6 +86,7 @@ pub mod listing;
 mod model;
 mod name;
 pub mod parse;
+pub mod planner;
 mod state;
 mod watch;
 

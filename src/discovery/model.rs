@@ -245,6 +245,10 @@ pub struct Snapshot {
     /// first one, or a snapshot made by hand).
     #[serde(skip)]
     pub changes: Option<Arc<Changes>>,
+    /// The Dynamo 1.x planners' decisions by namespace (from etcd; reference §6). Every
+    /// namespace with planner keys is listed, an acknowledgement alone included.
+    #[serde(skip)]
+    pub planners: BTreeMap<String, super::planner::Decision>,
     /// The counts, computed once (by the live view before it hands a snapshot on, else at
     /// the first question). A clone starts without: change `instances` only in a clone
     /// that was not asked yet.
@@ -304,7 +308,10 @@ pub struct Index {
 }
 
 impl Index {
-    fn build(instances: &[Arc<Instance>]) -> Index {
+    fn build(
+        instances: &[Arc<Instance>],
+        planners: &BTreeMap<String, super::planner::Decision>,
+    ) -> Index {
         let mut namespaces: BTreeMap<String, NamespaceLive> = BTreeMap::new();
         let mut ns_ids: HashMap<&str, HashSet<u64>> = HashMap::new();
         let mut comp_ids: HashMap<(&str, &str), HashSet<u64>> = HashMap::new();
@@ -370,6 +377,14 @@ impl Index {
                 .1
                 .insert(ep.to_string(), ids.len());
         }
+        // A planner's namespace scaled to zero still is one (its keys are in etcd).
+        for ns in planners.keys() {
+            if !namespaces.contains_key(ns) {
+                let mut e = NamespaceLive::default();
+                e.sources.insert(SourceKind::Etcd);
+                namespaces.insert(ns.clone(), e);
+            }
+        }
         let by_namespace = instances
             .windows(2)
             .all(|w| w[0].namespace <= w[1].namespace);
@@ -403,7 +418,7 @@ impl Snapshot {
     pub fn index(&self) -> &Index {
         self.cache
             .0
-            .get_or_init(|| Arc::new(Index::build(&self.instances)))
+            .get_or_init(|| Arc::new(Index::build(&self.instances, &self.planners)))
     }
 
     /// Distinct live instance ids of `component` (case-insensitive) in `ns`, on `endpoint`

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::model::{Instance, Name, Snapshot, SourceStatus};
+use super::planner::PlannerKeys;
 use super::{MAX_INSTANCES, MAX_MALFORMED};
 
 /// What one source contributed: its status and entries by key.
@@ -21,6 +22,8 @@ pub(crate) struct SourceState {
     pub(super) malformed: HashMap<u64, Option<Box<str>>>,
     /// Messages held in `malformed`.
     pub(super) messages: usize,
+    /// The planners' keys (etcd only).
+    pub planner: PlannerKeys,
 }
 
 fn key_hash(key: &str) -> u64 {
@@ -148,8 +151,9 @@ pub(crate) fn merge<'a>(states: impl IntoIterator<Item = &'a SourceState>) -> Sn
         let Some(st) = &s.status else { continue };
         snap.sources.push(st.clone());
         snap.instances.extend(s.instances.values().cloned());
-        snap.malformed_count += s.malformed_count();
+        snap.malformed_count += s.malformed_count() + s.planner.dropped;
         messages.extend(s.messages());
+        snap.planners.extend(s.planner.decisions());
     }
     messages.sort_unstable();
     snap.malformed = messages

@@ -226,6 +226,15 @@ async fn run(
                     }
                     changed = true;
                 }
+                Some(EtcdUpdate::Planner(evs)) => {
+                    for (k, v) in evs {
+                        match v {
+                            Some(v) => etcd_state.planner.put(&k, &v),
+                            None => etcd_state.planner.delete(&k),
+                        };
+                    }
+                    changed = true;
+                }
                 Some(EtcdUpdate::Off) | None => {
                     etcd_open = false;
                     let s = SourceState::default();
