@@ -4,6 +4,7 @@
 //! ai-dynamo-runtime 1.6.1, each in its own process with its own etcd lease.
 
 mod discovery_support;
+mod tmux_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -259,4 +260,55 @@ fn the_single_key_layout_reads_and_hostile_values_are_said() {
     let snap = discovery::snapshot(&Config::etcd_only(&ep), Duration::from_secs(5));
     assert!(snap.planners.contains_key("one") && snap.planners.contains_key("bad"));
     assert_eq!(snap.planners.len(), 2, "{:?}", snap.planners.keys());
+}
+
+/// In tmux, as an operator sees it: the 1.x dashboard shows the real planner's decision
+/// pending beside the live counts, and done once the real client acknowledges it.
+#[test]
+fn the_dashboard_follows_a_real_decision_until_the_environment_carries_it_out() {
+    use tmux_support::{START, Tmux};
+    let etcd = Etcd::start();
+    let ep = etcd.endpoint();
+    let logs = tempfile::tempdir().unwrap();
+    let ns = "plantui";
+    let mut planner = Side::start("planner", ns, &ep, logs.path());
+    let mut env = Side::start("env", ns, &ep, logs.path());
+    let _w = Worker::start(
+        &format!("{ns}.backend.generate"),
+        Backend::Etcd(&ep),
+        logs.path(),
+    );
+    planner.ask("decide 1 2");
+    let empty = tempfile::tempdir().unwrap();
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "NO_COLOR=1 '{}' --state-dir '{}' --etcd-endpoints {ep} -n {ns}",
+        env!("CARGO_BIN_EXE_dynamo-ctl"),
+        empty.path().display()
+    ));
+    let s = t.wait_for("the pending decision", START, |s| {
+        s.contains(&format!("namespace {ns}"))
+            && s.contains("prefill 1, decode 2 (decision")
+            && s.contains("pending")
+    });
+    let backend = s
+        .lines()
+        .find(|l| l.contains("backend  "))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        backend.contains("◆ 2") && backend.contains("1…"),
+        "{backend}"
+    );
+    let prefill = s
+        .lines()
+        .find(|l| l.contains("prefill  "))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        prefill.contains("◆ 1") && prefill.contains("0…"),
+        "{prefill}"
+    );
+    env.ask("complete");
+    let s = t.wait_for("the decision done", START, |s| s.contains("done)"));
+    assert!(s.contains("carried out"), "said in the footer: {s}");
+    t.keys(&["q"]);
 }

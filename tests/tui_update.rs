@@ -1645,10 +1645,16 @@ fn metrics_are_polled_only_with_a_source_and_a_namespace_open() {
             ns: "dynamo".into()
         }]
     );
+    // The header now says "asking…": that is drawn (a hanging source showed "waiting for
+    // the first round" for the whole round).
+    assert!(!app.unchanged, "a tick that starts a round draws");
+    let t = tui_support::text(&tui_support::render(&app, 120, 40));
+    assert!(t.contains("metrics asking…"), "{t}");
     assert!(
         drive(&mut app, &store, Action::MetricsTick).is_empty(),
         "one in flight"
     );
+    assert!(app.unchanged, "a tick that starts nothing draws nothing");
     let done = effects::run_blocking(&store, e[0].clone());
     app.update(done);
     assert!(!app.load.polling);

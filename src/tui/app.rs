@@ -73,6 +73,7 @@ impl App {
                 hold_status: false,
                 track: Default::default(),
                 awaiting_discovery: false,
+                planner_seen: Default::default(),
                 load: Default::default(),
                 live: None,
                 state_listing: Listing::Loading,
@@ -160,7 +161,11 @@ impl App {
         self.unchanged = false;
         let outcomes = match action {
             Action::Key(key) => return self.on_key(key),
-            Action::Resize | Action::AgeTick | Action::SpinnerTick => return Vec::new(),
+            Action::Resize | Action::SpinnerTick => return Vec::new(),
+            Action::AgeTick => {
+                self.data.check_planner_slow();
+                return Vec::new();
+            }
             Action::Hangup => {
                 self.quit = true;
                 return Vec::new();
@@ -180,11 +185,12 @@ impl App {
                 return vec![poll];
             }
             Action::MetricsTick => {
-                self.unchanged = true;
                 let d = &mut self.data;
                 if !d.wants_metrics() || d.load.polling || d.paused {
+                    self.unchanged = true;
                     return Vec::new();
                 }
+                // Drawn: the header says "asking…" while the round is out.
                 d.load.polling = true;
                 let ns = d.current.as_ref().expect("wants_metrics").name.clone();
                 return vec![Effect::MetricsPoll { ns }];

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 mod health;
 mod lines;
+pub mod planner;
 mod update;
 
 pub use lines::Lines;
@@ -276,6 +277,8 @@ pub struct Data {
     /// A discovery source is on and has not answered yet: a namespace with no state file
     /// may still be one discovery knows (`-n` of a Dynamo 1.x deployment).
     pub awaiting_discovery: bool,
+    /// Since when each namespace's planner decision is in its state ([`planner`]).
+    pub planner_seen: std::collections::HashMap<String, planner::Seen>,
 }
 
 /// How many status messages `M` keeps.

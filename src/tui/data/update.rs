@@ -196,6 +196,7 @@ impl Data {
 
     pub fn on_instances(&mut self, snap: Snapshot) {
         self.say_discovery_changes(&snap);
+        self.follow_planners(&snap);
         self.track.on_snapshot(self.live.as_ref(), &snap, self.now);
         self.live = Some(snap);
         self.merge_listing();
@@ -314,7 +315,7 @@ impl Data {
                 if self
                     .live
                     .as_ref()
-                    .is_some_and(|s| s.of_namespace(&name).next().is_some()) =>
+                    .is_some_and(|s| s.namespaces_ref().contains_key(&name)) =>
             {
                 if self.current.as_ref().is_none_or(|c| c.name != name) {
                     self.say(

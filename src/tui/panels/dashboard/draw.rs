@@ -26,7 +26,8 @@ impl Dashboard {
         let t = v.theme;
         let Some(cur) = &app.current else { return };
         let s = &cur.summary;
-        let header_h = if app.load.on { 5 } else { 4 };
+        let planner = planner_line(t, app, &cur.name, cur.discovery_only);
+        let header_h = 4 + u16::from(app.load.on) + u16::from(planner.is_some());
         let [header, main] =
             Layout::vertical([Constraint::Length(header_h), Constraint::Min(3)]).areas(area);
         let hb = panel(t, Span::styled(" ◆ dynamo-ctl ", t.title()), false);
@@ -108,6 +109,7 @@ impl Dashboard {
                     },
                 ]
                 .into_iter()
+                .chain(planner)
                 .chain(
                     app.load
                         .on
@@ -239,13 +241,19 @@ impl Dashboard {
         // The Live column only when a discovery source answers (a Dynamo 0.3 machine without
         // etcd sees no column of dashes).
         let show_live = cur.discovery_only || app.live.as_ref().is_some_and(|l| l.answered());
+        // The planner's targets, in the column a state file's Run has.
+        let has_plan = cur.discovery_only && !planner_components(app, &cur.name).is_empty();
         let table = Table::new(
             rows,
             // A discovery-only namespace has no Run (no file says what should run) and no
             // GPUs (no GPU list): its rows are components with their live instances.
             [
                 Constraint::Length(14),
-                Constraint::Length(if cur.discovery_only { 0 } else { 5 }),
+                Constraint::Length(match (cur.discovery_only, has_plan) {
+                    (true, false) => 0,
+                    (true, true) => 6,
+                    _ => 5,
+                }),
                 Constraint::Length(if show_live { 5 } else { 0 }),
                 Constraint::Fill(1),
                 Constraint::Length(if cur.discovery_only { 0 } else { 5 }),
@@ -256,7 +264,13 @@ impl Dashboard {
         .header(
             Row::new(
                 if cur.discovery_only {
-                    ["Component", "", "Live", "Instances", ""]
+                    [
+                        "Component",
+                        if has_plan { "Plan" } else { "" },
+                        "Live",
+                        "Instances",
+                        "",
+                    ]
                 } else {
                     [
                         "Type",
@@ -291,12 +305,13 @@ impl Dashboard {
                     (false, true) => String::new(),
                 };
                 let count = if cur.discovery_only {
-                    let n = app.live.as_ref().map_or(0, |l| {
-                        l.namespaces()
-                            .get(&cur.name)
-                            .map_or(0, |n| n.components.len())
-                    });
-                    format!("{n} registered components")
+                    let n = super::live_components(app).len();
+                    let planned = planner_components(app, &cur.name).len();
+                    if planned > 0 {
+                        format!("{n} components, {planned} with a planner target")
+                    } else {
+                        format!("{n} registered components")
+                    }
                 } else if visible.len() == s.types.len() {
                     format!("{} types", s.types.len())
                 } else {

@@ -13,6 +13,8 @@ pub(super) fn component_lines(app: &Data, s: &crate::state::Summary) -> u16 {
             .live
             .as_ref()
             .map_or(0, |l| l.of_namespace(&cur.name).count());
+        // A planner component with no instance has a row of its own.
+        let n = n + super::live::planner_components(app, &cur.name).len();
         return n.min(u16::MAX as usize / 2) as u16;
     }
     let lines: usize = s.types.iter().map(|t| t.instances.len().max(1)).sum();

@@ -35,6 +35,41 @@ pub(super) fn discovery_status<'a>(t: &Theme, app: &Data) -> Span<'a> {
     Span::styled(format!("   discovery {}", parts.join(" ")), style)
 }
 
+/// "planner prefill 2, decode 3 (decision 7, pending 45s)": the Dynamo 1.x planner's
+/// decision (orange while pending, red when pending past the warning or unreadable, green
+/// when done). For a namespace only discovery knows, "no planner decision" when etcd
+/// answered and has none; nothing when etcd is not heard.
+pub(super) fn planner_line<'a>(
+    t: &Theme,
+    app: &Data,
+    ns: &str,
+    discovery_only: bool,
+) -> Option<Line<'a>> {
+    let etcd_ok = app.live.as_ref().is_some_and(|s| {
+        s.sources
+            .iter()
+            .any(|x| x.kind == crate::discovery::SourceKind::Etcd && x.ok())
+    });
+    let (text, style) = match app.planner_phrase(ns) {
+        Some((text, true)) => (text, t.error()),
+        Some((text, false)) => {
+            let d = app.planner(ns).map(|(d, _)| d);
+            let style = match d {
+                Some(d) if d.pending() => t.fg(t.orange),
+                Some(d) if d.decided() => t.fg(t.green),
+                _ => t.muted(),
+            };
+            (text, style)
+        }
+        None if discovery_only && etcd_ok => ("no planner decision".to_string(), t.muted()),
+        None => return None,
+    };
+    Some(Line::from(vec![
+        Span::styled("planner ", t.muted()),
+        Span::styled(safe(&text).into_owned(), style),
+    ]))
+}
+
 /// Registered instances of a type (discovery), against what the file wants: green when
 /// they agree, orange while fewer are registered (starting, or gone), red when more are
 /// (unmanaged); "-" when no discovery source answered.
@@ -66,6 +101,10 @@ pub(super) fn discovery_rows<'a>(t: &Theme, app: &Data, ns: &str, load_w: u16) -
     for i in snap.of_namespace(ns) {
         by_comp.entry(i.component.as_str()).or_default().push(i);
     }
+    let decision = app.planner(ns).map(|(d, _)| d).filter(|d| d.decided());
+    for c in planner_components(app, ns) {
+        by_comp.entry(c).or_default();
+    }
     by_comp
         .into_iter()
         .map(|(comp, insts)| {
@@ -84,10 +123,22 @@ pub(super) fn discovery_rows<'a>(t: &Theme, app: &Data, ns: &str, load_w: u16) -
                 })
                 .collect();
             let n = lines.len().max(1) as u16;
+            // The planner's target, and the live count against it (its endpoint).
+            let target = decision.and_then(|d| d.target(comp));
+            let (want, live) = match target {
+                Some(w) => (
+                    Span::styled(format!("◆ {w}"), t.fg(t.magenta)),
+                    planner_live_cell(t, app, ns, comp, w),
+                ),
+                None => (
+                    Span::styled("-", t.muted()),
+                    live_cell(t, app, ns, comp, None),
+                ),
+            };
             let mut cells = vec![
                 Cell::from(Span::styled(safe(comp).into_owned(), t.fg(t.cyan))),
-                Cell::from(Span::styled("-", t.muted())),
-                Cell::from(live_cell(t, app, ns, comp, None)),
+                Cell::from(want),
+                Cell::from(live),
                 Cell::from(Text::from(lines)),
                 Cell::from("-"),
             ];
@@ -103,4 +154,39 @@ pub(super) fn discovery_rows<'a>(t: &Theme, app: &Data, ns: &str, load_w: u16) -
             Row::new(cells).height(n)
         })
         .collect()
+}
+
+/// The components the planner sets a target for in `ns` (rows even with no instance).
+pub fn planner_components<'a>(app: &Data, ns: &str) -> Vec<&'a str> {
+    let Some((d, _)) = app.planner(ns) else {
+        return Vec::new();
+    };
+    [
+        (crate::discovery::planner::PREFILL, d.num_prefill_workers),
+        (crate::discovery::planner::DECODE, d.num_decode_workers),
+    ]
+    .into_iter()
+    .filter(|(_, t)| t.is_some())
+    .map(|(c, _)| c)
+    .collect()
+}
+
+/// Live instances of a planner component on the planner's endpoint against its target:
+/// green when they agree, orange while fewer, red when more.
+fn planner_live_cell<'a>(t: &Theme, app: &Data, ns: &str, comp: &str, want: u64) -> Span<'a> {
+    let live = app
+        .live
+        .as_ref()
+        .and_then(|s| s.count(ns, comp, Some(crate::discovery::planner::ENDPOINT)));
+    let Some(live) = live else {
+        return Span::styled("?", t.muted());
+    };
+    let l = live as u64;
+    if l < want {
+        Span::styled(format!("{live}…"), t.fg(t.orange))
+    } else if l > want {
+        Span::styled(format!("{live}+"), t.error())
+    } else {
+        Span::styled(live.to_string(), t.fg(t.green))
+    }
 }

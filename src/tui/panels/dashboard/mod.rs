@@ -229,10 +229,11 @@ pub fn live_components(d: &Data) -> Vec<String> {
     let (Some(cur), Some(live)) = (&d.current, &d.live) else {
         return Vec::new();
     };
-    let set: std::collections::BTreeSet<&str> = live
+    let mut set: std::collections::BTreeSet<&str> = live
         .of_namespace(&cur.name)
         .map(|i| i.component.as_str())
         .collect();
+    set.extend(live::planner_components(d, &cur.name));
     set.into_iter().map(str::to_string).collect()
 }
 
