@@ -156,3 +156,36 @@ fn a_rebound_quit_closes_a_popup_instead_of_quitting() {
     t.keys(&["Q"]);
     t.wait_for("the shell again", START, |s| s.trim_end().ends_with("e2e$"));
 }
+
+/// `c` puts the selection in the clipboard through the terminal (OSC 52): in tmux with
+/// `set-clipboard on`, that is tmux's paste buffer.
+#[test]
+fn c_puts_the_selected_watchers_name_in_tmuxs_buffer() {
+    let dir = demo_copy();
+    let t = Tmux::start();
+    t.tmux(&["set-option", "-g", "set-clipboard", "on"]);
+    t.type_line(&tui_cmd(dir.path(), "--state-only -n dynamo"));
+    t.wait_for("the dashboard", START, |s| s.contains("namespace dynamo"));
+    // The first row is the Frontend; Enter opens its instance table, `c` copies its watcher.
+    t.keys(&["Enter"]);
+    t.wait_for("the instance table", START, |s| {
+        s.contains("instances of Frontend")
+    });
+    t.keys(&["c"]);
+    let s = t.wait_for("the copy said", START, |s| {
+        s.contains("copied watcher name: dynamo_Frontend")
+    });
+    let deadline = std::time::Instant::now() + START;
+    loop {
+        let buf = t.tmux(&["show-buffer"]);
+        if buf == "dynamo_Frontend" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tmux buffer: {buf:?}; screen: {s}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    t.keys(&["Escape", "q"]);
+}

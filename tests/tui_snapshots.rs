@@ -231,7 +231,7 @@ fn help_is_generated_from_the_registry() {
     let buf = render(&app, 120, 60);
     insta::assert_snapshot!("help", text(&buf));
     // Tall enough for every section.
-    let t = text(&render(&app, 120, 90));
+    let t = text(&render(&app, 120, 140));
     for (_, rows) in dynamo_ctl::tui::keys::help(false, dynamo_ctl::tui::keys::Scope::Dashboard) {
         for (label, desc) in rows {
             assert!(

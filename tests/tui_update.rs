@@ -1031,10 +1031,12 @@ fn message_history_keeps_the_last_1000_with_time_and_severity() {
     drive(&mut app, &store, key('M'));
     assert_eq!(app.scope(), Scope::Messages);
     let _ = render(&app, 80, 20);
-    let offset = |app: &App| messages(app).scroll.offset();
-    let newest = offset(&app);
+    let at = |app: &App| messages(app).cursor.index();
+    assert_eq!(at(&app), 999, "on the newest");
     drive(&mut app, &store, key('k'));
-    assert_eq!(offset(&app), newest - 1, "k goes back from the newest");
+    assert_eq!(at(&app), 998, "k goes back from the newest");
+    drive(&mut app, &store, key('G'));
+    assert_eq!(at(&app), 999);
     drive(&mut app, &store, key('M'));
     assert!(no_popups(&app));
     // E opens the same events and messages.
@@ -1042,6 +1044,123 @@ fn message_history_keeps_the_last_1000_with_time_and_severity() {
     assert_eq!(app.scope(), Scope::Messages);
     drive(&mut app, &store, key('E'));
     assert!(no_popups(&app));
+}
+
+#[test]
+fn the_event_log_filters_follows_the_newest_and_copies_the_selected_event() {
+    let (mut app, store, _d) = dashboard();
+    app.set_clock(now(), "10:00:00");
+    app.say(
+        Severity::Error,
+        "metrics scrape http://127.0.0.1:1 failed: refused",
+    );
+    app.say(
+        Severity::Ok,
+        "metrics scrape http://127.0.0.1:1 answers again",
+    );
+    app.say(Severity::Info, "dynamo: 1 -> 2 live instances");
+    drive(&mut app, &store, key(':'));
+    for c in "events".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.scope(), Scope::Messages, "{}", popups_debug(&app));
+    let t = text(&render(&app, 120, 30));
+    insta::assert_snapshot!("event_log", t.clone());
+    // Severity reads without colour: a symbol per event.
+    assert!(
+        t.contains("10:00:00 ✖ metrics scrape http://127.0.0.1:1 failed"),
+        "{t}"
+    );
+    assert!(t.contains("10:00:00 ✔ metrics scrape"), "{t}");
+    // The cursor is on the newest and stays there as events come.
+    let newest = |app: &App| messages(app).cursor.index();
+    let n = app.history.len();
+    assert_eq!(newest(&app), n - 1);
+    app.say(
+        Severity::Warn,
+        "dynamo: 2 -> 1 live instances; left: VllmWorker 11",
+    );
+    app.update(Action::Resize);
+    assert_eq!(newest(&app), n, "followed the newest");
+    // Up one: it stays on its event when more come.
+    drive(&mut app, &store, key('k'));
+    app.say(Severity::Info, "another");
+    app.update(Action::Resize);
+    assert_eq!(newest(&app), n - 1);
+    // `/error` shows the errors only; `c` copies the selected one.
+    drive(&mut app, &store, key('/'));
+    for c in "error".chars() {
+        drive(&mut app, &store, key(c));
+    }
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let t = text(&render(&app, 120, 30));
+    assert!(t.contains("Events (1 of the last 1000"), "{t}");
+    assert!(!t.contains("answers again"), "{t}");
+    let e = drive(&mut app, &store, key('c'));
+    assert_eq!(
+        e,
+        [Effect::Copy(
+            "10:00:00 error metrics scrape http://127.0.0.1:1 failed: refused".into()
+        )]
+    );
+    assert!(status(&app).1.starts_with("copied event: 10:00:00 error"));
+    // Esc clears the filter, then closes.
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert_eq!(app.scope(), Scope::Messages);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    assert!(no_popups(&app));
+}
+
+#[test]
+fn c_copies_the_selection_in_every_list_and_view() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    let e = drive(&mut app, &store, key('c'));
+    assert_eq!(
+        e,
+        [Effect::Copy("dynamo_VllmWorker dynamo_VllmWorker_1".into())]
+    );
+    assert_eq!(
+        status(&app),
+        (
+            Severity::Ok,
+            "copied VllmWorker's watcher names: dynamo_VllmWorker dynamo_VllmWorker_1".into()
+        )
+    );
+    // The type's instance table, and an entry.
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.scope(), Scope::Instances);
+    let e = drive(&mut app, &store, key('c'));
+    assert_eq!(e, [Effect::Copy("dynamo_VllmWorker".into())]);
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.scope(), Scope::Entry);
+    let e = drive(&mut app, &store, key('c'));
+    assert_eq!(e, [Effect::Copy("dynamo_VllmWorker".into())]);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    drive(&mut app, &store, code(KeyCode::Esc));
+    // Registrations: the instance id in hex, as `top` prints it.
+    app.update(Action::InstancesChanged(Box::new(live(&[(
+        "dynamo",
+        "VllmWorker",
+        "generate",
+        0x694da207ac81b30e,
+    )]))));
+    drive(&mut app, &store, key('i'));
+    let e = drive(&mut app, &store, key('c'));
+    assert_eq!(e, [Effect::Copy("694da207ac81b30e".into())]);
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let e = drive(&mut app, &store, key('c'));
+    assert_eq!(e, [Effect::Copy("694da207ac81b30e".into())]);
+    drive(&mut app, &store, code(KeyCode::Esc));
+    drive(&mut app, &store, code(KeyCode::Esc));
+    // The picker: the namespace.
+    drive(&mut app, &store, key('n'));
+    let e = drive(&mut app, &store, key('c'));
+    assert!(
+        matches!(&e[..], [Effect::Copy(n)] if !n.is_empty()),
+        "{e:?}"
+    );
 }
 
 #[test]

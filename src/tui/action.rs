@@ -78,6 +78,8 @@ pub enum Effect {
     MetricsPoll { ns: String },
     /// Prometheus' history of a component's request rate over the last 15 minutes.
     MetricsHistory { ns: String, component: String },
+    /// `c`: put this text in the terminal's clipboard (OSC 52; the loop writes it).
+    Copy(String),
 }
 
 /// Why a scale effect did nothing (or stopped part-way), as the UI needs to know it.

@@ -38,6 +38,10 @@ pub struct App {
     opened: Option<String>,
     /// The last `update` changed nothing that is drawn (the loop skips the frame).
     pub unchanged: bool,
+    /// [`Data::said`] when the panels last followed the data: a message said since (by a
+    /// key, an effect's answer, the clock) is followed at the next update (the event log
+    /// stays on the newest).
+    synced_said: u64,
 }
 
 impl std::ops::Deref for App {
@@ -74,6 +78,7 @@ impl App {
                 track: Default::default(),
                 awaiting_discovery: false,
                 planner_seen: Default::default(),
+                said: 0,
                 load: Default::default(),
                 live: None,
                 state_listing: Listing::Loading,
@@ -87,6 +92,7 @@ impl App {
             quit: false,
             opened: None,
             unchanged: false,
+            synced_said: 0,
         }
     }
 
@@ -158,6 +164,16 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let mut effects = self.update_inner(action);
+        if self.data.said != self.synced_said {
+            self.synced_said = self.data.said;
+            effects.extend(self.follow_data());
+            self.unchanged = false;
+        }
+        effects
+    }
+
+    fn update_inner(&mut self, action: Action) -> Vec<Effect> {
         self.unchanged = false;
         let outcomes = match action {
             Action::Key(key) => return self.on_key(key),

@@ -194,6 +194,8 @@ pub fn run_blocking_with(store: &Store, effect: Effect, progress: &mut dyn FnMut
             component,
             points: None,
         },
+        // Only the loop has the terminal: without one there is no clipboard.
+        Effect::Copy(_) => Action::Resize,
     }
 }
 

@@ -38,6 +38,7 @@ pub enum Cmd {
     Complete,
     Live,
     Metrics,
+    Copy,
 }
 
 pub use super::panels::Scope;
@@ -122,6 +123,15 @@ pub const PAGE_DOWN: KeyDef = k(
     "PgDn",
     "a page down",
     Cmd::PageDown,
+    false,
+    "",
+);
+/// `c` in every list and view: the selected row's name, id or text to the clipboard.
+pub const COPY: KeyDef = k(
+    &[C('c')],
+    "c",
+    "copy the selection (OSC 52)",
+    Cmd::Copy,
     false,
     "",
 );

@@ -277,6 +277,17 @@ async fn event_loop(
                         trace.mark("metrics-asked");
                         let _ = m.send(e);
                     }
+                    (Effect::Copy(text), _) => {
+                        use std::io::Write;
+                        let w = terminal.backend_mut();
+                        let seq = crate::text::osc52(&text);
+                        if let Err(e) = w.write_all(seq.as_bytes()).and_then(|()| w.flush()) {
+                            app.say(
+                                crate::tui::data::Severity::Error,
+                                format!("cannot copy: {e}"),
+                            );
+                        }
+                    }
                     (e, _) => effects::spawn(e, store, &tx),
                 }
             }

@@ -279,6 +279,9 @@ pub struct Data {
     pub awaiting_discovery: bool,
     /// Since when each namespace's planner decision is in its state ([`planner`]).
     pub planner_seen: std::collections::HashMap<String, planner::Seen>,
+    /// Status messages said in all (the history keeps the last [`HISTORY`]): message `i`
+    /// of the history is number `said - history.len() + i`.
+    pub said: u64,
 }
 
 /// How many status messages `M` keeps.

@@ -144,6 +144,7 @@ impl Data {
             self.history.pop_front();
         }
         self.history.push_back(status.clone());
+        self.said = self.said.saturating_add(1);
         self.status = Some(status);
     }
 

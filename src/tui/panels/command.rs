@@ -64,7 +64,7 @@ fn pool(d: &Data, head: &str) -> Vec<String> {
         .map(|c| c.summary.types.iter().map(|t| t.ty.clone()).collect())
         .unwrap_or_default();
     match head.trim() {
-        "" => ["ns", "scale", "q"]
+        "" => ["ns", "scale", "events", "q"]
             .iter()
             .map(|s| s.to_string())
             .chain(types.iter().map(|t| t.to_lowercase()))
@@ -89,6 +89,7 @@ fn run(d: &Data, line: &str) -> Vec<Outcome> {
     match words.as_slice() {
         [] => Vec::new(),
         ["q" | "quit"] => vec![Outcome::Quit],
+        ["events" | "messages"] => vec![super::push(super::messages::Messages::default())],
         ["ns", name] => {
             let known =
                 matches!(&d.listing, Listing::Found(l) if l.iter().any(|n| n.name == *name));
@@ -133,7 +134,7 @@ fn run(d: &Data, line: &str) -> Vec<Outcome> {
         [word] if d.current.is_some() => vec![Ask::Select(word.to_string()).into()],
         _ => vec![say(
             Severity::Error,
-            format!("unknown command: {line} (try ns NAME, scale TYPE N, q, or a type)"),
+            format!("unknown command: {line} (try ns NAME, scale TYPE N, events, q, or a type)"),
         )],
     }
 }

@@ -48,6 +48,7 @@ pub const KEYS: &[KeyDef] = &[
         "remove",
     ),
     k(&[K(KeyCode::Esc)], "Esc", "back", Cmd::Close, false, "back"),
+    crate::tui::keys::COPY,
 ];
 
 #[derive(Debug)]
@@ -73,6 +74,18 @@ impl Panel for Entry {
         }
         match cmd {
             Cmd::Close => vec![Outcome::Pop],
+            // The watcher name as circus knows it (the entry's key when it has none).
+            Cmd::Copy => {
+                let watcher = d.current.as_ref().and_then(|c| {
+                    c.summary
+                        .types
+                        .iter()
+                        .flat_map(|t| t.instances.iter())
+                        .find(|i| i.name == self.name)
+                        .map(|i| i.watcher_name.clone())
+                });
+                super::copy("watcher name", watcher.unwrap_or_else(|| self.name.clone()))
+            }
             Cmd::RemoveThis => {
                 let Some(cur) = &d.current else {
                     return Vec::new();

@@ -65,6 +65,7 @@ pub const KEYS: &[KeyDef] = &[
         "remove",
     ),
     k(&[K(KeyCode::Esc)], "Esc", "back", Cmd::Close, false, "back"),
+    crate::tui::keys::COPY,
 ];
 
 #[derive(Debug)]
@@ -155,6 +156,12 @@ impl Panel for Instances {
             Cmd::Open => {
                 if let Some((name, _)) = self.selected(d) {
                     return vec![push(super::entry::Entry::new(name))];
+                }
+            }
+            Cmd::Copy => {
+                let rows = rows(d, &self.ty, &self.filter);
+                if let Some(i) = self.cursor.selected().and_then(|s| rows.get(s)) {
+                    return super::copy("watcher name", i.watcher_name.clone());
                 }
             }
             Cmd::RemoveThis => match self.selected(d) {

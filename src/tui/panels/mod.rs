@@ -96,6 +96,25 @@ impl From<Ask> for Outcome {
     }
 }
 
+/// `c`: `text` to the terminal's clipboard, and say what was copied (`what`: "watcher
+/// names", "instance id"...).
+pub fn copy(what: &str, text: String) -> Vec<Outcome> {
+    if text.trim().is_empty() {
+        return vec![say(
+            Severity::Warn,
+            format!("nothing to copy: no {what} here"),
+        )];
+    }
+    let mut shown: String = text.chars().take(60).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    vec![
+        say(Severity::Ok, format!("copied {what}: {shown}")),
+        Outcome::Effect(Effect::Copy(text)),
+    ]
+}
+
 /// A status message as an outcome.
 pub fn say(severity: Severity, text: impl Into<String>) -> Outcome {
     Outcome::Say(severity, text.into())

@@ -92,6 +92,7 @@ pub const KEYS: &[KeyDef] = &[
         false,
         "",
     ),
+    crate::tui::keys::COPY,
 ];
 
 #[derive(Debug, Default)]
@@ -379,6 +380,12 @@ impl Panel for Picker {
             }
             Cmd::Close if self.popup => return vec![Outcome::Pop],
             Cmd::Open => return self.open(d),
+            Cmd::Copy => {
+                let list = visible(d, &self.filter);
+                if let Some(ns) = self.cursor.selected().and_then(|i| list.get(i)) {
+                    return super::copy("namespace name", ns.name.clone());
+                }
+            }
             _ => {}
         }
         Vec::new()

@@ -39,6 +39,7 @@ pub const KEYS: &[KeyDef] = &[
     TOP,
     BOTTOM,
     k(&[K(KeyCode::Esc)], "Esc", "back", Cmd::Close, false, "back"),
+    crate::tui::keys::COPY,
 ];
 
 #[derive(Debug)]
@@ -58,11 +59,20 @@ impl Registration {
 }
 
 impl Panel for Registration {
-    fn on_cmd(&mut self, cmd: Cmd, _d: &Data) -> Vec<Outcome> {
+    fn on_cmd(&mut self, cmd: Cmd, d: &Data) -> Vec<Outcome> {
         if let Some(nav) = keys::nav(cmd) {
             self.scroll.apply(nav);
         } else if cmd == Cmd::Close {
             return vec![Outcome::Pop];
+        } else if cmd == Cmd::Copy {
+            let id = d
+                .live
+                .iter()
+                .flat_map(|l| l.instances.iter())
+                .chain(d.track.leaving.iter().map(|(i, _)| i))
+                .find(|i| crate::tui::live::ident(i) == self.ident)
+                .map(|i| i.instance_id_hex());
+            return super::copy("instance id", id.unwrap_or_default());
         }
         Vec::new()
     }

@@ -93,6 +93,7 @@ pub const KEYS: &[KeyDef] = &[
         false,
         "back",
     ),
+    crate::tui::keys::COPY,
 ];
 
 #[derive(Debug, Default)]
@@ -192,6 +193,12 @@ impl Panel for Registrations {
                 self.sync(d);
             }
             Cmd::Close => return vec![Outcome::Pop],
+            Cmd::Copy => {
+                let rows = rows(d, &self.filter);
+                if let Some(r) = self.cursor.selected().and_then(|i| rows.get(i)) {
+                    return super::copy("instance id", r.inst.instance_id_hex());
+                }
+            }
             Cmd::Open => {
                 let rows = rows(d, &self.filter);
                 if let Some(r) = self.cursor.selected().and_then(|i| rows.get(i)) {

@@ -59,13 +59,26 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// The icon and style the footer and the message history show it with.
+    /// The symbol and style the footer and the event log show it with (the symbol reads
+    /// under `NO_COLOR`).
     pub fn look(self, t: &Theme) -> (&'static str, Style) {
         match self {
             Severity::Info => ("•", t.fg(t.text)),
             Severity::Ok => ("✔", t.fg(t.green)),
-            Severity::Warn => ("▲", t.fg(t.orange)),
+            Severity::Warn => ("!", t.fg(t.orange)),
             Severity::Error => ("✖", t.error()),
+        }
+    }
+}
+
+impl Severity {
+    /// The word a filter matches (`/error` shows the errors).
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Ok => "ok",
+            Severity::Warn => "warning",
+            Severity::Error => "error",
         }
     }
 }

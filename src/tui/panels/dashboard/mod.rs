@@ -186,6 +186,7 @@ pub const KEYS: &[KeyDef] = &[
         false,
         "",
     ),
+    crate::tui::keys::COPY,
 ];
 
 /// Which of the dashboard's panes has the arrow keys.
@@ -413,6 +414,32 @@ impl Panel for Dashboard {
                 ];
             }
             Cmd::Pause => return vec![Ask::TogglePause.into()],
+            // The selected row: its type's watcher names, or (discovery only) its
+            // component's instance ids.
+            Cmd::Copy if cur.discovery_only => {
+                let Some(comp) = self.selected_name(d) else {
+                    return Vec::new();
+                };
+                let ids: Vec<String> = d
+                    .live
+                    .iter()
+                    .flat_map(|l| l.of_namespace(&cur.name))
+                    .filter(|i| i.component.as_str() == comp)
+                    .map(|i| i.instance_id_hex())
+                    .collect();
+                return super::copy(&format!("{comp}'s instance ids"), ids.join(" "));
+            }
+            Cmd::Copy => {
+                let Some(ty) = self.selected_type(d) else {
+                    return Vec::new();
+                };
+                let names: Vec<&str> = ty
+                    .instances
+                    .iter()
+                    .map(|i| i.watcher_name.as_str())
+                    .collect();
+                return super::copy(&format!("{}'s watcher names", ty.ty), names.join(" "));
+            }
             Cmd::Metrics => {
                 let Some(name) = self.selected_name(d) else {
                     return Vec::new();
