@@ -211,3 +211,45 @@ fn unreadable_planner_values_are_said_in_red_never_raw() {
         ratatui::style::Color::Rgb(0xff, 0x33, 0x33)
     );
 }
+
+#[test]
+fn each_instance_arriving_and_leaving_is_an_event() {
+    use dynamo_ctl::discovery::{Changes, Ident};
+    use std::sync::Arc;
+    let (mut app, _d) = open_dyn16(instances());
+    // The live view says what changed: one arrived, one left.
+    let mut snap = live(&[
+        ("dyn16", "backend", "generate", 0x24f41fc93f71170b),
+        ("dyn16", "backend", "generate", 0xabc),
+    ]);
+    let gone = instances().instances[1].clone();
+    let arrived = snap.instances[1].clone();
+    snap.changes = Some(Arc::new(Changes {
+        view: 1,
+        seq: 2,
+        added: vec![Ident {
+            source: arrived.source,
+            key: arrived.key.clone(),
+        }],
+        removed: vec![gone],
+    }));
+    app.update(Action::InstancesChanged(Box::new(snap)));
+    let said: Vec<(Severity, &str)> = app
+        .history
+        .iter()
+        .map(|s| (s.severity, s.text.as_str()))
+        .collect();
+    assert!(
+        said.contains(&(
+            Severity::Ok,
+            "dyn16: backend 0000000000000abc arrived (generate, etcd)"
+        )) || said.contains(&(Severity::Ok, "dyn16: backend abc arrived (generate, etcd)")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|(s, t)| *s == Severity::Warn
+            && t.starts_with("dyn16: frontend 77")
+            && t.ends_with("left (http, etcd)")),
+        "{said:?}"
+    );
+}

@@ -846,6 +846,11 @@ fn dashboard_with_load_and_sparklines() {
         "{row}"
     );
     assert!(t.contains("metrics prometheus ● scrape ✗ nats ●"), "{t}");
+    // What failed, where and why, on a line of its own.
+    assert!(
+        t.contains("│✗ metrics scrape http://127.0.0.1:8081/metrics: connection refused"),
+        "{t}"
+    );
     assert!(
         t.contains("frontend 12.5/s TTFT p95 180ms ITL p95 12ms queued 2"),
         "{t}"

@@ -2075,7 +2075,7 @@ fn a_metrics_source_failing_and_recovering_is_said_with_its_url_and_why() {
     // On the header line too, with the URL and why.
     let t = tui_support::text(&tui_support::render(&app, 200, 40));
     assert!(
-        t.contains("✗ scrape http://127.0.0.1:8081/metrics: connection refused"),
+        t.contains("✗ metrics scrape http://127.0.0.1:8081/metrics: connection refused"),
         "{t}"
     );
     seen(&mut app, round(None));

@@ -25,6 +25,8 @@ fn transition(
 
 /// At most this many lines per round; the rest are counted.
 const SAID: usize = 3;
+/// Instances arriving or leaving said one by one per round; the rest are counted.
+const EACH: usize = 20;
 
 impl Data {
     fn say_lines(&mut self, lines: Vec<(Severity, String)>) {
@@ -82,6 +84,64 @@ impl Data {
                 transition(&what, &s.location, Some(was), ok(s), s.error.as_deref())
             })
             .collect();
+        // Each instance of the open namespace arriving or leaving (a few per round; a
+        // mass change is counted).
+        let mut each: Vec<(Severity, String)> = Vec::new();
+        if let (Some(cur), Some(ch)) = (&self.current, &snap.changes)
+            && before.answered()
+        {
+            let ns = cur.name.as_str();
+            let mut more = 0usize;
+            if !ch.added.is_empty() {
+                let keys: std::collections::HashSet<&str> = ch
+                    .added
+                    .iter()
+                    .take(10_000)
+                    .map(|i| i.key.as_str())
+                    .collect();
+                for i in snap
+                    .of_namespace(ns)
+                    .filter(|i| keys.contains(i.key.as_str()))
+                {
+                    if each.len() < EACH {
+                        each.push((
+                            Severity::Ok,
+                            format!(
+                                "{ns}: {} {} arrived ({}, {})",
+                                i.component,
+                                i.instance_id_hex(),
+                                i.endpoint,
+                                i.source.as_str()
+                            ),
+                        ));
+                    } else {
+                        more += 1;
+                    }
+                }
+            }
+            for i in ch.removed.iter().filter(|i| i.namespace == ns) {
+                if each.len() < EACH {
+                    each.push((
+                        Severity::Warn,
+                        format!(
+                            "{ns}: {} {} left ({}, {})",
+                            i.component,
+                            i.instance_id_hex(),
+                            i.endpoint,
+                            i.source.as_str()
+                        ),
+                    ));
+                } else {
+                    more += 1;
+                }
+            }
+            if more > 0 {
+                each.push((
+                    Severity::Info,
+                    format!("{ns}: {more} more instances arrived or left"),
+                ));
+            }
+        }
         if let Some(cur) = &self.current
             && before.answered()
             && snap.answered()
@@ -108,6 +168,11 @@ impl Data {
                 };
                 lines.push((sev, text));
             }
+        }
+        // Instances first: the count line (and a source's health) is said last, so the
+        // footer shows it.
+        for (sev, text) in each {
+            self.say(sev, crate::text::safe(&text).into_owned());
         }
         self.say_lines(lines);
     }

@@ -108,6 +108,56 @@ pub fn instance_text(i: Option<&InstanceLoad>) -> (String, Level) {
     )
 }
 
+/// `URL: why`, cut to fit a header line (the event log has it whole).
+pub fn failure_text(location: &str, error: Option<&str>) -> String {
+    let text = format!("{location}: {}", error.unwrap_or("no answer"));
+    let mut out: String = safe(&text).chars().take(90).collect();
+    if out.len() < safe(&text).len() {
+        out.push('…');
+    }
+    out
+}
+
+/// The header's line of failures, when a source fails: the first failing metrics source
+/// and the first failing discovery source, each with where and why (as circus's line
+/// says it), the others counted (the event log has each). None when all answer.
+pub fn failure_line(t: &Theme, app: &Data) -> Option<Line<'static>> {
+    let mut failures: Vec<String> = Vec::new();
+    if let Some(m) = &app.load.last {
+        let failed: Vec<_> = m.sources.iter().filter(|s| !s.ok()).collect();
+        if let Some(f) = failed.first() {
+            let kind = match f.kind {
+                SourceKind::Prometheus => "prometheus",
+                SourceKind::Scrape => "scrape",
+                SourceKind::Nats => "nats",
+            };
+            let mut text = format!(
+                "✗ metrics {kind} {}",
+                failure_text(&f.location, f.error.as_deref())
+            );
+            if failed.len() > 1 {
+                text.push_str(&format!(" (+{} more)", failed.len() - 1));
+            }
+            failures.push(text);
+        }
+    }
+    if let Some(l) = &app.live {
+        let failed: Vec<_> = l.sources.iter().filter(|s| !s.ok()).collect();
+        if let Some(f) = failed.first() {
+            let mut text = format!(
+                "✗ discovery {} {}",
+                f.kind.as_str(),
+                failure_text(&f.location, f.error.as_deref())
+            );
+            if failed.len() > 1 {
+                text.push_str(&format!(" (+{} more)", failed.len() - 1));
+            }
+            failures.push(text);
+        }
+    }
+    (!failures.is_empty()).then(|| Line::styled(failures.join("   "), t.error()))
+}
+
 /// The header's metrics line: each source's health, the frontend's numbers and the
 /// prefill queue with its trend.
 pub fn status_line(t: &Theme, app: &Data) -> Line<'static> {
@@ -155,29 +205,6 @@ pub fn status_line(t: &Theme, app: &Data) -> Line<'static> {
                 spans.push(Span::styled(
                     format!(" {} {}", sparkline(&depths, 8), trend(&depths)),
                     t.fg(t.cyan),
-                ));
-            }
-            // What failed and why, like circus's line, after the numbers (the footer and
-            // `M` say it too, when it changes): the first failing source, the others counted.
-            let failed: Vec<&crate::metrics::SourceStatus> =
-                m.sources.iter().filter(|s| !s.ok()).collect();
-            if let Some(first) = failed.first() {
-                let kind = match first.kind {
-                    SourceKind::Prometheus => "prometheus",
-                    SourceKind::Scrape => "scrape",
-                    SourceKind::Nats => "nats",
-                };
-                let mut text = format!(
-                    "   ✗ {kind} {}: {}",
-                    first.location,
-                    first.error.as_deref().unwrap_or("failed")
-                );
-                if failed.len() > 1 {
-                    text.push_str(&format!(" (+{} more failing)", failed.len() - 1));
-                }
-                spans.push(Span::styled(
-                    crate::text::safe(&text).into_owned(),
-                    t.error(),
                 ));
             }
         }

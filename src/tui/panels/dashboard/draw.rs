@@ -27,7 +27,11 @@ impl Dashboard {
         let Some(cur) = &app.current else { return };
         let s = &cur.summary;
         let planner = planner_line(t, app, &cur.name, cur.discovery_only);
-        let header_h = 4 + u16::from(app.load.on) + u16::from(planner.is_some());
+        let failures = crate::tui::ui::load::failure_line(t, app);
+        let header_h = 4
+            + u16::from(app.load.on)
+            + u16::from(planner.is_some())
+            + u16::from(failures.is_some());
         let [header, main] =
             Layout::vertical([Constraint::Length(header_h), Constraint::Min(3)]).areas(area);
         let hb = panel(t, Span::styled(" ◆ dynamo-ctl ", t.title()), false);
@@ -115,6 +119,7 @@ impl Dashboard {
                         .on
                         .then(|| crate::tui::ui::load::status_line(t, app)),
                 )
+                .chain(failures)
                 .collect::<Vec<_>>(),
             ),
             hi,
