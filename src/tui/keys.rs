@@ -39,6 +39,10 @@ pub enum Cmd {
     Live,
     Metrics,
     Copy,
+    /// Sort by the table's column N (again: reverse).
+    SortBy(u8),
+    SortPrev,
+    SortNext,
 }
 
 pub use super::panels::Scope;

@@ -148,10 +148,18 @@ impl Panel for Entry {
             Line::from(vec![Span::styled(format!("{k:<10}"), t.muted()), v])
         };
         let gpus: Vec<String> = c.gpus().iter().map(|g| g.to_string()).collect();
+        // In hex, as discovery and `top` print instance ids (the file keeps decimal).
         let lease = match &c.lease {
-            None => "none".to_string(),
+            None => "-".to_string(),
             Some(None) => "null (parked)".to_string(),
-            Some(Some(n)) => n.to_string(),
+            Some(Some(n)) => match n.as_i64() {
+                Some(l) => format!(
+                    "{:x} ({n} in the file){}",
+                    l as u64,
+                    crate::tui::ui::instances::registered(app, &cur.name, l)
+                ),
+                None => n.to_string(),
+            },
         };
         let mut lines = vec![
             field(

@@ -1,5 +1,10 @@
-//! Enter on a component row: the type's instances (watcher, GPUs, process, lease).
-//! Enter opens one; `x` removes that very instance; `/` filters.
+//! Enter on a component row: one table of the type's instances joining what every source
+//! says of each: the state entry (watcher, GPUs), circus (its process), discovery (the
+//! instance id, in hex as `top` prints it, registered or not: a 0.3 entry's lease is its
+//! worker's instance id) and metrics (health, req/s, p95, in flight, KV use). Sortable by
+//! any column (Shift+its letter, again reverses; `<`/`>` move the sort), the sort shown in
+//! the title, the cursor staying on its instance. Enter opens one; `x` removes that very
+//! instance; `/` filters; `c` copies its watcher name.
 
 use crossterm::event::KeyCode;
 use ratatui::Frame;
@@ -8,15 +13,18 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 use super::{Ask, Outcome, Panel, push, say};
+use crate::arbiter::ops::process_words;
+use crate::metrics::InstanceLoad;
 use crate::state::scale;
 use crate::text::safe;
 use crate::tui::action::Op;
 use crate::tui::data::{Data, Severity};
 use crate::tui::keys::{self, BOTTOM, C, Cmd, K, KeyDef, PAGE_DOWN, PAGE_UP, TOP, k};
 use crate::tui::ui::View;
-use crate::tui::ui::instances::{process, registered};
+use crate::tui::ui::instances::process;
 use crate::tui::widgets::table::{self, TableRow};
 use crate::tui::widgets::{Column, Filter, InputOutcome, ListCursor, TableState, TextInput, popup};
+use crate::tui::widgets::{Sort, SortKey};
 
 pub const TITLE: &str = "Instances of a type";
 pub const KEYS: &[KeyDef] = &[
@@ -65,7 +73,80 @@ pub const KEYS: &[KeyDef] = &[
         "remove",
     ),
     k(&[K(KeyCode::Esc)], "Esc", "back", Cmd::Close, false, "back"),
+    k(
+        &[C('<')],
+        "<",
+        "sort by the column on the left",
+        Cmd::SortPrev,
+        false,
+        "",
+    ),
+    k(
+        &[C('>')],
+        ">",
+        "sort by the column on the right",
+        Cmd::SortNext,
+        false,
+        "sort",
+    ),
+    sort_key('W', "W", 0),
+    sort_key('I', "I", 1),
+    sort_key('U', "U", 2),
+    sort_key('P', "P", 3),
+    sort_key('H', "H", 4),
+    sort_key('R', "R", 5),
+    sort_key('L', "L", 6),
+    sort_key('F', "F", 7),
+    sort_key('K', "K", 8),
     crate::tui::keys::COPY,
+];
+
+/// The sortable columns' names (the title says "sorted by req/s ↓"), in the order of
+/// their letters above: watcher, instance, GPUs, process, health, req/s, p95 (latency),
+/// in flight, KV.
+pub const SORT_NAMES: [&str; 9] = [
+    "watcher",
+    "instance",
+    "GPUs",
+    "process",
+    "health",
+    "req/s",
+    "p95",
+    "in flight",
+    "KV",
+];
+
+const fn sort_key(c: char, label: &'static str, col: u8) -> KeyDef {
+    k(
+        match c {
+            'W' => &[C('W')],
+            'I' => &[C('I')],
+            'U' => &[C('U')],
+            'P' => &[C('P')],
+            'H' => &[C('H')],
+            'R' => &[C('R')],
+            'L' => &[C('L')],
+            'F' => &[C('F')],
+            _ => &[C('K')],
+        },
+        label,
+        SORT_DESC[col as usize],
+        Cmd::SortBy(col),
+        false,
+        "",
+    )
+}
+
+const SORT_DESC: [&str; 9] = [
+    "sort by watcher (again: reverse)",
+    "sort by instance id",
+    "sort by GPUs",
+    "sort by process",
+    "sort by health",
+    "sort by req/s",
+    "sort by p95 latency",
+    "sort by requests in flight",
+    "sort by KV cache use",
 ];
 
 #[derive(Debug)]
@@ -76,6 +157,7 @@ pub struct Instances {
     pub filter: Filter,
     /// Column widths seen, so they do not jump as rows change.
     pub table: TableState,
+    pub sort: Sort,
 }
 
 impl Instances {
@@ -85,19 +167,20 @@ impl Instances {
             cursor: ListCursor::new(),
             filter: Filter::default(),
             table: TableState::new(),
+            sort: Sort::default(),
         }
     }
 
     fn sync(&mut self, d: &Data) {
-        let rows = rows(d, &self.ty, &self.filter);
-        self.cursor.sync(rows.iter().map(|i| &i.name));
+        let rows = joined(d, &self.ty, &self.filter, self.sort);
+        self.cursor.sync(rows.iter().map(|r| &r.entry.name));
     }
 
     /// The selected row's entry name and whether it is parked.
     pub fn selected(&self, d: &Data) -> Option<(String, bool)> {
-        let rows = rows(d, &self.ty, &self.filter);
-        let i = rows.get(self.cursor.selected()?)?;
-        Some((i.name.clone(), i.parked))
+        let rows = joined(d, &self.ty, &self.filter, self.sort);
+        let r = rows.get(self.cursor.selected()?)?;
+        Some((r.entry.name.clone(), r.entry.parked))
     }
 }
 
@@ -117,6 +200,109 @@ pub fn rows<'a>(d: &'a Data, ty: &str, filter: &Filter) -> Vec<&'a scale::Instan
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// One instance of the type, as every source sees it.
+#[derive(Debug)]
+pub struct Joined<'a> {
+    /// The state entry (watcher, GPUs, parked).
+    pub entry: &'a scale::Instance,
+    /// The entry's lease: its worker's instance id (0.3), None when it has none.
+    pub id: Option<u64>,
+    /// Registered in discovery under that id (None: no source answers, or no id).
+    pub registered: Option<bool>,
+    /// Its numbers in the last metrics round.
+    pub load: Option<&'a InstanceLoad>,
+}
+
+impl Joined<'_> {
+    /// The instance id as discovery and `top` print it; `-` when there is none.
+    pub fn id_text(&self) -> String {
+        self.id.map_or_else(|| "-".into(), |id| format!("{id:x}"))
+    }
+
+    fn key(&self, col: usize, d: &Data) -> SortKey {
+        let num = |v: Option<f64>| SortKey::Num(v);
+        let l = self.load.filter(|l| !l.stale);
+        match col {
+            0 => SortKey::Text(self.entry.watcher_name.clone()),
+            1 => self
+                .id
+                .map_or(SortKey::Num(None), |i| SortKey::Text(format!("{i:016x}"))),
+            2 => SortKey::Text(self.entry.gpus.join(",")),
+            3 => SortKey::Text(
+                process_words(
+                    self.entry.parked,
+                    d.arbiter.pids(&self.entry.watcher_name).as_deref(),
+                )
+                .1,
+            ),
+            4 => self
+                .load
+                .and_then(|l| l.health.clone())
+                .map_or(SortKey::Num(None), SortKey::Text),
+            5 => num(l.and_then(|l| l.requests_per_s)),
+            6 => num(l.and_then(|l| l.p95_seconds)),
+            7 => num(l.and_then(|l| l.inflight)),
+            _ => num(l.and_then(|l| l.kv_cache_usage)),
+        }
+    }
+}
+
+/// The type's instances joined with circus, discovery and metrics, filtered and sorted
+/// (ties by watcher name). Linear in the namespace's registrations and load rows.
+pub fn joined<'a>(d: &'a Data, ty: &str, filter: &Filter, sort: Sort) -> Vec<Joined<'a>> {
+    let Some(cur) = &d.current else {
+        return Vec::new();
+    };
+    let entries = rows(d, ty, filter);
+    let live: Option<std::collections::HashSet<u64>> =
+        d.live.as_ref().filter(|l| l.answered()).map(|l| {
+            l.of_namespace(&cur.name)
+                .filter(|i| !i.stale)
+                .map(|i| i.instance_id)
+                .collect()
+        });
+    let loads: std::collections::HashMap<&str, &InstanceLoad> = d
+        .load
+        .last
+        .iter()
+        .flat_map(|m| m.instances.iter())
+        .filter(|i| i.namespace == cur.name)
+        .map(|i| (i.instance_id_hex.as_str(), i))
+        .collect();
+    let mut rows: Vec<Joined> = entries
+        .into_iter()
+        .map(|entry| {
+            let id = cur
+                .doc
+                .state
+                .components
+                .get(&entry.name)
+                .and_then(|c| c.lease.as_ref())
+                .and_then(|l| l.as_ref())
+                .and_then(|n| n.as_i64())
+                .map(|l| l as u64);
+            let hex = id.map(|i| format!("{i:x}"));
+            Joined {
+                entry,
+                id,
+                registered: id.zip(live.as_ref()).map(|(i, set)| set.contains(&i)),
+                load: hex.and_then(|h| loads.get(h.as_str()).copied()),
+            }
+        })
+        .collect();
+    if sort != Sort::default() {
+        let keys: Vec<SortKey> = rows.iter().map(|r| r.key(sort.col, d)).collect();
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(|&a, &b| {
+            sort.cmp(&keys[a], &keys[b])
+                .then_with(|| rows[a].entry.watcher_name.cmp(&rows[b].entry.watcher_name))
+        });
+        let mut slots: Vec<Option<Joined>> = rows.into_iter().map(Some).collect();
+        rows = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    }
+    rows
 }
 
 impl Panel for Instances {
@@ -147,6 +333,19 @@ impl Panel for Instances {
             return Vec::new();
         }
         match cmd {
+            // The cursor stays on its instance: `sync` finds it where the sort put it.
+            Cmd::SortBy(col) => {
+                self.sort.by(usize::from(col));
+                self.sync(d);
+            }
+            Cmd::SortPrev => {
+                self.sort.shift(-1, SORT_NAMES.len());
+                self.sync(d);
+            }
+            Cmd::SortNext => {
+                self.sort.shift(1, SORT_NAMES.len());
+                self.sync(d);
+            }
             Cmd::Filter => self.filter.start(),
             Cmd::Close if !self.filter.text().is_empty() => {
                 self.filter.clear();
@@ -159,9 +358,9 @@ impl Panel for Instances {
                 }
             }
             Cmd::Copy => {
-                let rows = rows(d, &self.ty, &self.filter);
-                if let Some(i) = self.cursor.selected().and_then(|s| rows.get(s)) {
-                    return super::copy("watcher name", i.watcher_name.clone());
+                let rows = joined(d, &self.ty, &self.filter, self.sort);
+                if let Some(r) = self.cursor.selected().and_then(|s| rows.get(s)) {
+                    return super::copy("watcher name", r.entry.watcher_name.clone());
                 }
             }
             Cmd::RemoveThis => match self.selected(d) {
@@ -193,9 +392,10 @@ impl Panel for Instances {
         let t = v.theme;
         let Some(cur) = &app.current else { return };
         let title = format!(
-            " {} instances of {}{} ",
+            " {} instances of {}, {}{} ",
             cur.name,
             safe(ty),
+            self.sort.label(&SORT_NAMES),
             filter.suffix()
         );
         let inner = popup::open(
@@ -203,7 +403,7 @@ impl Panel for Instances {
             t,
             area,
             (
-                area.width.saturating_sub(4).min(120),
+                area.width.saturating_sub(4).min(160),
                 area.height.saturating_sub(2),
             ),
             &title,
@@ -219,7 +419,7 @@ impl Panel for Instances {
             );
             return;
         }
-        let shown = rows(app, ty, filter);
+        let shown = joined(app, ty, filter, self.sort);
         if shown.is_empty() {
             frame.render_widget(
                 Paragraph::new(Line::styled("nothing matches the filter", t.muted())),
@@ -232,38 +432,39 @@ impl Panel for Instances {
         let start = window.start;
         let rows: Vec<TableRow> = shown[window]
             .iter()
-            .map(|i| {
-                let lease = cur
-                    .doc
-                    .state
-                    .components
-                    .get(&i.name)
-                    .map(|c| match &c.lease {
-                        None => "-".to_string(),
-                        Some(None) => "null".to_string(),
-                        Some(Some(n)) => format!(
-                            "{n}{}",
-                            n.as_i64().map_or("", |l| registered(app, &cur.name, l))
-                        ),
-                    })
-                    .unwrap_or_default();
-                TableRow::new([
+            .map(|r| {
+                let i = r.entry;
+                let (id_text, id_style) = match r.registered {
+                    Some(true) => (format!("{} ✓", r.id_text()), t.fg(t.magenta)),
+                    Some(false) => (format!("{} ✗", r.id_text()), t.error()),
+                    None => (r.id_text(), t.muted()),
+                };
+                let mut cells = vec![
                     Line::styled(safe(&i.watcher_name).into_owned(), t.fg(t.cyan)),
+                    Line::styled(id_text, id_style),
                     Line::raw(if i.gpus.is_empty() {
                         "-".to_string()
                     } else {
                         safe(&i.gpus.join(",")).into_owned()
                     }),
                     Line::from(process(t, app, &i.watcher_name, i.parked)),
-                    Line::styled(safe(&lease).into_owned(), t.muted()),
-                ])
+                ];
+                if app.load.on {
+                    cells.extend(load_cells(t, app, r.load));
+                }
+                TableRow::new(cells)
             })
             .collect();
+        let cols = if app.load.on {
+            &COLUMNS[..]
+        } else {
+            &COLUMNS[..4]
+        };
         table::render(
             frame.buffer_mut(),
             inner,
             t,
-            &COLUMNS,
+            cols,
             &self.table,
             &rows,
             self.cursor.selected().and_then(|s| s.checked_sub(start)),
@@ -271,10 +472,55 @@ impl Panel for Instances {
     }
 }
 
-/// A type's instances: which watcher (never cut), what runs, then GPUs and the lease.
-const COLUMNS: [Column; 4] = [
+/// An instance's load cells: health, req/s, p95, in flight, KV (`-` when unknown; a stale
+/// series says so).
+fn load_cells<'a>(
+    t: &crate::tui::theme::Theme,
+    app: &Data,
+    l: Option<&InstanceLoad>,
+) -> Vec<Line<'a>> {
+    use crate::tui::load::{count_text, level, rate_text, secs_text};
+    let Some(l) = l else {
+        return (0..5).map(|_| Line::styled("-", t.muted())).collect();
+    };
+    if l.stale {
+        let mut v = vec![Line::styled("stale", t.fg(t.orange))];
+        v.extend((0..4).map(|_| Line::styled("-", t.muted())));
+        return v;
+    }
+    let th = &app.load.thresholds;
+    let style = |lvl| crate::tui::ui::load::style_of(t, lvl);
+    let health = match l.health.as_deref() {
+        Some("ready") => Line::styled("ready", t.fg(t.green)),
+        Some(h) => Line::styled(safe(h).into_owned(), t.error()),
+        None => Line::styled("-", t.muted()),
+    };
+    vec![
+        health,
+        Line::styled(rate_text(l.requests_per_s), t.fg(t.text)),
+        Line::styled(
+            secs_text(l.p95_seconds),
+            style(level(l.p95_seconds, th.p95_warn, th.p95_crit)),
+        ),
+        Line::styled(count_text(l.inflight), t.fg(t.text)),
+        Line::styled(
+            l.kv_cache_usage
+                .map_or_else(|| "-".into(), |k| format!("{:.0}%", k * 100.0)),
+            style(level(l.kv_cache_usage, th.kv_warn, th.kv_crit)),
+        ),
+    ]
+}
+
+/// A type's instances: which watcher and which instance (never cut), what runs, the GPUs,
+/// then its load.
+const COLUMNS: [Column; 9] = [
     Column::id("Watcher", 0).max(48),
-    Column::text("GPUs", 2).min(4).max(16),
-    Column::text("Process", 1).min(12),
-    Column::text("Lease", 3).min(6).max(40),
+    Column::id("Instance", 1).max(20),
+    Column::text("GPUs", 4).min(4).max(16),
+    Column::text("Process", 2).min(12).max(40),
+    Column::text("Health", 3).min(5).max(10),
+    Column::text("Req/s", 5).min(6).max(9).right(),
+    Column::text("p95", 6).min(5).max(8).right(),
+    Column::text("In flight", 7).min(4).max(9).right(),
+    Column::text("KV", 8).min(3).max(5).right(),
 ];

@@ -16,7 +16,7 @@ pub const LOAD_WIDTH: u16 = 38;
 /// Width of the compact Load column (narrow terminals): req/s and the sparkline.
 pub const COMPACT_WIDTH: u16 = 16;
 
-fn style_of(t: &Theme, l: Level) -> Style {
+pub fn style_of(t: &Theme, l: Level) -> Style {
     match l {
         Level::Ok => t.fg(t.green),
         Level::Warn => t.fg(t.orange),

@@ -6,7 +6,8 @@
 //! - [`scroll::Scroll`]: the one scroll of text views (stops at the last page);
 //! - [`table`]: tables whose columns have priorities (dropped before cells are cut);
 //! - [`footer`]: key hints that keep `?` and `q` at any width, and the status message;
-//! - [`popup`]: the popup frame over a dimmed background.
+//! - [`popup`]: the popup frame over a dimmed background;
+//! - [`sort::Sort`]: a table's sort by a column (`<`/`>`, Shift+letter).
 
 pub mod cursor;
 pub mod filter;
@@ -14,6 +15,7 @@ pub mod footer;
 pub mod input;
 pub mod popup;
 pub mod scroll;
+pub mod sort;
 pub mod table;
 
 pub use cursor::ListCursor;
@@ -21,6 +23,7 @@ pub use filter::Filter;
 pub use footer::{Footer, Hint};
 pub use input::{InputOutcome, TextInput};
 pub use scroll::Scroll;
+pub use sort::{Sort, SortKey};
 pub use table::{Column, TableState};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
