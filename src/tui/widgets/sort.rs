@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn unknown_numbers_sort_last_both_ways() {
-        let mut keys = vec![
+        let mut keys = [
             SortKey::Num(None),
             SortKey::Num(Some(2.0)),
             SortKey::Num(Some(10.0)),
