@@ -986,3 +986,49 @@ fn the_tui_metrics_task_never_runs_on_the_keys_runtime() {
     }
     drop(keys);
 }
+
+/// An all-day screen says what broke: a real worker's metrics server killed (SIGKILL) makes
+/// its URL and the error appear in the header, and in the event log (`E`), within the
+/// refresh period.
+#[test]
+fn a_killed_workers_metrics_url_and_error_reach_the_header_and_the_event_log() {
+    use tmux_support::{START, Tmux};
+    let store = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut w = Worker::start(
+        "killed.backend.generate",
+        port,
+        &[],
+        store.path(),
+        logs.path(),
+    );
+    let url = w.url();
+    let t = Tmux::start();
+    t.type_line(&format!(
+        "{} --file-kv '{}' --metrics {url} --refresh 1 -n killed --state-dir /nonexistent",
+        env!("CARGO_BIN_EXE_dynamo-ctl"),
+        store.path().display(),
+    ));
+    t.wait_for("the scrape answering", Duration::from_secs(30), |s| {
+        s.contains("metrics scrape ●")
+    });
+    w.kill();
+    let s = t.wait_for(
+        "the URL and the error in the header",
+        Duration::from_secs(10),
+        |s| {
+            s.lines()
+                .any(|l| l.contains(&format!("✗ metrics scrape {url}")) && l.contains(": "))
+        },
+    );
+    assert!(s.contains("metrics scrape ✗"), "{s}");
+    t.keys(&["E"]);
+    let s = t.wait_for("the event log", START, |s| s.contains("Events ("));
+    assert!(
+        s.lines()
+            .any(|l| l.contains("✖ metrics scrape") && l.contains(&url) && l.contains("failed")),
+        "{s}"
+    );
+    t.keys(&["Escape", "q"]);
+}

@@ -83,6 +83,14 @@ fn an_open_confirm_follows_the_file_and_does_what_it_says() {
         s.contains("cannot remove: circus is offline")
     });
     assert!(!s.contains("Remove dynamo_VllmWorker_1"), "{s}");
+    // The same for an add: `a` Enter starts nothing and writes nothing.
+    t.keys(&["a"]);
+    t.wait_for("the type chooser", START, |s| s.contains("Add which type?"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the refusal", START, |s| {
+        s.contains("cannot add: circus is offline")
+    });
+    assert!(!s.contains("Add dynamo_VllmWorker_2"), "{s}");
     t.keys(&["Escape"]);
     t.keys(&["q"]);
     t.wait_for("the shell again", START, |s| s.trim_end().ends_with("e2e$"));
