@@ -165,3 +165,56 @@ fn one_table_joins_file_circus_discovery_and_load_and_sorts_two_ways() {
         )]
     );
 }
+
+/// A Dynamo 1.x component's instances (Enter on a discovery-only row): the same sort.
+#[test]
+fn a_1x_components_instances_sort_by_load_and_keep_the_cursor() {
+    let d = demo_copy();
+    let (mut app, store) = app_on(d.path(), None, false);
+    app.update(Action::InstancesChanged(Box::new(live(&[
+        ("dyn16", "backend", "generate", 0xa1),
+        ("dyn16", "backend", "generate", 0xb2),
+        ("dyn16", "backend", "generate", 0xc3),
+    ]))));
+    let pos = app
+        .visible_namespaces()
+        .iter()
+        .position(|n| n.name == "dyn16")
+        .unwrap();
+    set_picker(&mut app, pos);
+    drive(&mut app, &store, code(KeyCode::Enter));
+    app.load.on = true;
+    let mut m = Metrics::none();
+    let l = |id: u64, rate: f64| InstanceLoad {
+        namespace: "dyn16".into(),
+        component: "backend".into(),
+        ..load(id, rate, 0.1, "ready")
+    };
+    m.instances = vec![l(0xa1, 5.0), l(0xb2, 1.0), l(0xc3, 9.0)];
+    app.update(Action::MetricsSeen {
+        ns: "dyn16".into(),
+        metrics: Box::new(m),
+    });
+    drive(&mut app, &store, code(KeyCode::Enter));
+    assert_eq!(app.scope(), Scope::Live);
+    let ids = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find(|w| ["a1", "b2", "c3"].contains(w))
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    let t = text(&render(&app, 160, 30));
+    assert_eq!(ids(&t), ["a1", "b2", "c3"], "{t}");
+    drive(&mut app, &store, key('j'));
+    drive(&mut app, &store, key('R'));
+    drive(&mut app, &store, key('R'));
+    let t = text(&render(&app, 160, 30));
+    assert!(t.contains("sorted by req/s ↓"), "{t}");
+    assert_eq!(ids(&t), ["c3", "a1", "b2"], "{t}");
+    // The cursor stayed on b2: `c` copies it.
+    let e = drive(&mut app, &store, key('c'));
+    assert_eq!(e, [dynamo_ctl::tui::app::Effect::Copy("b2".into())]);
+}

@@ -1,7 +1,9 @@
 //! `i`: the open namespace's registered instances as discovery shows them (component,
 //! endpoint, instance id, transport address, source, lease or age), new ones flashing,
-//! vanished ones greyed while they leave, stale file-store entries marked. Only the rows
-//! that fit are built: 10,000 registrations are common at scale.
+//! vanished ones greyed while they leave, stale file-store entries marked. Sortable like
+//! the instance table of a type (Shift+letter, again reverses; `<`/`>`), the cursor
+//! staying on its instance. Only the rows that fit are built: 10,000 registrations are
+//! common at scale.
 
 use crossterm::event::KeyCode;
 use ratatui::Frame;
@@ -17,7 +19,9 @@ use crate::tui::live::ident;
 use crate::tui::ui::View;
 use crate::tui::ui::live::{lease_age, mark};
 use crate::tui::widgets::table::{self, TableRow};
-use crate::tui::widgets::{Column, Filter, InputOutcome, ListCursor, TableState, TextInput, popup};
+use crate::tui::widgets::{
+    Column, Filter, InputOutcome, ListCursor, Sort, SortKey, TableState, TextInput, popup,
+};
 
 pub const TITLE: &str = "Registered instances (discovery)";
 pub const KEYS: &[KeyDef] = &[
@@ -93,6 +97,57 @@ pub const KEYS: &[KeyDef] = &[
         false,
         "back",
     ),
+    k(
+        &[C('<')],
+        "<",
+        "sort by the column on the left",
+        Cmd::SortPrev,
+        false,
+        "",
+    ),
+    k(
+        &[C('>')],
+        ">",
+        "sort by the column on the right",
+        Cmd::SortNext,
+        false,
+        "sort",
+    ),
+    k(
+        &[C('C')],
+        "C",
+        "sort by component (again: reverse)",
+        Cmd::SortBy(0),
+        false,
+        "",
+    ),
+    k(
+        &[C('N')],
+        "N",
+        "sort by endpoint",
+        Cmd::SortBy(1),
+        false,
+        "",
+    ),
+    k(
+        &[C('I')],
+        "I",
+        "sort by instance id",
+        Cmd::SortBy(2),
+        false,
+        "",
+    ),
+    k(&[C('A')], "A", "sort by address", Cmd::SortBy(3), false, ""),
+    k(&[C('S')], "S", "sort by source", Cmd::SortBy(4), false, ""),
+    k(&[C('R')], "R", "sort by req/s", Cmd::SortBy(5), false, ""),
+    k(
+        &[C('L')],
+        "L",
+        "sort by p95 latency",
+        Cmd::SortBy(6),
+        false,
+        "",
+    ),
     crate::tui::keys::COPY,
 ];
 
@@ -103,6 +158,65 @@ pub struct Registrations {
     pub filter: Filter,
     /// Column widths seen, so they do not jump as rows change.
     pub table: TableState,
+    pub sort: Sort,
+}
+
+/// The sortable columns' names, in the order of their letters (C N I A S R L).
+pub const SORT_NAMES: [&str; 7] = [
+    "component",
+    "endpoint",
+    "instance",
+    "address",
+    "source",
+    "req/s",
+    "p95",
+];
+
+/// A row's value in sort column `col` (`loads`: the open namespace's by instance id).
+fn sort_key(
+    r: &LiveRow,
+    col: usize,
+    loads: &std::collections::HashMap<&str, &crate::metrics::InstanceLoad>,
+) -> SortKey {
+    let i = r.inst;
+    let load = || {
+        loads
+            .get(i.instance_id_hex().as_str())
+            .copied()
+            .filter(|l| !l.stale)
+    };
+    match col {
+        0 => SortKey::Text(i.component.to_string()),
+        1 => SortKey::Text(i.endpoint.to_string()),
+        2 => SortKey::Text(format!("{:016x}", i.instance_id)),
+        3 => SortKey::Text(transport_text(&i.transport())),
+        4 => SortKey::Text(i.source.as_str().to_string()),
+        5 => SortKey::Num(load().and_then(|l| l.requests_per_s)),
+        _ => SortKey::Num(load().and_then(|l| l.p95_seconds)),
+    }
+}
+
+/// [`rows`] in `sort`'s order (the default: as discovery lists them).
+pub fn sorted<'a>(d: &'a Data, filter: &Filter, sort: Sort) -> Vec<LiveRow<'a>> {
+    let rows = rows(d, filter);
+    if sort == Sort::default() {
+        return rows;
+    }
+    // One map of the load rows, not a search per row (10,000 of each are common).
+    let ns = d.current.as_ref().map_or("", |c| c.name.as_str());
+    let loads: std::collections::HashMap<&str, &crate::metrics::InstanceLoad> = d
+        .load
+        .last
+        .iter()
+        .flat_map(|m| m.instances.iter())
+        .filter(|l| l.namespace == ns)
+        .map(|l| (l.instance_id_hex.as_str(), l))
+        .collect();
+    let keys: Vec<SortKey> = rows.iter().map(|r| sort_key(r, sort.col, &loads)).collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| sort.cmp(&keys[a], &keys[b]));
+    let mut slots: Vec<Option<LiveRow>> = rows.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// The registered-instances panel's rows: the open namespace's instances in
@@ -150,7 +264,7 @@ pub fn rows<'a>(d: &'a Data, filter: &Filter) -> Vec<LiveRow<'a>> {
 
 impl Registrations {
     fn sync(&mut self, d: &Data) {
-        let rows = rows(d, &self.filter);
+        let rows = sorted(d, &self.filter, self.sort);
         self.cursor.sync(rows.iter().map(|r| ident(r.inst)));
     }
 }
@@ -187,6 +301,18 @@ impl Panel for Registrations {
             return Vec::new();
         }
         match cmd {
+            Cmd::SortBy(col) => {
+                self.sort.by(usize::from(col));
+                self.sync(d);
+            }
+            Cmd::SortPrev => {
+                self.sort.shift(-1, SORT_NAMES.len());
+                self.sync(d);
+            }
+            Cmd::SortNext => {
+                self.sort.shift(1, SORT_NAMES.len());
+                self.sync(d);
+            }
             Cmd::Filter => self.filter.start(),
             Cmd::Close if !self.filter.text().is_empty() => {
                 self.filter.clear();
@@ -194,13 +320,13 @@ impl Panel for Registrations {
             }
             Cmd::Close => return vec![Outcome::Pop],
             Cmd::Copy => {
-                let rows = rows(d, &self.filter);
+                let rows = sorted(d, &self.filter, self.sort);
                 if let Some(r) = self.cursor.selected().and_then(|i| rows.get(i)) {
                     return super::copy("instance id", r.inst.instance_id_hex());
                 }
             }
             Cmd::Open => {
-                let rows = rows(d, &self.filter);
+                let rows = sorted(d, &self.filter, self.sort);
                 if let Some(r) = self.cursor.selected().and_then(|i| rows.get(i)) {
                     return vec![push(super::registration::Registration::new(ident(r.inst)))];
                 }
@@ -214,11 +340,12 @@ impl Panel for Registrations {
         let filter = &self.filter;
         let t = v.theme;
         let Some(cur) = &app.current else { return };
-        let rows = rows(app, filter);
+        let rows = sorted(app, filter, self.sort);
         let title = format!(
-            " {} registered instances ({}){} ",
+            " {} registered instances ({}), {}{} ",
             cur.name,
             rows.len(),
+            self.sort.label(&SORT_NAMES),
             filter.suffix()
         );
         let inner = popup::open(
