@@ -62,7 +62,14 @@ pub enum Action {
     LiveTick,
     /// The terminal hung up (its other end closed): quit without drawing again.
     Hangup,
+    /// News for the log panel `id`: where its files are, new lines, or why not.
+    Log {
+        id: u64,
+        news: LogNews,
+    },
 }
+
+pub use super::panels::logs::LogNews;
 
 /// Work for the event loop; each runs as a tokio task and comes back as an [`Action`].
 #[derive(Clone, Debug, PartialEq)]
@@ -78,6 +85,17 @@ pub enum Effect {
     MetricsPoll { ns: String },
     /// Prometheus' history of a component's request rate over the last 15 minutes.
     MetricsHistory { ns: String, component: String },
+    /// Ask the arbiter where `watchers` write, read their last `lines`, then follow them
+    /// for the log panel `id` (until it closes).
+    LogOpen {
+        id: u64,
+        endpoint: String,
+        watchers: Vec<String>,
+        lines: usize,
+        timeout: std::time::Duration,
+    },
+    /// Put `text` on the terminal's clipboard (OSC 52): the event loop writes it.
+    Clipboard(String),
 }
 
 /// Why a scale effect did nothing (or stopped part-way), as the UI needs to know it.

@@ -93,6 +93,7 @@ pub fn run(g: &Global, store: Store, cfg: &crate::config::Config) -> i32 {
     app.load.on = !metrics.is_empty();
     app.load.prometheus = metrics.prometheus.is_some();
     app.load.thresholds = cfg.thresholds();
+    app.log_lines = cfg.log_lines.unwrap_or(crate::logs::DEFAULT_LINES);
     hangup::save_modes();
     // ratatui's init installs a panic hook that restores the terminal first.
     let mut terminal = match ratatui::try_init() {
@@ -276,6 +277,10 @@ async fn event_loop(
                     (e @ (Effect::MetricsPoll { .. } | Effect::MetricsHistory { .. }), Some(m)) => {
                         trace.mark("metrics-asked");
                         let _ = m.send(e);
+                    }
+                    // The terminal's clipboard: written here, between two frames.
+                    (Effect::Clipboard(text), _) => {
+                        let _ = effects::clipboard(terminal.backend_mut(), &text);
                     }
                     (e, _) => effects::spawn(e, store, &tx),
                 }

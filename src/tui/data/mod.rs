@@ -276,6 +276,8 @@ pub struct Data {
     /// A discovery source is on and has not answered yet: a namespace with no state file
     /// may still be one discovery knows (`-n` of a Dynamo 1.x deployment).
     pub awaiting_discovery: bool,
+    /// How many lines a log panel keeps (config `log_lines`).
+    pub log_lines: usize,
 }
 
 /// How many status messages `M` keeps.

@@ -49,6 +49,14 @@ pub const KEYS: &[KeyDef] = &[
         "open",
     ),
     k(
+        &[C('l')],
+        "l",
+        "the instance's log",
+        Cmd::Logs,
+        false,
+        "logs",
+    ),
+    k(
         &[C('/')],
         "/",
         "filter the instances",
@@ -155,6 +163,13 @@ impl Panel for Instances {
             Cmd::Open => {
                 if let Some((name, _)) = self.selected(d) {
                     return vec![push(super::entry::Entry::new(name))];
+                }
+            }
+            Cmd::Logs => {
+                let shown = rows(d, &self.ty, &self.filter);
+                if let Some(i) = self.cursor.selected().and_then(|s| shown.get(s)) {
+                    let w = i.watcher_name.clone();
+                    return super::logs::LogView::open(&w, vec![w.clone()], false, d);
                 }
             }
             Cmd::RemoveThis => match self.selected(d) {
