@@ -173,7 +173,7 @@ pub const KEYS: &[KeyDef] = &[
     k(
         &[C('l')],
         "l",
-        "log of the selected type (all its watchers)",
+        "the type's log (all its watchers)",
         Cmd::Logs,
         false,
         "logs",

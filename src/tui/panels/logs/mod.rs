@@ -83,7 +83,7 @@ pub const KEYS: &[KeyDef] = &[
     k(
         &[C('c')],
         "c",
-        "copy the line (the match, else the last shown) to the terminal's clipboard",
+        "copy a line (terminal clipboard)",
         Cmd::Copy,
         false,
         "copy",
@@ -307,7 +307,7 @@ impl LogView {
                     name(s)
                 )),
             ),
-            Note::Missing(m) | Note::Unreadable(m) => (Some(m), None),
+            Note::Missing(m) | Note::Unreadable(m) => (Some(format!("{}: {m}", name(s))), None),
         };
         self.notes[src] = keep;
         said.map(|m| say(Severity::Info, m))

@@ -108,7 +108,7 @@ fn notes_are_kept_per_source_and_a_truncation_is_said() {
     }));
     assert_eq!(
         p.notes[0].as_deref(),
-        Some("/l/W/output.log does not exist")
+        Some("W stdout: /l/W/output.log does not exist")
     );
     assert!(matches!(&out[..], [Outcome::Say(_, m)] if m.contains("truncated")));
     p.on_log(LogNews::Lines(Batch {
