@@ -261,6 +261,7 @@ async fn event_loop(
         match &action {
             Action::InstancesChanged(_) => trace.mark("instances"),
             Action::MetricsSeen { .. } => trace.mark("metrics-seen"),
+            Action::Log { .. } => trace.mark("log"),
             _ => {}
         }
         let mut actions = vec![action];
@@ -368,7 +369,8 @@ fn fail(msg: &str) -> i32 {
 }
 
 /// `DYNAMO_CTL_TRACE=path`: append `<event> <unix time in µs>` lines (start, frame,
-/// first-complete-frame, key) for `scripts/measure-tui.sh`.
+/// first-complete-frame, key, log: news for a log panel) for `scripts/measure-tui.sh` and
+/// `scripts/measure-logs.sh`.
 struct Trace(Option<std::sync::Mutex<std::fs::File>>);
 
 impl Trace {
