@@ -12,13 +12,45 @@ use std::time::{Duration, Instant};
 
 use logs_support::{LogCircus, W};
 
+/// The CLI on the deployment, killed (and the test failed) past 30 s.
 fn run(c: &LogCircus, args: &[&str]) -> (i32, String, String) {
-    let o = c.cmd(args).output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let b =
+        logs_support::arbiter_support::run_bounded(&c.state_dir(), args, Duration::from_secs(30));
+    (b.code, b.stdout, b.stderr)
+}
+
+/// The raw output of `cmd`, which is killed (and the test failed) past 30 s.
+fn output_bounded(mut cmd: std::process::Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = r.read_to_end(&mut b);
+            b
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 /// A running `logs -f` and its stdout, line by line.
@@ -235,7 +267,7 @@ fn escapes_in_log_lines_never_reach_the_terminal() {
         vec!["logs", "esc", &w, "--both", "-o", "json"],
         vec!["logs", "esc", "VllmWorker", "--stderr"],
     ] {
-        let o = c.cmd(&args).output().unwrap();
+        let o = output_bounded(c.cmd(&args));
         assert!(o.status.success(), "{args:?}");
         assert!(
             o.stdout
@@ -286,4 +318,42 @@ fn a_closed_pipe_ends_it_quietly() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!((status.code(), err.as_str()), (Some(0), ""));
+}
+
+#[test]
+fn follow_by_polling_follows_rotation_too() {
+    let c = LogCircus::start(
+        "poll",
+        &[W {
+            ty: "VllmWorker",
+            suffix: None,
+            first: 2,
+            files: Some((400, 40)),
+        }],
+    );
+    let w = c.watcher("VllmWorker", None);
+    c.wait_line(&c.output_log(&w), "out 1");
+    let mut cmd = c.cmd(&["logs", "poll", &w, "-f", "-n", "1", "-o", "json"]);
+    cmd.env("DYNAMO_CTL_WATCH", "poll");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            if tx.send(v["line"].as_str().unwrap().to_string()).is_err() {
+                return;
+            }
+        }
+    });
+    let f = Following { child, lines };
+    assert_eq!(f.take(1, Duration::from_secs(20)), [format!("{w} out 1")]);
+    c.trigger(&w, "slow 100");
+    let want: Vec<String> = (2..102).map(|i| format!("{w} out {i}")).collect();
+    assert_eq!(f.take(100, Duration::from_secs(60)), want);
+    assert!(c.log_dir().join(&w).join("output.log.3").exists());
 }

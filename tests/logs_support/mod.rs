@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use dynamo_ctl::arbiter::Client;
 
 #[path = "../arbiter_support/mod.rs"]
-mod arbiter_support;
+pub mod arbiter_support;
 pub use arbiter_support::{circusd, free_port};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dynamo-ctl");
