@@ -985,3 +985,24 @@ fn the_log_panel_follows_pauses_merges_and_searches() {
     });
     assert!(app.unchanged);
 }
+
+#[test]
+fn l_on_an_instance_row_and_in_an_entry_opens_that_watchers_log() {
+    use dynamo_ctl::tui::app::Effect;
+    let mut app = reference_app(false);
+    select_type(&mut app, "VllmWorker");
+    press(&mut app, &[KeyCode::Enter, KeyCode::Down]);
+    let open = |app: &mut App| match &app.update(key('l'))[..] {
+        [Effect::LogOpen { watchers, .. }] => watchers.clone(),
+        other => panic!("{other:?}"),
+    };
+    let from_row = open(&mut app);
+    assert_eq!(from_row.len(), 1);
+    assert!(text(&render(&app, 120, 30)).contains(&format!("log of {}", from_row[0])));
+    press(&mut app, &[KeyCode::Esc, KeyCode::Enter]);
+    assert_eq!(
+        open(&mut app),
+        from_row,
+        "the entry of that row: the same watcher"
+    );
+}
