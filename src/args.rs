@@ -320,6 +320,14 @@ pub enum Command {
         expect: Option<String>,
         force: bool,
     },
+    /// `logs NS TARGET [--stderr | --both] [-f] [-n LINES]`
+    Logs {
+        namespace: String,
+        target: Option<String>,
+        streams: LogStreams,
+        follow: bool,
+        lines: usize,
+    },
     /// `scale NS [TYPE] --replicas N`
     Scale {
         namespace: String,
@@ -436,6 +444,35 @@ pub enum Sub {
         #[command(flatten)]
         discovery: DiscoveryArgs,
     },
+    /// Print a worker's log: the files circus writes its output to (the arbiter says
+    /// where), the last lines, then with -f the new ones as they come
+    Logs {
+        /// Namespace, then TARGET; with -n NS before `logs`, just TARGET
+        #[arg(id = "ns_positional", value_name = "NS")]
+        namespace: String,
+        /// A watcher (e.g. dynamo_VllmWorker_1), or a type: all its watchers, each line
+        /// prefixed with its watcher
+        #[arg(id = "ty", value_name = "TARGET")]
+        target: Option<String>,
+        /// Print stderr (error.log) instead of stdout (output.log)
+        #[arg(long, conflicts_with = "both")]
+        stderr: bool,
+        /// Print both streams, each line marked with its stream
+        #[arg(long)]
+        both: bool,
+        /// Keep printing new lines as they are written (rotation followed), until Ctrl-C
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How many of the last lines to print first (of each file)
+        #[arg(long, short = 'n', value_name = "LINES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+        lines: u32,
+        #[command(flatten)]
+        output: OutputArg,
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        arbiter: ArbiterArgs,
+    },
     /// Add or remove instances until N run, one at a time, stopping at the first failure
     Scale {
         /// Namespace, then TYPE; with -n NS, just TYPE
@@ -454,6 +491,25 @@ pub enum Sub {
         #[command(flatten)]
         groups: ChangeGroups,
     },
+}
+
+/// Which of a watcher's streams `logs` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStreams {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+impl LogStreams {
+    pub fn streams(self) -> &'static [crate::logs::Stream] {
+        use crate::logs::Stream::{Stderr, Stdout};
+        match self {
+            LogStreams::Stdout => &[Stdout],
+            LogStreams::Stderr => &[Stderr],
+            LogStreams::Both => &[Stdout, Stderr],
+        }
+    }
 }
 
 /// The groups every change (add, remove, scale) takes.

@@ -6,6 +6,7 @@
 //! ```toml
 //! state_dir = "/var/run/dynamo/state"   # after --state-dir and $DYN_LOCAL_STATE_DIR
 //! refresh = 2.0                          # seconds between arbiter and metrics polls (>= 0.5)
+//! log_lines = 10000                      # lines a log panel keeps (100 to 1,000,000)
 //!
 //! [theme]                                # truecolor terminals: "#rrggbb"
 //! cyan = "#00f0ff"
@@ -30,6 +31,8 @@ const MAX_SIZE: u64 = 1 << 20;
 pub struct Config {
     pub state_dir: Option<PathBuf>,
     pub refresh: Option<f64>,
+    /// Lines a log panel keeps (default 10,000).
+    pub log_lines: Option<usize>,
     #[serde(default)]
     pub theme: ThemeOverrides,
     #[serde(default)]
@@ -212,6 +215,14 @@ impl Config {
             return Err(format!(
                 "line {}: refresh = {r}: between 0.5 and 3600 seconds",
                 line_with("refresh")
+            ));
+        }
+        if let Some(n) = cfg.log_lines
+            && !(100..=1_000_000).contains(&n)
+        {
+            return Err(format!(
+                "line {}: log_lines = {n}: between 100 and 1000000",
+                line_with("log_lines")
             ));
         }
         let th = &cfg.thresholds;

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+pub mod logs;
 pub mod metrics;
 pub mod state;
 pub mod text;

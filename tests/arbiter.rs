@@ -283,6 +283,7 @@ fn a_refused_add_takes_the_entry_out_again() {
             "t_VllmWorker_1",
             &c.base_cmd(false),
             &serde_json::Map::new(),
+            serde_json::Map::new(),
         )
         .unwrap();
     let before = std::fs::read(c.state_path()).unwrap();
@@ -334,7 +335,12 @@ fn a_busy_arbiter_is_retried() {
     }
     let mut client = c.client();
     client
-        .add("t_after", &c.base_cmd(false), &serde_json::Map::new())
+        .add(
+            "t_after",
+            &c.base_cmd(false),
+            &serde_json::Map::new(),
+            serde_json::Map::new(),
+        )
         .unwrap();
     assert!(client.busy_retries() > 0, "the add met a busy arbiter");
     rm.join().unwrap().unwrap();

@@ -161,6 +161,7 @@ fn the_man_page_is_generated_from_the_definitions() {
         "add",
         "remove",
         "scale",
+        "logs",
         "completions",
         "\\-\\-state\\-dir",
     ] {

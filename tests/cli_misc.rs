@@ -141,6 +141,7 @@ fn the_man_page_names_no_page_that_is_not_installed() {
         "add",
         "remove",
         "scale",
+        "logs",
     ] {
         assert!(
             page.contains(&format!(".SS \"dynamo\\-ctl {sub}\"")),
@@ -193,8 +194,9 @@ fn each_subcommand_help_shows_the_flags_it_uses_and_no_other() {
     const NS: &[&str] = &["--namespace"];
     const OUT: &[&str] = &["--output"];
     let groups = [STATE, ARBITER, CHANGE, DISCOVERY, METRICS, TUI, NS, OUT];
-    let cases: [(&[&str], &[&[&str]]); 8] = [
+    let cases: [(&[&str], &[&[&str]]); 9] = [
         (&["top"], &[NS, OUT, METRICS]),
+        (&["logs"], &[OUT, STATE, ARBITER]),
         (&["instances"], &[NS, OUT, DISCOVERY]),
         (&["list"], &[OUT, STATE, DISCOVERY]),
         (&["show"], &[NS, OUT, STATE, ARBITER, DISCOVERY]),

@@ -495,11 +495,11 @@ fn the_state_panel_wraps_scrolls_sideways_and_stops_at_the_last_page() {
         !before.contains("graph:Frontend --service-name"),
         "{before}"
     );
-    press(&mut app, &[KeyCode::Char('l'); 8]);
+    press(&mut app, &[KeyCode::Right; 8]);
     let t = text(&render(&app, 120, 40));
     assert!(t.contains(" →64 "), "{t}");
     assert!(t.contains("graph:Frontend --service-name"), "{t}");
-    press(&mut app, &[KeyCode::Char('h'); 8]);
+    press(&mut app, &[KeyCode::Left; 8]);
     assert!(!text(&render(&app, 120, 40)).contains("→"));
     // Wrapped: the whole command is on screen.
     press(&mut app, &[KeyCode::Char('w')]);
@@ -886,5 +886,128 @@ fn dashboard_with_load_and_sparklines() {
     assert!(
         t.contains("requests/s: now 12.0/s, max 16.0/s (this session, 5 samples)"),
         "{t}"
+    );
+}
+
+#[test]
+fn the_log_panel_follows_pauses_merges_and_searches() {
+    use dynamo_ctl::logs::clean::clean_line;
+    use dynamo_ctl::logs::{Batch, Note, Source, Stream};
+    use dynamo_ctl::tui::app::{Action, Effect, LogNews};
+    use dynamo_ctl::tui::panels::logs::LogHandle;
+    let mut app = reference_app(false);
+    select_type(&mut app, "VllmWorker");
+    let effects = app.update(key('l'));
+    let (id, watchers) = match &effects[..] {
+        [Effect::LogOpen { id, watchers, .. }] => (*id, watchers.clone()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(top_scope(&app), Some(dynamo_ctl::tui::keys::Scope::Logs));
+    let t = text(&render(&app, 120, 30));
+    assert!(t.contains("asking circus where VllmWorker writes"), "{t}");
+    let mut sources = Vec::new();
+    for w in &watchers {
+        for s in [Stream::Stdout, Stream::Stderr] {
+            sources.push(Source {
+                watcher: w.clone(),
+                stream: s,
+                file: Ok(format!("/logs/{w}/{}", s.dynamo_file()).into()),
+            });
+        }
+    }
+    let line = |s: &str| clean_line(s.as_bytes(), 0);
+    let first = Batch {
+        lines: vec![
+            (0, line("INFO loading model toy")),
+            (
+                1,
+                line("\u{1b}[31mWARNING\u{1b}[0m slow tokenizer\u{1b}]0;PWNED\u{7}"),
+            ),
+            (2, line("INFO worker 1 ready")),
+            (0, line("INFO serving on 127.0.0.1:8001")),
+        ],
+        notes: vec![(2, Note::Missing("/logs/x/output.log does not exist".into()))],
+    };
+    app.update(Action::Log {
+        id,
+        news: LogNews::Opened {
+            sources,
+            first,
+            handle: LogHandle::default(),
+        },
+    });
+    let buf = render(&app, 120, 30);
+    insta::assert_snapshot!("logs", text(&buf));
+    let t = text(&buf);
+    assert!(t.contains("log of VllmWorker · stdout"), "{t}");
+    assert!(
+        t.contains("INFO serving on 127.0.0.1:8001") && t.contains("● following"),
+        "{t}"
+    );
+    assert!(
+        t.contains("⚠ dynamo_VllmWorker_1 stdout: /logs/x/output.log does not exist"),
+        "{t}"
+    );
+    // Space: the view stays, a mark counts what came.
+    app.update(key(' '));
+    app.update(Action::Log {
+        id,
+        news: LogNews::Lines(Batch {
+            lines: vec![(0, line("INFO request 1")), (2, line("INFO request 2"))],
+            notes: vec![],
+        }),
+    });
+    let t = text(&render(&app, 120, 30));
+    assert!(t.contains("⏸ paused · 2 new lines since"), "{t}");
+    assert!(!t.contains("request 1"), "{t}");
+    // Following again shows them; `m` merges the streams, each line marked.
+    app.update(key(' '));
+    app.update(key('m'));
+    let t = text(&render(&app, 120, 30));
+    assert!(
+        t.contains("request 2") && t.contains("stdout+stderr"),
+        "{t}"
+    );
+    assert!(t.contains("err│WARNING slow tokenizer"), "{t}");
+    // `/` searches, `c` copies the match.
+    app.update(key('/'));
+    for c in "tokenizer".chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    let effects = app.update(key('c'));
+    assert!(
+        matches!(&effects[..], [Effect::Copy(t)] if t == "WARNING slow tokenizer"),
+        "{effects:?}"
+    );
+    // Esc clears the search, Esc again closes; the panel's news is then dropped.
+    app.update(code(KeyCode::Esc));
+    app.update(code(KeyCode::Esc));
+    assert!(no_popups(&app));
+    app.update(Action::Log {
+        id,
+        news: LogNews::Failed("late".into()),
+    });
+    assert!(app.unchanged);
+}
+
+#[test]
+fn l_on_an_instance_row_and_in_an_entry_opens_that_watchers_log() {
+    use dynamo_ctl::tui::app::Effect;
+    let mut app = reference_app(false);
+    select_type(&mut app, "VllmWorker");
+    press(&mut app, &[KeyCode::Enter, KeyCode::Down]);
+    let open = |app: &mut App| match &app.update(key('l'))[..] {
+        [Effect::LogOpen { watchers, .. }] => watchers.clone(),
+        other => panic!("{other:?}"),
+    };
+    let from_row = open(&mut app);
+    assert_eq!(from_row.len(), 1);
+    assert!(text(&render(&app, 120, 30)).contains(&format!("log of {}", from_row[0])));
+    press(&mut app, &[KeyCode::Esc, KeyCode::Enter]);
+    assert_eq!(
+        open(&mut app),
+        from_row,
+        "the entry of that row: the same watcher"
     );
 }

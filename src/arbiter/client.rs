@@ -527,15 +527,26 @@ impl Client {
         Ok(clip(&status))
     }
 
-    /// Adds a watcher with the planner's options and starts it.
-    pub fn add(&mut self, name: &str, cmd: &str, env: &Map<String, Value>) -> Result<()> {
+    /// Adds a watcher with the planner's options (plus `extra`: its log streams) and
+    /// starts it.
+    pub fn add(
+        &mut self,
+        name: &str,
+        cmd: &str,
+        env: &Map<String, Value>,
+        extra: Map<String, Value>,
+    ) -> Result<()> {
+        let mut options = planner_watcher_options(env);
+        if let Some(o) = options.as_object_mut() {
+            o.extend(extra);
+        }
         self.call_raw(
             "add",
             json!({
                 "name": name,
                 "cmd": cmd,
                 "args": [],
-                "options": planner_watcher_options(env),
+                "options": options,
                 "start": true,
             }),
         )

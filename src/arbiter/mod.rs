@@ -5,6 +5,7 @@ pub mod client;
 pub mod ops;
 pub mod reply;
 mod stop;
+pub mod streams;
 pub mod view;
 
 pub use client::{ArbiterError, Client, Watcher};

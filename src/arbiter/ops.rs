@@ -300,7 +300,11 @@ pub fn add(
     let entry = &doc.state.components[&name];
     let env = scale::worker_env(&doc.state, change.gpus());
     progress(&format!("starting {name} …"));
-    if let Err(e) = client.add(&name, &entry.cmd, &env) {
+    // Log files like its base watcher's (none when the base writes to circusd's stdout).
+    let streams = super::streams::base_watcher(&doc.state, ty, &name)
+        .map(|base| super::streams::for_new_watcher(client, &base, &name, progress))
+        .unwrap_or_default();
+    if let Err(e) = client.add(&name, &entry.cmd, &env, streams) {
         // Did it take anyway (an answer lost on the way)? Ask; undo only when it did not.
         let present = match &e {
             ArbiterError::Refused { .. } => Some(false),

@@ -225,6 +225,33 @@ impl Sub {
                     force,
                 }
             }
+            Sub::Logs {
+                namespace,
+                target,
+                stderr,
+                both,
+                follow,
+                lines,
+                output,
+                state,
+                arbiter,
+            } => {
+                output.merge_into(m, g);
+                state.merge_into(m, g);
+                arbiter.merge_into(m, g);
+                let streams = match (stderr, both) {
+                    (_, true) => LogStreams::Both,
+                    (true, false) => LogStreams::Stderr,
+                    (false, false) => LogStreams::Stdout,
+                };
+                Command::Logs {
+                    namespace,
+                    target,
+                    streams,
+                    follow,
+                    lines: lines as usize,
+                }
+            }
             Sub::Scale {
                 namespace,
                 ty,

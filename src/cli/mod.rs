@@ -1,6 +1,6 @@
 //! The scripting subcommands: `list`, `show`, `add`, `remove`, `scale`, `instances`
 //! (live instances from Dynamo's discovery, `cli/live.rs`), `top` (load from the metrics
-//! sources, `cli/top.rs`). Data goes to
+//! sources, `cli/top.rs`), `logs` (a worker's log files, `cli/logs.rs`). Data goes to
 //! stdout (a table, or JSON with `--output json`), messages to stderr. Exit codes: 0 ok,
 //! 1 failure, 2 usage (bad flags, bad namespace or type names).
 
@@ -13,6 +13,7 @@ mod arbiter_view;
 mod change;
 mod list;
 mod live;
+mod logs;
 mod planner;
 mod show;
 mod top;
@@ -196,6 +197,18 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
         } => {
             let op = change::ChangeOp::Remove { expect, force };
             return run_change(g, store, namespace, ty, &flags, op);
+        }
+        Command::Logs {
+            namespace,
+            target,
+            streams,
+            follow,
+            lines,
+        } => {
+            return match ns_and_type(g, namespace, target) {
+                Ok((ns, target)) => logs::logs(g, store, &ns, &target, streams, follow, lines),
+                Err(code) => code,
+            };
         }
         Command::Scale {
             namespace,

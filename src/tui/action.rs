@@ -62,7 +62,14 @@ pub enum Action {
     LiveTick,
     /// The terminal hung up (its other end closed): quit without drawing again.
     Hangup,
+    /// News for the log panel `id`: where its files are, new lines, or why not.
+    Log {
+        id: u64,
+        news: LogNews,
+    },
 }
+
+pub use super::panels::logs::LogNews;
 
 /// Work for the event loop; each runs as a tokio task and comes back as an [`Action`].
 #[derive(Clone, Debug, PartialEq)]
@@ -80,6 +87,15 @@ pub enum Effect {
     MetricsHistory { ns: String, component: String },
     /// `c`: put this text in the terminal's clipboard (OSC 52; the loop writes it).
     Copy(String),
+    /// Ask the arbiter where `watchers` write, read their last `lines`, then follow them
+    /// for the log panel `id` (until it closes).
+    LogOpen {
+        id: u64,
+        endpoint: String,
+        watchers: Vec<String>,
+        lines: usize,
+        timeout: std::time::Duration,
+    },
 }
 
 /// Why a scale effect did nothing (or stopped part-way), as the UI needs to know it.

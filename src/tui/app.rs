@@ -86,6 +86,7 @@ impl App {
                 history: Default::default(),
                 paused: false,
                 last_refresh: None,
+                log_lines: crate::logs::DEFAULT_LINES,
             },
             screen: Picker::default().into(),
             popups: Vec::new(),
@@ -286,6 +287,23 @@ impl App {
                 // Flashes and leavers show only in the registered-instances panels.
                 self.unchanged = !(ended || expired && self.shows_live());
                 Vec::new()
+            }
+            Action::Log { id, news } => {
+                // To its panel; a panel closed since drops it (and its follower stops).
+                let panel = self
+                    .popups
+                    .iter_mut()
+                    .find(|p| p.get().log_id() == Some(id));
+                return match panel {
+                    Some(p) => {
+                        let out = p.get_mut().on_log(news);
+                        self.apply(out)
+                    }
+                    None => {
+                        self.unchanged = true;
+                        Vec::new()
+                    }
+                };
             }
             Action::ScaleProgress(line) => {
                 self.data.say(Severity::Info, line);

@@ -10,8 +10,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::app::{
-    Action, Effect, Intent, Listing, LoadOutcome, NsInfo, Refresh, Route, ScaleFailure,
+    Action, Effect, Intent, Listing, LoadOutcome, LogNews, NsInfo, Refresh, Route, ScaleFailure,
 };
+use super::panels::logs::LogHandle;
 use crate::arbiter::{ArbiterError, Client, Expect, Mode, OpError, Step, Watcher, ops};
 use crate::state::{Change, Document, StateError, Store};
 
@@ -163,6 +164,79 @@ fn poll_arbiter(ns: &str, endpoint: &str) -> Result<Vec<Watcher>, String> {
     }
 }
 
+/// How long a log panel's follower gathers file events before it reads: at most one batch
+/// (and one frame) per this, whatever the rate of lines.
+const LOG_COALESCE: Duration = Duration::from_millis(40);
+
+/// [`Effect::LogOpen`]: asks the arbiter where the watchers write, reads the last lines,
+/// and (given `tx`) follows the files for the panel, sending it the news; without `tx` the
+/// answer is returned (a one-shot read, for tests).
+fn open_logs(
+    id: u64,
+    endpoint: &str,
+    watchers: &[String],
+    lines: usize,
+    timeout: Duration,
+    tx: Option<&UnboundedSender<Action>>,
+) -> Option<Action> {
+    use crate::logs::{self, Batch, Stream, TUI_LINE_CAP, Tail};
+    let news = |news| Action::Log { id, news };
+    let mut client = match Client::new(endpoint, timeout) {
+        Ok(c) => c,
+        Err(e) => return Some(news(LogNews::Failed(e.to_string()))),
+    };
+    let sources = match logs::resolve(&mut client, watchers, &[Stream::Stdout, Stream::Stderr]) {
+        Ok(s) => s,
+        Err(e) => {
+            return Some(news(LogNews::Failed(format!(
+                "{e}: cannot ask it where the logs are"
+            ))));
+        }
+    };
+    let mut first = Batch::default();
+    let mut tails = Vec::new();
+    let mut index = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let Ok(path) = &s.file else { continue };
+        let (tail, got, note) = Tail::open(path, lines, TUI_LINE_CAP);
+        first.lines.extend(got.into_iter().map(|l| (i, l)));
+        first.notes.extend(note.map(|n| (i, n)));
+        tails.push(tail);
+        index.push(i);
+    }
+    let handle = LogHandle::default();
+    let opened = news(LogNews::Opened {
+        sources,
+        first,
+        handle: handle.clone(),
+    });
+    let Some(tx) = tx else { return Some(opened) };
+    // The panel gets its sources before any new line.
+    let _ = tx.send(opened);
+    if !tails.is_empty() && handle.wanted() {
+        let tx = tx.clone();
+        let f = logs::follow(
+            tails,
+            logs::Options::from_env(LOG_COALESCE),
+            move |mut b| {
+                for (i, _) in b.lines.iter_mut() {
+                    *i = index[*i];
+                }
+                for (i, _) in b.notes.iter_mut() {
+                    *i = index[*i];
+                }
+                tx.send(Action::Log {
+                    id,
+                    news: LogNews::Lines(b),
+                })
+                .is_ok()
+            },
+        );
+        handle.set(f);
+    }
+    None
+}
+
 pub fn run_blocking(store: &Store, effect: Effect) -> Action {
     run_blocking_with(store, effect, &mut |_| {})
 }
@@ -196,6 +270,14 @@ pub fn run_blocking_with(store: &Store, effect: Effect, progress: &mut dyn FnMut
         },
         // Only the loop has the terminal: without one there is no clipboard.
         Effect::Copy(_) => Action::Resize,
+        Effect::LogOpen {
+            id,
+            endpoint,
+            watchers,
+            lines,
+            timeout,
+        } => open_logs(id, &endpoint, &watchers, lines, timeout, None)
+            .expect("without a sender the answer is returned"),
     }
 }
 
@@ -258,6 +340,21 @@ async fn metrics_task(
 pub fn spawn(effect: Effect, store: &Store, tx: &UnboundedSender<Action>) {
     let store = store.clone();
     let tx = tx.clone();
+    if let Effect::LogOpen {
+        id,
+        endpoint,
+        watchers,
+        lines,
+        timeout,
+    } = effect
+    {
+        tokio::task::spawn_blocking(move || {
+            if let Some(a) = open_logs(id, &endpoint, &watchers, lines, timeout, Some(&tx)) {
+                let _ = tx.send(a);
+            }
+        });
+        return;
+    }
     tokio::task::spawn_blocking(move || {
         let ptx = tx.clone();
         let action = run_blocking_with(&store, effect, &mut |line| {

@@ -43,6 +43,17 @@ pub enum Cmd {
     SortBy(u8),
     SortPrev,
     SortNext,
+    /// `l`: the selected watcher's (or type's) log.
+    Logs,
+    /// Space in a log: follow on / off.
+    Follow,
+    /// `o` in a log: stdout / stderr.
+    Stream,
+    /// `m` in a log: both streams merged.
+    Merge,
+    /// `n` / `N`: the next / previous search match.
+    NextMatch,
+    PrevMatch,
 }
 
 pub use super::panels::Scope;
@@ -250,6 +261,9 @@ pub const ACTIONS: &[Action] = &[
     act("open", Scope::Dashboard, Cmd::Open),
     act("live", Scope::Dashboard, Cmd::Live),
     act("load", Scope::Dashboard, Cmd::Metrics),
+    act("logs", Scope::Dashboard, Cmd::Logs),
+    act("logs", Scope::Instances, Cmd::Logs),
+    act("logs", Scope::Entry, Cmd::Logs),
     act("remove_instance", Scope::Instances, Cmd::RemoveThis),
     act("remove_instance", Scope::Entry, Cmd::RemoveThis),
 ];

@@ -93,6 +93,7 @@ pub fn run(g: &Global, store: Store, cfg: &crate::config::Config) -> i32 {
     app.load.on = !metrics.is_empty();
     app.load.prometheus = metrics.prometheus.is_some();
     app.load.thresholds = cfg.thresholds();
+    app.log_lines = cfg.log_lines.unwrap_or(crate::logs::DEFAULT_LINES);
     hangup::save_modes();
     // ratatui's init installs a panic hook that restores the terminal first.
     let mut terminal = match ratatui::try_init() {
@@ -260,6 +261,7 @@ async fn event_loop(
         match &action {
             Action::InstancesChanged(_) => trace.mark("instances"),
             Action::MetricsSeen { .. } => trace.mark("metrics-seen"),
+            Action::Log { .. } => trace.mark("log"),
             _ => {}
         }
         let mut actions = vec![action];
@@ -374,7 +376,8 @@ fn fail(msg: &str) -> i32 {
 }
 
 /// `DYNAMO_CTL_TRACE=path`: append `<event> <unix time in µs>` lines (start, frame,
-/// first-complete-frame, key) for `scripts/measure-tui.sh`.
+/// first-complete-frame, key, log: news for a log panel) for `scripts/measure-tui.sh` and
+/// `scripts/measure-logs.sh`.
 struct Trace(Option<std::sync::Mutex<std::fs::File>>);
 
 impl Trace {

@@ -282,6 +282,8 @@ pub struct Data {
     /// Status messages said in all (the history keeps the last [`HISTORY`]): message `i`
     /// of the history is number `said - history.len() + i`.
     pub said: u64,
+    /// How many lines a log panel keeps (config `log_lines`).
+    pub log_lines: usize,
 }
 
 /// How many status messages `M` keeps.

@@ -40,6 +40,14 @@ pub const KEYS: &[KeyDef] = &[
     TOP,
     BOTTOM,
     k(
+        &[C('l')],
+        "l",
+        "the instance's log",
+        Cmd::Logs,
+        false,
+        "logs",
+    ),
+    k(
         &[C('x')],
         "x",
         "remove this instance",
@@ -85,6 +93,17 @@ impl Panel for Entry {
                         .map(|i| i.watcher_name.clone())
                 });
                 super::copy("watcher name", watcher.unwrap_or_else(|| self.name.clone()))
+            }
+            Cmd::Logs => {
+                let Some(c) = d
+                    .current
+                    .as_ref()
+                    .and_then(|c| c.doc.state.components.get(&self.name))
+                else {
+                    return Vec::new();
+                };
+                let w = c.watcher_name.clone();
+                super::logs::LogView::open(&w, vec![w.clone()], false, d)
             }
             Cmd::RemoveThis => {
                 let Some(cur) = &d.current else {

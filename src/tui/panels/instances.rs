@@ -57,6 +57,14 @@ pub const KEYS: &[KeyDef] = &[
         "open",
     ),
     k(
+        &[C('l')],
+        "l",
+        "the instance's log",
+        Cmd::Logs,
+        false,
+        "logs",
+    ),
+    k(
         &[C('/')],
         "/",
         "filter the instances",
@@ -361,6 +369,13 @@ impl Panel for Instances {
                 let rows = joined(d, &self.ty, &self.filter, self.sort);
                 if let Some(r) = self.cursor.selected().and_then(|s| rows.get(s)) {
                     return super::copy("watcher name", r.entry.watcher_name.clone());
+                }
+            }
+            Cmd::Logs => {
+                let shown = joined(d, &self.ty, &self.filter, self.sort);
+                if let Some(r) = self.cursor.selected().and_then(|s| shown.get(s)) {
+                    let w = r.entry.watcher_name.clone();
+                    return super::logs::LogView::open(&w, vec![w.clone()], false, d);
                 }
             }
             Cmd::RemoveThis => match self.selected(d) {

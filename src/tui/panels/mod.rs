@@ -29,6 +29,7 @@ pub mod entry;
 pub mod help;
 pub mod instances;
 pub mod load;
+pub mod logs;
 pub mod messages;
 pub mod picker;
 pub mod registration;
@@ -161,6 +162,17 @@ pub trait Panel {
         false
     }
 
+    /// The id of the log this panel follows ([`Action::Log`](super::action::Action::Log)
+    /// news go to it).
+    fn log_id(&self) -> Option<u64> {
+        None
+    }
+
+    /// News of the panel's log.
+    fn on_log(&mut self, _news: logs::LogNews) -> Vec<Outcome> {
+        Vec::new()
+    }
+
     /// Draws the panel; `area` is the body (a popup centres itself in it), `top`: it has
     /// the keys.
     fn draw(&self, frame: &mut Frame, area: Rect, d: &Data, v: &View, top: bool);
@@ -243,6 +255,7 @@ registry! {
     Live => registrations::Registrations,
     LiveEntry => registration::Registration,
     Metrics => load::LoadView,
+    Logs => logs::LogView,
     Choose => choose::Choose,
     Confirm => confirm::Confirm,
     ScaleInput => scale::ScalePrompt,

@@ -155,20 +155,28 @@ pub const KEYS: &[KeyDef] = &[
         "",
     ),
     k(
-        &[C('h'), K(KeyCode::Left)],
-        "h/←",
+        &[K(KeyCode::Left)],
+        "←",
         "State panel: scroll left",
         Cmd::Left,
         false,
         "",
     ),
     k(
-        &[C('l'), K(KeyCode::Right)],
-        "l/→",
+        &[K(KeyCode::Right)],
+        "→",
         "State panel: scroll right",
         Cmd::Right,
         false,
         "",
+    ),
+    k(
+        &[C('l')],
+        "l",
+        "the type's log (all its watchers)",
+        Cmd::Logs,
+        false,
+        "logs",
     ),
     k(
         &[C('p')],
@@ -220,7 +228,7 @@ pub struct Dashboard {
     pub focus: Focus,
     pub gpu_scroll: Scroll,
     pub json_scroll: Scroll,
-    /// The State pane wraps long lines (`w`); else it scrolls sideways (`h`/`l`).
+    /// The State pane wraps long lines (`w`); else it scrolls sideways (`←`/`→`).
     pub json_wrap: bool,
     pub json_hscroll: u16,
 }
@@ -482,6 +490,21 @@ impl Panel for Dashboard {
             Cmd::Open if self.focus == Focus::Components => {
                 if let Some(t) = self.selected_type(d) {
                     return vec![push(Instances::new(t.ty.clone()))];
+                }
+            }
+            Cmd::Logs => {
+                if cur.discovery_only {
+                    return vec![say(
+                        Severity::Warn,
+                        format!(
+                            "no logs in {}: it has no state file, so no circus watchers to ask",
+                            cur.name
+                        ),
+                    )];
+                }
+                if let Some(t) = self.selected_type(d) {
+                    let watchers = t.instances.iter().map(|i| i.watcher_name.clone());
+                    return super::logs::LogView::open(&t.ty, watchers.collect(), true, d);
                 }
             }
             Cmd::Scale => {
