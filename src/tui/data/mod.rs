@@ -102,11 +102,11 @@ impl NsInfo {
             modified: e.modified,
             brief: match &e.doc {
                 Ok(doc) => {
-                    let s = scale::summarize(&doc.state);
+                    let (counts, gpus_used, gpus_total) = scale::brief(&doc.state);
                     Ok(Brief {
-                        counts: s.types.iter().map(|t| (t.ty.clone(), t.running)).collect(),
-                        gpus_used: s.gpus_used,
-                        gpus_total: s.gpus_total,
+                        counts,
+                        gpus_used,
+                        gpus_total,
                     })
                 }
                 Err(err) => Err(err.to_string()),
@@ -276,6 +276,8 @@ pub struct Data {
     /// A discovery source is on and has not answered yet: a namespace with no state file
     /// may still be one discovery knows (`-n` of a Dynamo 1.x deployment).
     pub awaiting_discovery: bool,
+    /// The namespace (`want`) of each refresh started and not yet answered.
+    pub refreshing: Vec<Option<String>>,
 }
 
 /// How many status messages `M` keeps.
