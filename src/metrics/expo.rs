@@ -459,17 +459,42 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Byte classes of the text format, looked up (a page is scanned byte by byte):
+/// [`NAME`] a metric name's letters, digits, `_` and `:`; [`LABEL`] a label name's (no
+/// `:`); [`START`] what starts a metric name (no digit).
+const NAME: u8 = 1;
+const LABEL: u8 = 2;
+const START: u8 = 4;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphabetic() || b == b'_' {
+            t[c] = NAME | LABEL | START;
+        } else if b.is_ascii_digit() {
+            t[c] = NAME | LABEL;
+        } else if b == b':' {
+            t[c] = NAME | START;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// The end of the run of bytes of `class` in `b` from `i`.
+fn scan(b: &[u8], i: usize, class: u8) -> usize {
+    b.get(i..)
+        .and_then(|rest| rest.iter().position(|&c| CLASS[c as usize] & class == 0))
+        .map_or(b.len(), |n| i + n)
+}
+
 /// `name[{label="value",...}] value [timestamp]`; `None` when the line is not that.
 fn sample(b: &[u8]) -> Option<Sample<'_>> {
-    let is_start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b':';
-    let is_cont = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
-    if !is_start(*b.first()?) {
+    if CLASS[*b.first()? as usize] & START == 0 {
         return None;
     }
-    let mut i = 1;
-    while i < b.len() && is_cont(b[i]) {
-        i += 1;
-    }
+    let mut i = scan(b, 1, NAME);
     // ASCII by construction.
     let mut s = Sample {
         name: std::str::from_utf8(&b[..i]).ok()?,
@@ -492,9 +517,7 @@ fn sample(b: &[u8]) -> Option<Sample<'_>> {
                 _ => {}
             }
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
+            i = scan(b, i, LABEL);
             let label = &b[start..i];
             if label.is_empty() {
                 return None;
