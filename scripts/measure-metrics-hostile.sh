@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q
-exec python3 scripts/measure-metrics-hostile.py "$PWD/target/release/dynamo-ctl" "$@"
+exec python3 scripts/measure-metrics-hostile.py "${CARGO_TARGET_DIR:-$PWD/target}/release/dynamo-ctl" "$@"

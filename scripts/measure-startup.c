@@ -6,6 +6,12 @@
  *                                       median, 10th and 90th percentile wall time (fork to
  *                                       reaped) in microseconds, the median CPU time (user +
  *                                       system) and minor page faults of the child.
+ *   measure-startup pair N A... -- B... run A and B alternately N times each (after N/10
+ *                                       warm-up pairs) and print each one's line as `run`
+ *                                       does, then the median (10th, 90th percentile) of the
+ *                                       N ratios B/A of the runs done side by side: on a
+ *                                       shared machine, a load that comes and goes weighs on
+ *                                       both sides of each ratio alike.
  *   measure-startup hello               the exec floor: print one line, exit.
  *   measure-startup floor DIR NS        the state-operation floor: flock DIR/NS.lock, read
  *                                       DIR/NS.json, write it to a temp file beside it,
@@ -92,14 +98,70 @@ static long run_once(char **argv, int argc, int i, long *faults, long *cpu) {
     return (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(long *us, long *pf, long *cpu, int n) {
+    qsort(us, n, sizeof *us, cmp_long);
+    qsort(pf, n, sizeof *pf, cmp_long);
+    qsort(cpu, n, sizeof *cpu, cmp_long);
+    printf("median %ld us  p10 %ld  p90 %ld  cpu %ld us  minor faults %ld\n", us[n / 2],
+           us[n / 10], us[n * 9 / 10], cpu[n / 2], pf[n / 2]);
+}
+
+static int pair(int n, char **a, int na, char **b, int nb) {
+    long *us[2], *pf[2], *cpu[2], f, c;
+    double *ratio = calloc(n, sizeof *ratio);
+    for (int k = 0; k < 2; k++) {
+        us[k] = calloc(n, sizeof(long));
+        pf[k] = calloc(n, sizeof(long));
+        cpu[k] = calloc(n, sizeof(long));
+    }
+    for (int i = 0; i < (n / 10) * 2; i++) {
+        run_once(a, na, i, &f, &c);
+        run_once(b, nb, i, &f, &c);
+    }
+    for (int i = 0; i < n; i++) {
+        /* Which side goes first alternates too. */
+        if (i % 2 == 0) {
+            us[0][i] = run_once(a, na, i, &pf[0][i], &cpu[0][i]);
+            us[1][i] = run_once(b, nb, i, &pf[1][i], &cpu[1][i]);
+        } else {
+            us[1][i] = run_once(b, nb, i, &pf[1][i], &cpu[1][i]);
+            us[0][i] = run_once(a, na, i, &pf[0][i], &cpu[0][i]);
+        }
+        ratio[i] = (double)us[1][i] / (double)(us[0][i] > 0 ? us[0][i] : 1);
+    }
+    qsort(ratio, n, sizeof *ratio, cmp_double);
+    report(us[0], pf[0], cpu[0], n);
+    report(us[1], pf[1], cpu[1], n);
+    printf("ratio median %.2fx  p10 %.2fx  p90 %.2fx\n", ratio[n / 2], ratio[n / 10],
+           ratio[n * 9 / 10]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "hello") == 0) {
         puts("hello");
         return 0;
     }
     if (argc == 4 && strcmp(argv[1], "floor") == 0) return floor_op(argv[2], argv[3]);
+    if (argc >= 6 && strcmp(argv[1], "pair") == 0) {
+        int n = atoi(argv[2]), sep = 0;
+        for (int k = 3; k < argc; k++)
+            if (strcmp(argv[k], "--") == 0) sep = k;
+        if (n < 1 || sep <= 3 || sep == argc - 1) {
+            fprintf(stderr, "usage: %s pair N A... -- B...\n", argv[0]);
+            return 2;
+        }
+        argv[sep] = NULL;
+        return pair(n, argv + 3, sep - 3, argv + sep + 1, argc - sep - 1);
+    }
     if (argc < 4 || strcmp(argv[1], "run") != 0) {
-        fprintf(stderr, "usage: %s run N CMD ARGS... | hello | floor DIR NS\n", argv[0]);
+        fprintf(stderr, "usage: %s run N CMD ARGS... | pair N A... -- B... | hello | floor DIR NS\n",
+                argv[0]);
         return 2;
     }
     int n = atoi(argv[2]);
@@ -109,10 +171,6 @@ int main(int argc, char **argv) {
     /* Even warm-up count: the measured runs start with "add" again. */
     for (int i = 0; i < (n / 10) * 2; i++) run_once(argv + 3, argc - 3, i, &f, &c);
     for (int i = 0; i < n; i++) us[i] = run_once(argv + 3, argc - 3, i, &pf[i], &cpu[i]);
-    qsort(us, n, sizeof *us, cmp_long);
-    qsort(pf, n, sizeof *pf, cmp_long);
-    qsort(cpu, n, sizeof *cpu, cmp_long);
-    printf("median %ld us  p10 %ld  p90 %ld  cpu %ld us  minor faults %ld\n", us[n / 2],
-           us[n / 10], us[n * 9 / 10], cpu[n / 2], pf[n / 2]);
+    report(us, pf, cpu, n);
     return 0;
 }

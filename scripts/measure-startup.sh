@@ -7,8 +7,12 @@
 #   3. `completions`-free sub-cases: `show NS` (no arbiter: --state-only) and `list
 #      --no-discovery`, which read without writing
 # Each is the median (and 10th/90th percentile) over RUNS runs (default 300), in
-# microseconds, with the median minor page faults. The state directory is made under
-# $TMPDIR (default /tmp): fsync costs what that filesystem charges, the same for both.
+# microseconds, with the median CPU time and minor page faults. The state directory is made
+# under $TMPDIR (default /tmp): fsync costs what that filesystem charges, the same for both.
+# The two ratios come from runs done in pairs, the C floor and dynamo-ctl alternately
+# (`measure-startup pair`): the median of the per-pair ratios, which a machine shared with
+# other work (builds, other tests) disturbs far less than a ratio of two medians taken
+# minutes apart.
 #
 # Usage: scripts/measure-startup.sh [BIN]   (default: target/release/dynamo-ctl, built)
 set -euo pipefail
@@ -36,18 +40,19 @@ m() { "$WORK/measure" run "$RUNS" "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 med() { sed -E 's/^median ([0-9]+) .*/\1/'; }
 
+pair() { "$WORK/measure" pair "$RUNS" "$@"; }
+
 echo "binary: $BIN ($(stat -c %s "$BIN") bytes), $RUNS runs each"
-hello="$(m "$WORK/measure" hello)"
-version="$(m "$BIN" --version)"
-floor="$(m "$WORK/measure" floor "$WORK/floor" dynamo)"
-op="$(m "$BIN" @OP@ dynamo VllmWorker --state-only --state-dir "$WORK/state")"
+exec_pair="$(pair "$WORK/measure" hello -- "$BIN" --version)"
+state_pair="$(pair "$WORK/measure" floor "$WORK/floor" dynamo -- \
+  "$BIN" @OP@ dynamo VllmWorker --state-only --state-dir "$WORK/state")"
 show="$(m "$BIN" show dynamo --state-only --no-discovery --state-dir "$WORK/state")"
 list="$(m "$BIN" list --no-discovery --state-dir "$WORK/state")"
-printf '%-34s %s\n' "C exec floor (hello)" "$hello" \
-  "dynamo-ctl --version" "$version" \
-  "C state floor (lock..fsync dir)" "$floor" \
-  "dynamo-ctl add/remove --state-only" "$op" \
+printf '%-34s %s\n' "C exec floor (hello)" "$(sed -n 1p <<<"$exec_pair")" \
+  "dynamo-ctl --version" "$(sed -n 2p <<<"$exec_pair")" \
+  "C state floor (lock..fsync dir)" "$(sed -n 1p <<<"$state_pair")" \
+  "dynamo-ctl add/remove --state-only" "$(sed -n 2p <<<"$state_pair")" \
   "dynamo-ctl show --state-only" "$show" \
   "dynamo-ctl list --no-discovery" "$list"
-echo "--version / exec floor:   $(ratio "$(med <<<"$version")" "$(med <<<"$hello")")"
-echo "state op / state floor:   $(ratio "$(med <<<"$op")" "$(med <<<"$floor")")"
+echo "--version / exec floor:   $(sed -n 3p <<<"$exec_pair") (of medians: $(ratio "$(sed -n 2p <<<"$exec_pair" | med)" "$(sed -n 1p <<<"$exec_pair" | med)"))"
+echo "state op / state floor:   $(sed -n 3p <<<"$state_pair") (of medians: $(ratio "$(sed -n 2p <<<"$state_pair" | med)" "$(sed -n 1p <<<"$state_pair" | med)"))"

@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 command -v tmux >/dev/null || { echo "needs tmux"; exit 1; }
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)"; exit 1; }
 cargo build --release --locked -q
-exec python3 scripts/measure-state-memory.py "$@" "$PWD/target/release/dynamo-ctl"
+exec python3 scripts/measure-state-memory.py "$@" "${CARGO_TARGET_DIR:-$PWD/target}/release/dynamo-ctl"

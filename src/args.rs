@@ -12,9 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{
-    ArgMatches, Args as ClapArgs, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
-};
+use clap::{Args as ClapArgs, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Inspect and scale NVIDIA Dynamo deployments. With no subcommand, opens the terminal UI.
 #[derive(Debug, Parser)]
@@ -46,7 +44,7 @@ pub struct Cli {
     pub command: Option<Sub>,
 }
 
-/// `-n/--namespace`: the TUI, show, instances, top, add, remove, scale.
+// `-n/--namespace`: the TUI, show, instances, top, add, remove, scale.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct NsArg {
     /// The namespace: the TUI opens it directly; subcommands take it instead of NS
@@ -55,7 +53,7 @@ pub struct NsArg {
     pub namespace: Option<String>,
 }
 
-/// `-o/--output`: every subcommand that prints data.
+// `-o/--output`: every subcommand that prints data.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct OutputArg {
     /// Output format for data on stdout
@@ -63,7 +61,7 @@ pub struct OutputArg {
     pub output: Output,
 }
 
-/// The state directory: the TUI, list, show, add, remove, scale.
+// The state directory: the TUI, list, show, add, remove, scale.
 #[derive(Debug, Clone, ClapArgs)]
 #[command(next_help_heading = "State directory")]
 pub struct StateArgs {
@@ -78,7 +76,7 @@ pub struct StateArgs {
     pub keep: bool,
 }
 
-/// Asking the circus arbiter: the TUI, show, add, remove, scale.
+// Asking the circus arbiter: the TUI, show, add, remove, scale.
 #[derive(Debug, Clone, ClapArgs)]
 #[command(next_help_heading = "Circus arbiter")]
 pub struct ArbiterArgs {
@@ -90,7 +88,7 @@ pub struct ArbiterArgs {
     pub arbiter_timeout: f64,
 }
 
-/// Changing a namespace: the TUI, add, remove, scale.
+// Changing a namespace: the TUI, add, remove, scale.
 #[derive(Debug, Clone, ClapArgs)]
 #[command(next_help_heading = "Changes")]
 pub struct ChangeTimeouts {
@@ -105,8 +103,8 @@ pub struct ChangeTimeouts {
     pub stop_timeout: f64,
 }
 
-/// Discovery (src/discovery/), live instances from etcd and the file store: the TUI, list,
-/// show, instances, add, remove.
+// Discovery (src/discovery/), live instances from etcd and the file store: the TUI, list,
+// show, instances, add, remove.
 #[derive(Debug, Clone, ClapArgs)]
 #[command(next_help_heading = "Discovery")]
 pub struct DiscoveryArgs {
@@ -127,7 +125,7 @@ pub struct DiscoveryArgs {
     pub verbose: bool,
 }
 
-/// Metrics (src/metrics/), Prometheus, direct scrapes, NATS: the TUI, top.
+// Metrics (src/metrics/), Prometheus, direct scrapes, NATS: the TUI, top.
 #[derive(Debug, Clone, ClapArgs)]
 #[command(next_help_heading = "Metrics")]
 pub struct MetricsArgs {
@@ -150,7 +148,7 @@ pub struct MetricsArgs {
     pub metrics_timeout: f64,
 }
 
-/// The terminal UI's own flags.
+// The terminal UI's own flags.
 #[derive(Debug, Clone, ClapArgs)]
 #[command(next_help_heading = "Terminal UI")]
 pub struct TuiArgs {
@@ -231,7 +229,7 @@ impl Global {
     }
 }
 
-/// Flags shared by add, remove and scale.
+// Flags shared by add, remove and scale.
 #[derive(Debug, Clone, Default, ClapArgs)]
 pub struct ChangeFlags {
     /// Show the change without writing it or touching any process
@@ -339,7 +337,17 @@ pub enum Command {
 }
 
 /// The subcommands as clap parses them: their own arguments and the flag groups they use.
+///
+/// `defer`: each subcommand's arguments are built only when that subcommand is parsed (or
+/// its help shown), not at every start: `dynamo-ctl add NS TYPE` builds one subcommand's
+/// ~20 arguments instead of every subcommand's ~150 (a third of a short run's start-up
+/// instructions; scripts/measure-startup.sh). Whoever inspects the tree (completions, the
+/// man page) calls `Command::build` first.
+///
+/// A flattened group's own doc comment would be applied when the deferred subcommand is
+/// built, over the subcommand's description: the groups are described in `//` comments.
 #[derive(Debug, Clone, Subcommand)]
+#[command(defer = true)]
 pub enum Sub {
     /// Print the shell completion script (namespace and type names come from the state
     /// directory as you type): e.g. `source <(dynamo-ctl completions bash)`
@@ -512,7 +520,7 @@ impl LogStreams {
     }
 }
 
-/// The groups every change (add, remove, scale) takes.
+// The groups every change (add, remove, scale) takes.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct ChangeGroups {
     #[command(flatten)]

@@ -36,9 +36,12 @@ pub fn command() -> clap::Command {
     let openable = ArgValueCandidates::new(openable_namespace_candidates);
     let any = ArgValueCandidates::new(namespace_candidates);
     let ty = ArgValueCandidates::new(type_candidates);
+    // The subcommands' arguments are deferred (see `args::Sub`): built here, before
+    // they are looked up.
+    let mut cmd = Cli::command();
+    cmd.build();
     // `dynamo-ctl -n NS` opens NS in the TUI.
-    Cli::command()
-        .mut_arg("namespace", |a| a.add(openable.clone()))
+    cmd.mut_arg("namespace", |a| a.add(openable.clone()))
         .mut_subcommands(|sc| {
             let ns = if opens_the_file(sc.get_name()) {
                 openable.clone()
@@ -100,18 +103,21 @@ pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
         // clap names are 'static; the page is printed once per process.
         let full: &'static str = format!("{BIN} {}", sub.get_name()).leak();
         // Its own arguments only; the shared ones are listed by name after them.
-        let own = sub
+        // Built (its deferred arguments added) before they are looked at.
+        let mut own = sub
             .clone()
             .name(full)
             .bin_name(full)
-            .disable_help_flag(true)
-            .mut_args(|a| {
-                if shared.contains(a.get_id()) {
-                    a.hide(true)
-                } else {
-                    a
-                }
-            });
+            .disable_help_flag(true);
+        own.build();
+        let built = own.clone();
+        let own = own.mut_args(|a| {
+            if shared.contains(a.get_id()) {
+                a.hide(true)
+            } else {
+                a
+            }
+        });
         let sub_page = clap_mangen::Man::new(own);
         writeln!(out, ".SS \"{}\"", roff_escape(full))?;
         let [synopsis, description, options] = [
@@ -126,7 +132,10 @@ pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
         let (mut flags, mut headings) = (Vec::new(), Vec::new());
-        for a in sub.get_arguments().filter(|a| shared.contains(a.get_id())) {
+        for a in built
+            .get_arguments()
+            .filter(|a| shared.contains(a.get_id()))
+        {
             match a.get_help_heading() {
                 Some(h) if !headings.contains(&h) => headings.push(h),
                 Some(_) => {}
@@ -257,9 +266,11 @@ mod tests {
     #[test]
     fn every_namespace_and_type_argument_has_a_completer() {
         let cmd = command();
+        let mut seen = 0;
         for sc in cmd.get_subcommands() {
             for a in sc.get_arguments() {
                 if a.get_id() == "ns_positional" || a.get_id() == "ty" {
+                    seen += 1;
                     assert!(
                         a.get::<ArgValueCandidates>().is_some(),
                         "{} {}",
@@ -269,5 +280,7 @@ mod tests {
                 }
             }
         }
+        // The subcommands' arguments are deferred: this checks them built, not absent.
+        assert!(seen >= 9, "only {seen} namespace/type arguments");
     }
 }

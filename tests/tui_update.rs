@@ -2151,3 +2151,28 @@ fn circus_and_discovery_health_and_the_live_count_are_said_when_they_change() {
         )
     );
 }
+
+/// Discovery answering while the namespace asked for is still being read starts no second
+/// read of it (a big state file parsed twice at once is twice its memory): the read under
+/// way is answered with the snapshot in hand.
+#[test]
+fn discovery_answering_during_the_first_read_starts_no_second_one() {
+    let dir = fixture("demo");
+    let store = dynamo_ctl::state::Store::new(&dir);
+    let mut app = App::new(dir.clone(), false, Some("dynamo".into()));
+    app.set_clock(now(), CLOCK);
+    app.awaiting_discovery = true;
+    let start = app.start();
+    assert_eq!(start.len(), 1);
+    let more = app.update(Action::InstancesChanged(Box::new(live(&[(
+        "other", "backend", "generate", 0x24f4,
+    )]))));
+    assert!(
+        !more.iter().any(|e| matches!(e, Effect::Refresh { .. })),
+        "{more:?}"
+    );
+    for e in start {
+        app.update(effects::run_blocking(&store, e));
+    }
+    assert_eq!(current(&app).name, "dynamo");
+}

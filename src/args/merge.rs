@@ -15,8 +15,21 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let m = Cli::command().try_get_matches_from(args)?;
-    let cli = Cli::from_arg_matches(&m)?;
+    let mut m = Cli::command().try_get_matches_from(args)?;
+    // Which of the subcommand's arguments its own command line gave, noted before the
+    // matches are taken apart (`from_arg_matches_mut` moves the values out instead of
+    // copying every match).
+    let given = Given(
+        m.subcommand()
+            .map(|(_, sm)| {
+                sm.ids()
+                    .filter(|id| sm.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+                    .map(|id| id.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
+    let cli = Cli::from_arg_matches_mut(&mut m)?;
     let mut g = Global {
         state_dir: cli.state.state_dir,
         demo: cli.state.demo,
@@ -43,18 +56,17 @@ where
     let Some(sub) = cli.command else {
         return Ok((g, None));
     };
-    let sm = m
-        .subcommand()
-        .map(|(_, sm)| sm)
-        .expect("a subcommand was parsed");
-    let cmd = sub.merge_into(sm, &mut g);
+    let cmd = sub.merge_into(&given, &mut g);
     Ok((g, Some(cmd)))
 }
 
-/// Whether the subcommand's matches hold `id` from its own command line (not a default,
-/// not the environment: those the level before the subcommand's name has too).
-fn given(m: &ArgMatches, id: &str) -> bool {
-    m.value_source(id) == Some(ValueSource::CommandLine)
+/// The ids of the arguments the subcommand's own command line gave (not a default, not
+/// the environment: those the level before the subcommand's name has too).
+struct Given(Vec<String>);
+
+/// Whether the subcommand's own command line gave `id`.
+fn given(m: &Given, id: &str) -> bool {
+    m.0.iter().any(|g| g == id)
 }
 
 /// Copies the fields the subcommand was given on its command line into `g`.
@@ -65,37 +77,37 @@ macro_rules! take {
 }
 
 impl NsArg {
-    fn merge_into(self, m: &ArgMatches, g: &mut Global) {
+    fn merge_into(self, m: &Given, g: &mut Global) {
         take!(m, g, self, namespace);
     }
 }
 
 impl OutputArg {
-    fn merge_into(self, m: &ArgMatches, g: &mut Global) {
+    fn merge_into(self, m: &Given, g: &mut Global) {
         take!(m, g, self, output);
     }
 }
 
 impl StateArgs {
-    fn merge_into(self, m: &ArgMatches, g: &mut Global) {
+    fn merge_into(self, m: &Given, g: &mut Global) {
         take!(m, g, self, state_dir, demo, keep);
     }
 }
 
 impl ArbiterArgs {
-    fn merge_into(self, m: &ArgMatches, g: &mut Global) {
+    fn merge_into(self, m: &Given, g: &mut Global) {
         take!(m, g, self, state_only, arbiter_timeout);
     }
 }
 
 impl ChangeTimeouts {
-    fn merge_into(self, m: &ArgMatches, g: &mut Global) {
+    fn merge_into(self, m: &Given, g: &mut Global) {
         take!(m, g, self, lock_timeout, start_timeout, stop_timeout);
     }
 }
 
 impl DiscoveryArgs {
-    fn merge_into(self, m: &ArgMatches, g: &mut Global) {
+    fn merge_into(self, m: &Given, g: &mut Global) {
         take!(
             m,
             g,
@@ -110,7 +122,7 @@ impl DiscoveryArgs {
 }
 
 impl MetricsArgs {
-    fn merge_into(mut self, m: &ArgMatches, g: &mut Global) {
+    fn merge_into(mut self, m: &Given, g: &mut Global) {
         // --metrics is repeatable: the URLs of both levels.
         if given(m, "metrics") {
             g.metrics.append(&mut self.metrics);
@@ -120,7 +132,7 @@ impl MetricsArgs {
 }
 
 impl ChangeGroups {
-    fn merge_into(self, m: &ArgMatches, g: &mut Global) {
+    fn merge_into(self, m: &Given, g: &mut Global) {
         self.ns.merge_into(m, g);
         self.output.merge_into(m, g);
         self.state.merge_into(m, g);
@@ -132,7 +144,7 @@ impl ChangeGroups {
 impl Sub {
     /// Merges the subcommand's flags into `g` (given after its name, they win) and returns
     /// the command.
-    fn merge_into(self, m: &ArgMatches, g: &mut Global) -> Command {
+    fn merge_into(self, m: &Given, g: &mut Global) -> Command {
         match self {
             Sub::Completions { shell } => Command::Completions { shell },
             Sub::Man => Command::Man,

@@ -183,3 +183,31 @@ fn the_command_keeps_its_own_arguments() {
         Some(Command::Top { namespace: Some(n), window, watch: true }) if n == "x" && window == 2.0
     ));
 }
+
+/// The subcommands are built lazily (`defer`): once built, each keeps the description and
+/// arguments it has in the help listing (a flattened group's doc comment must not replace
+/// the description).
+#[test]
+fn deferred_subcommands_keep_their_descriptions_once_built() {
+    let cmd = Cli::command();
+    let listed: Vec<(String, Option<String>)> = cmd
+        .get_subcommands()
+        .map(|s| {
+            (
+                s.get_name().to_string(),
+                s.get_about().map(|a| a.to_string()),
+            )
+        })
+        .collect();
+    assert!(listed.len() >= 9);
+    let mut built = cmd;
+    built.build();
+    for (name, about) in listed {
+        let sc = built.find_subcommand(&name).expect("listed");
+        assert!(about.is_some(), "{name} has no description");
+        assert_eq!(sc.get_about().map(|a| a.to_string()), about, "{name}");
+        if name != "man" {
+            assert!(sc.get_arguments().count() > 1, "{name} has no arguments");
+        }
+    }
+}

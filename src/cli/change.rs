@@ -91,8 +91,16 @@ pub(super) fn change(
     if let ChangeOp::Remove { force: true, .. } | ChangeOp::Scale { force: true, .. } = op {
         opts.kill = Kill::AfterTimeout;
     }
-    let one = |r: Result<(ops::Step, crate::state::Document), ops::OpError>| match r {
-        Ok((step, _)) => (vec![step], None),
+    // The document a file-only add or remove wrote (or found unchanged), under the lock a
+    // moment ago: the counts printed after it come from it, not from a third read of the
+    // file. A change through the arbiter took seconds: the file is read again after it.
+    let mut after = None;
+    let keep_after = g.file_only_reason().is_some();
+    let mut one = |r: Result<(ops::Step, crate::state::Document), ops::OpError>| match r {
+        Ok((step, doc)) => {
+            after = keep_after.then_some(doc);
+            (vec![step], None)
+        }
         Err(e) => (vec![], Some(e)),
     };
     let mode = mode_of(&mut client);
@@ -141,9 +149,8 @@ pub(super) fn change(
         None if timed_out || live_error.is_some() => 1,
         None => 0,
     };
-    let running = store
-        .load(ns)
-        .ok()
+    let running = after
+        .or_else(|| store.load(ns).ok())
         .map(|d| running_counts(&scale::summarize(&d.state)));
     // Said once, when something changed: no process followed the file.
     if let Some(reason) = g.file_only_reason()

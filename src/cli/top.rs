@@ -40,9 +40,13 @@ pub(super) fn top(g: &Global, ns: Option<&str>, window: f64, watch: bool, paint:
                     window.as_secs_f64()
                 );
             }
+            // The second scrape starts `window` after the first started (not after it was
+            // read and parsed): the two answers are about `window` apart, and a big page is
+            // not waited for twice on top of the window.
+            let first = tokio::time::Instant::now();
             let _ = c.poll(ns).await;
             tokio::select! {
-                _ = tokio::time::sleep(window) => {}
+                _ = tokio::time::sleep_until(first + window) => {}
                 _ = tokio::signal::ctrl_c() => return 130,
             }
         }

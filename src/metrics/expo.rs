@@ -112,6 +112,9 @@ pub struct PageParser {
     workers: Vec<(WorkerKey, WorkerSeries)>,
     index: HashMap<Box<[u8]>, u32>,
     scratch: Vec<u8>,
+    /// The last sample's worker: its key (as [`key_bytes`]) and index. A page that lists a
+    /// worker's series together finds it again without hashing.
+    last: Option<(Vec<u8>, u32)>,
     /// The start of a line whose end has not arrived yet.
     partial: Vec<u8>,
     /// Inside a line longer than [`MAX_LINE`]: dropping bytes up to its end.
@@ -123,7 +126,7 @@ pub struct PageParser {
 impl PageParser {
     pub fn feed(&mut self, mut chunk: &[u8]) {
         if self.skipping {
-            match chunk.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', chunk) {
                 Some(i) => {
                     chunk = &chunk[i + 1..];
                     self.skipping = false;
@@ -132,7 +135,7 @@ impl PageParser {
             }
         }
         if !self.partial.is_empty() {
-            match chunk.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', chunk) {
                 Some(i) => {
                     let mut line = std::mem::take(&mut self.partial);
                     line.extend_from_slice(&chunk[..i]);
@@ -148,9 +151,9 @@ impl PageParser {
             }
         }
         let mut start = 0;
-        while let Some(i) = chunk[start..].iter().position(|&b| b == b'\n') {
-            self.line(&chunk[start..start + i]);
-            start += i + 1;
+        for end in memchr::memchr_iter(b'\n', chunk) {
+            self.line(&chunk[start..end]);
+            start = end + 1;
         }
         self.keep_partial(&chunk[start..]);
     }
@@ -352,7 +355,13 @@ impl PageParser {
         let (ns, comp) = (s.namespace.as_deref()?, s.component.as_deref()?);
         let id = s.worker_id.as_deref().unwrap_or("");
         key_bytes(&mut self.scratch, ns, comp, id);
+        if let Some((key, i)) = &self.last
+            && *key == self.scratch
+        {
+            return Some(*i as usize);
+        }
         if let Some(&i) = self.index.get(self.scratch.as_slice()) {
+            self.remember(i);
             return Some(i as usize);
         }
         if self.workers.len() >= MAX_WORKERS {
@@ -362,6 +371,7 @@ impl PageParser {
         let i = self.workers.len();
         self.index
             .insert(self.scratch.clone().into_boxed_slice(), i as u32);
+        self.remember(i as u32);
         self.workers.push((
             WorkerKey {
                 namespace: ns.to_string(),
@@ -371,6 +381,14 @@ impl PageParser {
             WorkerSeries::default(),
         ));
         Some(i)
+    }
+
+    /// Makes worker `i`, whose key is in `scratch`, the last one seen.
+    fn remember(&mut self, i: u32) {
+        let (key, at) = self.last.get_or_insert_with(|| (Vec::new(), 0));
+        key.clear();
+        key.extend_from_slice(&self.scratch);
+        *at = i;
     }
 }
 
@@ -441,17 +459,42 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Byte classes of the text format, looked up (a page is scanned byte by byte):
+/// [`NAME`] a metric name's letters, digits, `_` and `:`; [`LABEL`] a label name's (no
+/// `:`); [`START`] what starts a metric name (no digit).
+const NAME: u8 = 1;
+const LABEL: u8 = 2;
+const START: u8 = 4;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphabetic() || b == b'_' {
+            t[c] = NAME | LABEL | START;
+        } else if b.is_ascii_digit() {
+            t[c] = NAME | LABEL;
+        } else if b == b':' {
+            t[c] = NAME | START;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// The end of the run of bytes of `class` in `b` from `i`.
+fn scan(b: &[u8], i: usize, class: u8) -> usize {
+    b.get(i..)
+        .and_then(|rest| rest.iter().position(|&c| CLASS[c as usize] & class == 0))
+        .map_or(b.len(), |n| i + n)
+}
+
 /// `name[{label="value",...}] value [timestamp]`; `None` when the line is not that.
 fn sample(b: &[u8]) -> Option<Sample<'_>> {
-    let is_start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b':';
-    let is_cont = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
-    if !is_start(*b.first()?) {
+    if CLASS[*b.first()? as usize] & START == 0 {
         return None;
     }
-    let mut i = 1;
-    while i < b.len() && is_cont(b[i]) {
-        i += 1;
-    }
+    let mut i = scan(b, 1, NAME);
     // ASCII by construction.
     let mut s = Sample {
         name: std::str::from_utf8(&b[..i]).ok()?,
@@ -474,9 +517,7 @@ fn sample(b: &[u8]) -> Option<Sample<'_>> {
                 _ => {}
             }
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
+            i = scan(b, i, LABEL);
             let label = &b[start..i];
             if label.is_empty() {
                 return None;
@@ -493,14 +534,12 @@ fn sample(b: &[u8]) -> Option<Sample<'_>> {
             let vstart = i;
             let mut escaped = false;
             loop {
-                match b.get(i)? {
-                    b'\\' => {
-                        escaped = true;
-                        i += 2;
-                    }
-                    b'"' => break,
-                    _ => i += 1,
+                i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+                if b[i] == b'"' {
+                    break;
                 }
+                escaped = true;
+                i += 2;
             }
             let raw = b.get(vstart..i)?;
             i += 1;

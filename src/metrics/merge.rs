@@ -4,6 +4,7 @@
 //! the scrapes.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde::Serialize;
 
@@ -186,20 +187,24 @@ pub(super) fn merge(partials: Vec<Partial>) -> (Metrics, Vec<SourceQuality>) {
         quality.push(p.quality);
         for mut i in p.instances {
             // Health from the instance's own source, else the first source that knows it.
-            match by_key.get_mut(&i.key) {
-                Some(have) if !have.stale || i.stale => {
-                    if have.health.is_none() {
-                        have.health = i.health;
+            // One search per instance; the key moves into the map (the map's key is the
+            // one read below, `i.key` is left empty).
+            match by_key.entry(std::mem::take(&mut i.key)) {
+                Entry::Occupied(mut o) => {
+                    let have = o.get_mut();
+                    if !have.stale || i.stale {
+                        if have.health.is_none() {
+                            have.health = i.health;
+                        }
+                    } else {
+                        if i.health.is_none() {
+                            i.health = have.health.take();
+                        }
+                        *have = i;
                     }
                 }
-                Some(have) => {
-                    if i.health.is_none() {
-                        i.health = have.health.take();
-                    }
-                    *have = i;
-                }
-                None => {
-                    by_key.insert(i.key.clone(), i);
+                Entry::Vacant(v) => {
+                    v.insert(i);
                 }
             }
         }
@@ -223,27 +228,33 @@ pub(super) fn merge(partials: Vec<Partial>) -> (Metrics, Vec<SourceQuality>) {
     let mut instances = Vec::with_capacity(by_key.len());
     // Per component: the load so far, its instances' buckets and KV uses.
     type Acc = (ComponentLoad, Reading<Buckets>, (f64, usize));
-    let mut comps: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    // The instances come in key order, so a component's are together: its accumulator is
+    // the last one, in (namespace, component) order.
+    let mut comps: Vec<Acc> = Vec::new();
     for (key, i) in by_key {
-        let (c, buckets, kv) = comps
-            .entry((key.namespace.clone(), key.component.clone()))
-            .or_insert_with(|| {
-                (
-                    ComponentLoad {
-                        namespace: key.namespace.clone(),
-                        component: key.component.clone(),
-                        instances: 0,
-                        requests_per_s: None,
-                        inflight: None,
-                        p50_seconds: None,
-                        p95_seconds: None,
-                        errors_per_s: None,
-                        kv_cache_usage: None,
-                    },
-                    Reading::Absent,
-                    (0.0, 0),
-                )
-            });
+        let same = comps
+            .last()
+            .is_some_and(|(c, _, _)| c.namespace == key.namespace && c.component == key.component);
+        if !same {
+            comps.push((
+                ComponentLoad {
+                    namespace: key.namespace.clone(),
+                    component: key.component.clone(),
+                    instances: 0,
+                    requests_per_s: None,
+                    inflight: None,
+                    p50_seconds: None,
+                    p95_seconds: None,
+                    errors_per_s: None,
+                    kv_cache_usage: None,
+                },
+                Reading::Absent,
+                (0.0, 0),
+            ));
+        }
+        let Some((c, buckets, kv)) = comps.last_mut() else {
+            continue;
+        };
         let live = !i.stale;
         let mut malformed = Vec::new();
         if live {
@@ -291,7 +302,7 @@ pub(super) fn merge(partials: Vec<Partial>) -> (Metrics, Vec<SourceQuality>) {
         });
     }
     let components = comps
-        .into_values()
+        .into_iter()
         .map(|(mut c, b, (kv, n))| {
             c.p50_seconds = q(0.5, &b);
             c.p95_seconds = q(0.95, &b);

@@ -16,7 +16,7 @@ use super::summary::split_entry;
 pub use super::change::{Change, gpu_phrase};
 pub use super::command::shell_quote;
 pub use super::summary::{
-    EntryName, GpuSlot, Instance, Summary, TypeSummary, free_gpus, parse_entry, summarize,
+    EntryName, GpuSlot, Instance, Summary, TypeSummary, brief, free_gpus, parse_entry, summarize,
 };
 
 /// Types that need a GPU even when their template holds none (the planner's two workers).

@@ -318,6 +318,15 @@ impl Store {
     /// `<target dir>/<target stem>.lock` of the file `path` resolves to, when that is not
     /// the lock `lock_path(ns)` already names (compared after resolving the directory).
     fn target_lock(&self, ns: &str, path: &Path) -> Result<Option<PathBuf>> {
+        // A file that is not a symlink is written where it is, beside our own lock: one
+        // lstat instead of resolving both paths (a readlink per component).
+        if !fs::symlink_metadata(path)
+            .map_err(io(path))?
+            .file_type()
+            .is_symlink()
+        {
+            return Ok(None);
+        }
         let target = fs::canonicalize(path).map_err(io(path))?;
         let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
             return Ok(None);

@@ -153,6 +153,40 @@ pub fn summarize(state: &State) -> Summary {
     }
 }
 
+/// What a listing shows of a namespace, [`summarize`]'s numbers without its per-instance
+/// lists (a 200,000-component state would build them only to count them): running
+/// instances per type in first-seen order, GPUs used and in all.
+pub fn brief(state: &State) -> (Vec<(String, usize)>, usize, usize) {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (key, comp) in &state.components {
+        let (ty, _) = split_entry(&state.namespace, key);
+        let i = *index.entry(ty).or_insert_with(|| {
+            counts.push((ty.to_string(), 0));
+            counts.len() - 1
+        });
+        if !comp.is_parked() {
+            counts[i].1 += 1;
+        }
+    }
+    let held: HashSet<String> = state
+        .components
+        .values()
+        .flat_map(|c| c.gpus().iter().map(|g| g.key()))
+        .collect();
+    let mut seen = HashSet::new();
+    let (mut total, mut used) = (0, 0);
+    for g in state.gpu_info().unwrap_or(&[]) {
+        let key = g.key();
+        let is_held = held.contains(&key);
+        if seen.insert(key) {
+            total += 1;
+            used += usize::from(is_held);
+        }
+    }
+    (counts, used, total)
+}
+
 /// gpu key -> watcher, for every allocated GPU.
 fn holders(state: &State) -> HashMap<String, String> {
     let mut held = HashMap::new();
@@ -182,4 +216,34 @@ pub fn free_gpus(state: &State) -> Vec<GpuId> {
         .collect();
     free.sort_by_key(|g| g.numeric().unwrap_or(u64::MAX));
     free
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Document;
+
+    #[test]
+    fn brief_says_what_summarize_counts() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        let mut n = 0;
+        for sub in ["demo", "reference", "rules"] {
+            for e in std::fs::read_dir(format!("{dir}/{sub}")).unwrap() {
+                let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+                let Ok(doc) = Document::parse(&text) else {
+                    continue;
+                };
+                let s = summarize(&doc.state);
+                let counts: Vec<(String, usize)> =
+                    s.types.iter().map(|t| (t.ty.clone(), t.running)).collect();
+                assert_eq!(
+                    brief(&doc.state),
+                    (counts, s.gpus_used, s.gpus_total),
+                    "{text}"
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 8, "{n} fixtures");
+    }
 }

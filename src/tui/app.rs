@@ -79,6 +79,7 @@ impl App {
                 awaiting_discovery: false,
                 planner_seen: Default::default(),
                 said: 0,
+                refreshing: Vec::new(),
                 load: Default::default(),
                 live: None,
                 state_listing: Listing::Loading,
@@ -270,10 +271,12 @@ impl App {
             Action::InstancesChanged(snap) => {
                 let d = &mut self.data;
                 d.on_instances(*snap);
-                // The namespace asked for had no state file: discovery may know it.
+                // The namespace asked for had no state file: discovery may know it. A read
+                // of it still running is answered with this snapshot in hand: no second.
                 if std::mem::take(&mut d.awaiting_discovery)
                     && d.want.is_some()
                     && d.current.is_none()
+                    && !d.refresh_running()
                 {
                     vec![Outcome::Effect(d.refresh())]
                 } else {

@@ -103,11 +103,11 @@ impl NsInfo {
             modified: e.modified,
             brief: match &e.doc {
                 Ok(doc) => {
-                    let s = scale::summarize(&doc.state);
+                    let (counts, gpus_used, gpus_total) = scale::brief(&doc.state);
                     Ok(Brief {
-                        counts: s.types.iter().map(|t| (t.ty.clone(), t.running)).collect(),
-                        gpus_used: s.gpus_used,
-                        gpus_total: s.gpus_total,
+                        counts,
+                        gpus_used,
+                        gpus_total,
                     })
                 }
                 Err(err) => Err(err.to_string()),
@@ -284,6 +284,8 @@ pub struct Data {
     pub said: u64,
     /// How many lines a log panel keeps (config `log_lines`).
     pub log_lines: usize,
+    /// The namespace (`want`) of each refresh started and not yet answered.
+    pub refreshing: Vec<Option<String>>,
 }
 
 /// How many status messages `M` keeps.

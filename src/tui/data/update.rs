@@ -129,9 +129,17 @@ impl Data {
 
     pub fn refresh(&mut self) -> Effect {
         self.pending += 1;
+        self.refreshing.push(self.want.clone());
         Effect::Refresh {
             ns: self.want.clone(),
         }
+    }
+
+    /// A refresh of the namespace asked for is running: its answer is still to come (a
+    /// second one would read and parse the file again at the same time, twice the memory
+    /// of a big state file).
+    pub fn refresh_running(&self) -> bool {
+        self.refreshing.contains(&self.want)
     }
 
     pub fn say(&mut self, severity: Severity, text: impl Into<String>) {
@@ -273,6 +281,10 @@ impl Data {
 
     /// A directory listing and maybe a read of the open namespace came back.
     pub fn on_refreshed(&mut self, r: Refresh) -> Vec<Outcome> {
+        let answered = r.ns.as_ref().map(|(name, _)| name.clone());
+        if let Some(i) = self.refreshing.iter().position(|w| *w == answered) {
+            self.refreshing.swap_remove(i);
+        }
         let mut out = Vec::new();
         self.state_listing = r.listing;
         self.merge_listing();
