@@ -9,12 +9,15 @@
 //! relies on is done here: the standard descriptors made safe to write, SIGPIPE ignored,
 //! stdout flushed at exit, and a panic's exit code 101. `std::env::args` needs nothing:
 //! glibc hands the arguments to std's own initializer.
-#![no_main]
+// The test harness has its own `main` (`cargo test` builds this file as a test too).
+#![cfg_attr(not(test), no_main)]
 
-use std::ffi::{c_char, c_int};
-
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
-pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+pub extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
     sanitize_standard_fds();
     // A reader that went away is an EPIPE error the writers handle (`dynamo-ctl man |
     // head -1` exits 0), not a silent death.
@@ -28,6 +31,7 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
 /// A closed stdin, stdout or stderr is reopened on /dev/null, as Rust's start-up does: else
 /// the next file opened (a state file's temporary copy) would take its number, and a line
 /// printed would be written into it.
+#[cfg_attr(test, allow(dead_code))]
 fn sanitize_standard_fds() {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
