@@ -14,15 +14,16 @@
 # other work (builds, other tests) disturbs far less than a ratio of two medians taken
 # minutes apart.
 #
-# Usage: scripts/measure-startup.sh [BIN]   (default: target/release/dynamo-ctl, built)
+# Usage: scripts/measure-startup.sh [BIN]   (default: the release binary to install, built
+# by scripts/build-release.sh: static-pie on Linux glibc; give target/release/dynamo-ctl of
+# a plain `cargo build --release` to measure the dynamically linked one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-300}"
 if [ $# -ge 1 ]; then
   BIN="$(realpath "$1")"
 else
-  cargo build --release --quiet
-  BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/dynamo-ctl"
+  BIN="$(scripts/build-release.sh)"
 fi
 
 WORK="$(mktemp -d)"

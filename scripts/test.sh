@@ -63,3 +63,22 @@ echo "== cargo test"
 cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
 # Summed for the record (cargo prints one result line per test binary).
 awk '/^test result:/ {p+=$4; f+=$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.txt
+
+# The release binary as it is installed (scripts/build-release.sh: static-pie on Linux
+# glibc), run for real: a read, a change, and a host-name lookup (static glibc resolves
+# `localhost` itself; a closed port is a clean error, exit 1).
+echo "== the release binary (scripts/build-release.sh)"
+BIN="$(scripts/build-release.sh)"
+smoke="$(mktemp -d)"
+trap 'rm -rf "$smoke"' EXIT
+cp fixtures/demo/dynamo.json "$smoke/"
+"$BIN" --version
+"$BIN" --state-dir "$smoke" --no-discovery list > /dev/null
+"$BIN" --state-dir "$smoke" --no-discovery add dynamo VllmWorker --state-only -o json 2>/dev/null \
+  | grep -q '"op": "added"'
+"$BIN" --state-dir "$smoke" --no-discovery show dynamo -o json | grep -q '"dynamo_VllmWorker_2"'
+if "$BIN" --state-dir "$smoke" --etcd-endpoints http://localhost:1 instances > "$smoke/out" 2>&1; then
+  echo "test.sh: instances against a closed port exited 0"; exit 1
+fi
+grep -q "localhost:1: Connection refused" "$smoke/out"
+echo "release binary: ok"
