@@ -101,6 +101,8 @@ fn one_table_joins_file_circus_discovery_and_load_and_sorts_two_ways() {
         r11.contains("11 ✓") && r11.contains("ready") && r11.contains("3.00/s"),
         "{r11}"
     );
+    // --state-only: circus is never asked, and the Process column says so.
+    assert!(r11.contains("? (circus not asked: --state-only)"), "{r11}");
     let r33 = row(&t, "dynamo_VllmWorker_2");
     assert!(r33.contains("33 ✗"), "{r33}");
     assert!(row(&t, "dynamo_VllmWorker_1").contains("notready"), "{t}");

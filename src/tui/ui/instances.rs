@@ -18,6 +18,10 @@ use crate::tui::theme::Theme;
 /// The CLI's words ([`process_words`]), with a mark and a colour.
 pub fn process<'a>(t: &Theme, app: &Data, watcher: &str, parked: bool) -> Span<'a> {
     let pids = app.arbiter.pids(watcher);
+    // `--demo` / `--state-only`: circus is never asked, so say that, not "not heard".
+    if let (crate::tui::data::ArbiterStatus::FileOnly(why), false) = (&app.arbiter, parked) {
+        return Span::styled(format!("? (circus not asked: {why})"), t.muted());
+    }
     let (kind, words) = process_words(parked, pids.as_deref());
     match kind {
         ProcessKind::Parked | ProcessKind::Unknown => Span::styled(words, t.muted()),
