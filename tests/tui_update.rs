@@ -2176,3 +2176,32 @@ fn discovery_answering_during_the_first_read_starts_no_second_one() {
     }
     assert_eq!(current(&app).name, "dynamo");
 }
+
+#[test]
+fn enter_again_while_a_namespace_opens_reads_it_once() {
+    let d = tui_support::demo_copy();
+    let store = dynamo_ctl::state::Store::new(d.path());
+    let (mut app, _) = app_on(d.path(), None, false);
+    let pos = app
+        .visible_namespaces()
+        .iter()
+        .position(|n| n.name == "dynamo")
+        .unwrap();
+    set_picker(&mut app, pos);
+    let first = app.update(code(KeyCode::Enter));
+    assert!(
+        matches!(&first[..], [Effect::Refresh { ns: Some(n) }] if n == "dynamo"),
+        "{first:?}"
+    );
+    // The file is still being read: a second Enter starts no second read.
+    assert!(app.update(code(KeyCode::Enter)).is_empty());
+    let opening = app
+        .history
+        .iter()
+        .filter(|s| s.text == "opening dynamo…")
+        .count();
+    assert_eq!(opening, 1);
+    let a = effects::run_blocking(&store, first[0].clone());
+    app.update(a);
+    assert_eq!(current(&app).name, "dynamo");
+}

@@ -9,7 +9,11 @@ impl App {
         let d = &mut self.data;
         match ask {
             Ask::Open(name) => {
-                if d.current.as_ref().is_some_and(|c| c.name == name) {
+                // Open already, or being opened (Enter again while it reads): nothing more.
+                let opening = d.current.is_none() && d.want.as_deref() == Some(name.as_str());
+                if d.current.as_ref().is_some_and(|c| c.name == name)
+                    || (opening && d.refresh_running())
+                {
                     return Vec::new();
                 }
                 d.want = Some(name.clone());
