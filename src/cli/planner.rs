@@ -22,7 +22,12 @@ pub(super) fn of<'a>(snap: &'a Snapshot, ns: &str) -> Known<'a> {
     };
     if !first.ok() {
         let why = first.error.as_deref().unwrap_or("no answer");
-        return Known::Unknown(format!("unknown: etcd {}: {}", first.location, why));
+        // A refused connect names its endpoint already; other errors do not.
+        return Known::Unknown(if why.starts_with(&first.location) {
+            format!("unknown: etcd {why}")
+        } else {
+            format!("unknown: etcd {}: {why}", first.location)
+        });
     }
     Known::Read(snap.planners.get(ns))
 }
