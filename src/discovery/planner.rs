@@ -105,6 +105,14 @@ impl Raw {
         self.nums.iter().all(Option::is_none) && self.json.is_none()
     }
 
+    /// `leaf`'s value could not be read.
+    fn fail(&mut self, leaf: Leaf, why: String) {
+        match self.slot(leaf) {
+            Some(slot) => *slot = Some(Err(why)),
+            None => self.json = Some(Err(why)),
+        }
+    }
+
     fn slot(&mut self, leaf: Leaf) -> Option<&mut Option<Result<u64, String>>> {
         let i = match leaf {
             Leaf::Prefill => 0,
@@ -162,6 +170,29 @@ pub(crate) struct PlannerKeys {
 impl PlannerKeys {
     /// Routes an etcd key: true when it was a planner key (kept or counted).
     pub fn put(&mut self, k: &[u8], v: &[u8]) -> bool {
+        self.set(k, |raw, leaf| {
+            if v.len() > MAX_VALUE {
+                raw.fail(
+                    leaf,
+                    format!("is {} bytes, over the {MAX_VALUE} byte cap", v.len()),
+                );
+            } else if let Some(slot) = raw.slot(leaf) {
+                *slot = Some(number(v));
+            } else {
+                raw.json = Some(json(v));
+            }
+        })
+    }
+
+    /// A key too large to read: said with its namespace's decision.
+    pub fn oversized(&mut self, k: &[u8]) -> bool {
+        let msg = format!("is over the {} byte cap", super::etcd::MAX_PAGE_BYTES);
+        self.set(k, |raw, leaf| raw.fail(leaf, msg))
+    }
+
+    /// Applies `f` to key `k`'s namespace (one past [`MAX_NAMESPACES`] is counted, not
+    /// kept); true when `k` is a planner key.
+    fn set(&mut self, k: &[u8], f: impl FnOnce(&mut Raw, Leaf)) -> bool {
         let Some((ns, leaf)) = key(k) else {
             return false;
         };
@@ -169,13 +200,7 @@ impl PlannerKeys {
             self.dropped = self.dropped.saturating_add(1);
             return true;
         }
-        let raw = self.by_ns.entry(ns.to_string()).or_default();
-        let too_big = (v.len() > MAX_VALUE)
-            .then(|| format!("is {} bytes, over the {MAX_VALUE} byte cap", v.len()));
-        match raw.slot(leaf) {
-            Some(slot) => *slot = Some(too_big.map_or_else(|| number(v), Err)),
-            None => raw.json = Some(too_big.map_or_else(|| json(v), Err)),
-        }
+        f(self.by_ns.entry(ns.to_string()).or_default(), leaf);
         true
     }
 
@@ -192,24 +217,6 @@ impl PlannerKeys {
             if raw.is_empty() {
                 self.by_ns.remove(ns);
             }
-        }
-        true
-    }
-
-    /// A key too large to read: said with its namespace's decision.
-    pub fn oversized(&mut self, k: &[u8]) -> bool {
-        let Some((ns, leaf)) = key(k) else {
-            return false;
-        };
-        if !self.by_ns.contains_key(ns) && self.by_ns.len() >= MAX_NAMESPACES {
-            self.dropped = self.dropped.saturating_add(1);
-            return true;
-        }
-        let msg = format!("is over the {} byte cap", super::etcd::MAX_PAGE_BYTES);
-        let raw = self.by_ns.entry(ns.to_string()).or_default();
-        match raw.slot(leaf) {
-            Some(slot) => *slot = Some(Err(msg)),
-            None => raw.json = Some(Err(msg)),
         }
         true
     }

@@ -150,6 +150,35 @@ pub const COPY: KeyDef = k(
     false,
     "",
 );
+/// `<` / `>` in a sortable table: the sort moves one column.
+pub const SORT_PREV: KeyDef = k(
+    &[C('<')],
+    "<",
+    "sort by the column on the left",
+    Cmd::SortPrev,
+    false,
+    "",
+);
+pub const SORT_NEXT: KeyDef = k(
+    &[C('>')],
+    ">",
+    "sort by the column on the right",
+    Cmd::SortNext,
+    false,
+    "sort",
+);
+
+/// A sort command on a table of `columns` sortable columns; false for any other command.
+pub fn sort(cmd: Cmd, sort: &mut crate::tui::widgets::Sort, columns: usize) -> bool {
+    match cmd {
+        Cmd::SortBy(col) => sort.by(usize::from(col)),
+        Cmd::SortPrev => sort.shift(-1, columns),
+        Cmd::SortNext => sort.shift(1, columns),
+        _ => return false,
+    }
+    true
+}
+
 pub const TOP: KeyDef = k(
     &[C('g'), K(KeyCode::Home)],
     "g/Home",

@@ -134,6 +134,17 @@ impl Load {
     }
 
     /// One instance's load by its id in hex.
+    /// Every instance of `ns` in the last round, by its id in hex: one map for a table of
+    /// them (not [`Load::instance`], a search, per row).
+    pub fn by_instance(&self, ns: &str) -> std::collections::HashMap<&str, &InstanceLoad> {
+        self.last
+            .iter()
+            .flat_map(|m| m.instances.iter())
+            .filter(|i| i.namespace == ns)
+            .map(|i| (i.instance_id_hex.as_str(), i))
+            .collect()
+    }
+
     pub fn instance(&self, ns: &str, id_hex: &str) -> Option<&InstanceLoad> {
         self.last
             .as_ref()?

@@ -81,22 +81,8 @@ pub const KEYS: &[KeyDef] = &[
         "remove",
     ),
     k(&[K(KeyCode::Esc)], "Esc", "back", Cmd::Close, false, "back"),
-    k(
-        &[C('<')],
-        "<",
-        "sort by the column on the left",
-        Cmd::SortPrev,
-        false,
-        "",
-    ),
-    k(
-        &[C('>')],
-        ">",
-        "sort by the column on the right",
-        Cmd::SortNext,
-        false,
-        "sort",
-    ),
+    crate::tui::keys::SORT_PREV,
+    crate::tui::keys::SORT_NEXT,
     sort_key('W', "W", 0),
     sort_key('I', "I", 1),
     sort_key('U', "U", 2),
@@ -271,14 +257,7 @@ pub fn joined<'a>(d: &'a Data, ty: &str, filter: &Filter, sort: Sort) -> Vec<Joi
                 .map(|i| i.instance_id)
                 .collect()
         });
-    let loads: std::collections::HashMap<&str, &InstanceLoad> = d
-        .load
-        .last
-        .iter()
-        .flat_map(|m| m.instances.iter())
-        .filter(|i| i.namespace == cur.name)
-        .map(|i| (i.instance_id_hex.as_str(), i))
-        .collect();
+    let loads = d.load.by_instance(&cur.name);
     let mut rows: Vec<Joined> = entries
         .into_iter()
         .map(|entry| {
@@ -301,14 +280,11 @@ pub fn joined<'a>(d: &'a Data, ty: &str, filter: &Filter, sort: Sort) -> Vec<Joi
         })
         .collect();
     if sort != Sort::default() {
-        let keys: Vec<SortKey> = rows.iter().map(|r| r.key(sort.col, d)).collect();
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by(|&a, &b| {
-            sort.cmp(&keys[a], &keys[b])
-                .then_with(|| rows[a].entry.watcher_name.cmp(&rows[b].entry.watcher_name))
-        });
-        let mut slots: Vec<Option<Joined>> = rows.into_iter().map(Some).collect();
-        rows = order.into_iter().filter_map(|i| slots[i].take()).collect();
+        rows = sort.order(
+            rows,
+            |r| r.key(sort.col, d),
+            |a, b| a.entry.watcher_name.cmp(&b.entry.watcher_name),
+        );
     }
     rows
 }
@@ -340,20 +316,12 @@ impl Panel for Instances {
             self.sync(d);
             return Vec::new();
         }
+        // The cursor stays on its instance: `sync` finds it where the sort put it.
+        if keys::sort(cmd, &mut self.sort, SORT_NAMES.len()) {
+            self.sync(d);
+            return Vec::new();
+        }
         match cmd {
-            // The cursor stays on its instance: `sync` finds it where the sort put it.
-            Cmd::SortBy(col) => {
-                self.sort.by(usize::from(col));
-                self.sync(d);
-            }
-            Cmd::SortPrev => {
-                self.sort.shift(-1, SORT_NAMES.len());
-                self.sync(d);
-            }
-            Cmd::SortNext => {
-                self.sort.shift(1, SORT_NAMES.len());
-                self.sync(d);
-            }
             Cmd::Filter => self.filter.start(),
             Cmd::Close if !self.filter.text().is_empty() => {
                 self.filter.clear();

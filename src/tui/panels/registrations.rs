@@ -97,22 +97,8 @@ pub const KEYS: &[KeyDef] = &[
         false,
         "back",
     ),
-    k(
-        &[C('<')],
-        "<",
-        "sort by the column on the left",
-        Cmd::SortPrev,
-        false,
-        "",
-    ),
-    k(
-        &[C('>')],
-        ">",
-        "sort by the column on the right",
-        Cmd::SortNext,
-        false,
-        "sort",
-    ),
+    crate::tui::keys::SORT_PREV,
+    crate::tui::keys::SORT_NEXT,
     k(
         &[C('C')],
         "C",
@@ -204,19 +190,12 @@ pub fn sorted<'a>(d: &'a Data, filter: &Filter, sort: Sort) -> Vec<LiveRow<'a>> 
     }
     // One map of the load rows, not a search per row (10,000 of each are common).
     let ns = d.current.as_ref().map_or("", |c| c.name.as_str());
-    let loads: std::collections::HashMap<&str, &crate::metrics::InstanceLoad> = d
-        .load
-        .last
-        .iter()
-        .flat_map(|m| m.instances.iter())
-        .filter(|l| l.namespace == ns)
-        .map(|l| (l.instance_id_hex.as_str(), l))
-        .collect();
-    let keys: Vec<SortKey> = rows.iter().map(|r| sort_key(r, sort.col, &loads)).collect();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| sort.cmp(&keys[a], &keys[b]));
-    let mut slots: Vec<Option<LiveRow>> = rows.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    let loads = d.load.by_instance(ns);
+    sort.order(
+        rows,
+        |r| sort_key(r, sort.col, &loads),
+        |_, _| std::cmp::Ordering::Equal,
+    )
 }
 
 /// The registered-instances panel's rows: the open namespace's instances in
@@ -300,19 +279,12 @@ impl Panel for Registrations {
             self.sync(d);
             return Vec::new();
         }
+        // The cursor stays on its instance: `sync` finds it where the sort put it.
+        if keys::sort(cmd, &mut self.sort, SORT_NAMES.len()) {
+            self.sync(d);
+            return Vec::new();
+        }
         match cmd {
-            Cmd::SortBy(col) => {
-                self.sort.by(usize::from(col));
-                self.sync(d);
-            }
-            Cmd::SortPrev => {
-                self.sort.shift(-1, SORT_NAMES.len());
-                self.sync(d);
-            }
-            Cmd::SortNext => {
-                self.sort.shift(1, SORT_NAMES.len());
-                self.sync(d);
-            }
             Cmd::Filter => self.filter.start(),
             Cmd::Close if !self.filter.text().is_empty() => {
                 self.filter.clear();

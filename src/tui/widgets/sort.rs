@@ -43,6 +43,18 @@ impl Sort {
         format!("sorted by {name} {}", if self.desc { "↓" } else { "↑" })
     }
 
+    /// `rows` in this order: each row's key computed once, ties by `tie` (stable).
+    pub fn order<T>(
+        &self,
+        rows: Vec<T>,
+        key: impl Fn(&T) -> SortKey,
+        tie: impl Fn(&T, &T) -> Ordering,
+    ) -> Vec<T> {
+        let mut keyed: Vec<(SortKey, T)> = rows.into_iter().map(|r| (key(&r), r)).collect();
+        keyed.sort_by(|a, b| self.cmp(&a.0, &b.0).then_with(|| tie(&a.1, &b.1)));
+        keyed.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// Compares two rows' keys of this sort's column (ties: `then`, e.g. by name).
     pub fn cmp(&self, a: &SortKey, b: &SortKey) -> Ordering {
         let o = match (a, b) {
