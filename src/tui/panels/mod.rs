@@ -111,8 +111,8 @@ pub fn copy(what: &str, text: String) -> Vec<Outcome> {
         shown.push('…');
     }
     vec![
-        say(Severity::Ok, format!("copied {what}: {shown}")),
         Outcome::Effect(Effect::Copy(text)),
+        say(Severity::Ok, format!("copied {what}: {shown}")),
     ]
 }
 

@@ -384,20 +384,8 @@ impl LogView {
         let Some(i) = self.line_at_hand() else {
             return vec![say(Severity::Info, "no line to copy")];
         };
-        let text = view[i].text.clone();
-        let shown: String = text.chars().take(60).collect();
-        let more = if shown.len() < text.len() { "…" } else { "" };
-        vec![
-            Outcome::Effect(Effect::Copy(text)),
-            say(
-                Severity::Info,
-                format!(
-                    "copied line {} of {} to the terminal's clipboard (OSC 52): \"{shown}{more}\"",
-                    i + 1,
-                    view.len()
-                ),
-            ),
-        ]
+        let what = format!("line {} of {}", i + 1, view.len());
+        super::copy(&what, view[i].text.clone())
     }
 }
 
