@@ -9,6 +9,7 @@ pub mod demo;
 pub mod discovery;
 pub mod logs;
 pub mod metrics;
+pub mod rows;
 pub mod state;
 pub mod text;
 pub mod tui;

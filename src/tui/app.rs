@@ -88,6 +88,8 @@ impl App {
                 paused: false,
                 last_refresh: None,
                 log_lines: crate::logs::DEFAULT_LINES,
+                rows: Default::default(),
+                rows_stale: false,
             },
             screen: Picker::default().into(),
             popups: Vec::new(),
@@ -167,6 +169,7 @@ impl App {
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         let mut effects = self.update_inner(action);
+        self.data.rejoin();
         if self.data.said != self.synced_said {
             self.synced_said = self.data.said;
             effects.extend(self.follow_data());
@@ -219,6 +222,7 @@ impl App {
                 if d.current.as_ref().is_some_and(|c| c.name == ns) && !d.paused {
                     d.say_metrics_health(&metrics);
                     d.load.on_sample(&ns, *metrics);
+                    d.rows_stale = true;
                 } else {
                     self.unchanged = true;
                 }
@@ -265,6 +269,7 @@ impl App {
                 // A change of circus's health is said, with where and why.
                 d.say_arbiter_change(&seen);
                 d.arbiter = seen;
+                d.rows_stale = true;
                 // A confirm states where the change goes: it follows the arbiter too.
                 Vec::new()
             }
@@ -334,6 +339,7 @@ impl App {
     /// After the data changed: the screen matches it (the dashboard while a namespace is
     /// open, the picker otherwise), and every panel follows it.
     fn follow_data(&mut self) -> Vec<Effect> {
+        self.data.rejoin();
         let open = self.data.current.as_ref().map(|c| c.name.clone());
         match (&self.screen, &open) {
             (AnyPanel::Picker(_), Some(_)) => {

@@ -153,6 +153,13 @@ pub fn reference_app(readonly: bool) -> App {
 }
 
 pub fn render_with(app: &App, w: u16, h: u16, mode: ColorMode) -> Buffer {
+    // The joined rows a frame draws are what the sources say now: a source that changed
+    // without marking them stale fails every test that draws after it.
+    assert!(!app.rows_stale, "drawn with stale rows");
+    assert!(
+        app.rows == app.join(),
+        "the rows drawn are not those of the sources"
+    );
     let theme = Theme::new(mode);
     let banner = ui::banner();
     let view = ui::View {

@@ -18,6 +18,7 @@ impl App {
                 }
                 d.want = Some(name.clone());
                 d.current = None;
+                d.rows_stale = true;
                 d.say(Severity::Info, format!("opening {name}…"));
                 effects.push(d.refresh());
                 effects.extend(self.follow_data());
@@ -28,6 +29,7 @@ impl App {
                 };
                 d.want = None;
                 d.arbiter = ArbiterStatus::Unknown;
+                d.rows_stale = true;
                 d.say(Severity::Info, format!("left namespace {}", cur.name));
                 effects.push(d.refresh());
                 effects.extend(self.follow_data());

@@ -13,6 +13,7 @@ pub use lines::Lines;
 
 use crate::arbiter::{Options, Watcher};
 use crate::discovery::Snapshot;
+use crate::rows::Rows;
 use crate::state::json::JsonStyle;
 use crate::state::scale::{self, Summary};
 use crate::state::{Document, NamespaceEntry};
@@ -286,6 +287,44 @@ pub struct Data {
     pub log_lines: usize,
     /// The namespace (`want`) of each refresh started and not yet answered.
     pub refreshing: Vec<Option<String>>,
+    /// The open namespace's rows: file, circus, discovery, planner and load joined
+    /// ([`Rows`]); rebuilt when one of them changes ([`Data::rejoin`]), never per frame.
+    pub rows: Rows,
+    /// A source of [`Data::rows`] changed since they were joined.
+    pub rows_stale: bool,
+}
+
+impl Data {
+    /// The open namespace's rows as the sources say now.
+    pub fn join(&self) -> Rows {
+        let Some(cur) = &self.current else {
+            return Rows::default();
+        };
+        let circus = match &self.arbiter {
+            ArbiterStatus::Online { watchers, .. } => Some(crate::rows::Circus {
+                watchers,
+                unknown: &[],
+            }),
+            _ => None,
+        };
+        let src = crate::rows::Sources {
+            circus,
+            live: self.live.as_ref(),
+            metrics: self.load.last.as_ref(),
+        };
+        if cur.discovery_only {
+            Rows::of_discovery(&cur.name, src)
+        } else {
+            Rows::of_file(&cur.summary, src)
+        }
+    }
+
+    /// Joins the rows again when a source changed since the last join.
+    pub fn rejoin(&mut self) {
+        if std::mem::take(&mut self.rows_stale) {
+            self.rows = self.join();
+        }
+    }
 }
 
 /// How many status messages `M` keeps.

@@ -208,6 +208,7 @@ impl Data {
         self.follow_planners(&snap);
         self.track.on_snapshot(self.live.as_ref(), &snap, self.now);
         self.live = Some(snap);
+        self.rows_stale = true;
         self.merge_listing();
         self.check_follow();
         if let Some(cur) = &mut self.current
@@ -319,6 +320,7 @@ impl Data {
                     }
                 }
                 self.current = Some(Current::new(name, path, *doc, modified));
+                self.rows_stale = true;
                 self.reread_broken = false;
                 self.last_refresh = Some(self.clock.clone());
                 self.settle_arbiter();
@@ -337,6 +339,7 @@ impl Data {
                     );
                 }
                 self.current = Some(Current::discovery_only(name, self.live.as_ref()));
+                self.rows_stale = true;
                 self.last_refresh = Some(self.clock.clone());
                 self.arbiter = ArbiterStatus::NoEndpoint;
             }
@@ -349,6 +352,7 @@ impl Data {
             LoadOutcome::Gone(msg) => {
                 let was_open = self.current.as_ref().is_some_and(|c| c.name == name);
                 self.current = None;
+                self.rows_stale = true;
                 self.want = None;
                 out.push(Outcome::PopAll);
                 if was_open {
@@ -386,6 +390,7 @@ impl Data {
 
     /// After a (re)load: what is known of the arbiter for this file.
     pub fn settle_arbiter(&mut self) {
+        self.rows_stale = true;
         let Some(cur) = &self.current else {
             return;
         };
@@ -459,6 +464,7 @@ impl Data {
                 if self.want.as_deref() == Some(intent.ns.as_str()) {
                     let path = self.dir.join(format!("{}.json", intent.ns));
                     self.current = Some(Current::new(intent.ns.clone(), path, doc, modified));
+                    self.rows_stale = true;
                 }
             }
             Err(f) => {

@@ -9,6 +9,7 @@ use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState
 
 use super::layout::*;
 use super::live::*;
+use super::rows::{component_row, type_row};
 use super::{Dashboard, Focus};
 use crate::text::safe;
 use crate::tui::data::{ArbiterStatus, Data, age};
@@ -124,118 +125,74 @@ impl Dashboard {
             ),
             hi,
         );
-        let watcher_w = watcher_width(app, s);
+        let watcher_w = watcher_width(app);
         let (table_a, gpu_a, json_a) = dashboard_areas(app, s, main, watcher_w);
         let load_w = load_width(app, watcher_w, table_a.width);
 
-        // Components.
+        // Components: only the rows in view are built (a state of 200,000 types draws a
+        // screenful, not all of them).
         let focused = |p: Focus| active && self.focus == p;
-        let visible = self.visible_types(app);
-        let rows: Vec<Row> = visible
+        let visible = self.visible(app);
+        let r = &app.rows;
+        let height = |i: usize| {
+            if r.discovery_only {
+                r.components.get(i).map_or(1, |c| c.height())
+            } else {
+                r.types.get(i).map_or(1, |t| t.height())
+            }
+        };
+        let selected = self.cursor.index().min(visible.len().saturating_sub(1));
+        let inner = table_a.height.saturating_sub(3) as usize;
+        let first = crate::rows::first_in_view(visible.iter().map(|&i| height(i)), selected, inner);
+        let mut shown = 0usize;
+        let window: Vec<usize> = visible[first.min(visible.len())..]
             .iter()
-            .map(|ty| {
-                let names: Vec<Line> = ty
-                    .instances
-                    .iter()
-                    .map(|i| {
-                        let pids = app.arbiter.pids(&i.watcher_name);
-                        match (i.parked, pids.as_deref()) {
-                            (true, _) => Line::styled(
-                                format!("{} (parked)", safe(&i.watcher_name)),
-                                t.muted(),
-                            ),
-                            (false, None) => Line::raw(safe(&i.watcher_name).into_owned()),
-                            (false, Some([])) => Line::from(vec![
-                                Span::styled("✗ ", t.error()),
-                                Span::raw(safe(&i.watcher_name).into_owned()),
-                                Span::styled(" not running", t.error()),
-                            ]),
-                            (false, Some(p)) => Line::from(vec![
-                                Span::styled("● ", t.fg(t.green)),
-                                Span::raw(safe(&i.watcher_name).into_owned()),
-                                Span::styled(
-                                    format!(" {}", crate::arbiter::ops::pids(p)),
-                                    t.muted(),
-                                ),
-                            ]),
-                        }
-                    })
-                    .collect();
-                let gpus: Vec<Line> = ty
-                    .instances
-                    .iter()
-                    .map(|i| {
-                        Line::raw(if i.gpus.is_empty() {
-                            "-".into()
-                        } else {
-                            safe(&i.gpus.join(",")).into_owned()
-                        })
-                    })
-                    .collect();
-                // Orange when nothing should run, or when circus runs fewer than the file wants.
-                let live = ty
-                    .instances
-                    .iter()
-                    .filter(|i| !i.parked)
-                    .map(|i| app.arbiter.pids(&i.watcher_name).map(|p| !p.is_empty()))
-                    .collect::<Option<Vec<bool>>>()
-                    .map(|v| v.into_iter().filter(|b| *b).count());
-                // Green only when circus confirms them all; grey `?` when circus is not
-                // heard (unknown is never green); orange: fewer run than the file says
-                // (starting, or some gone); red: none of them runs.
-                let (dot, run_style) = match live {
-                    None if ty.running > 0 => ("?", t.muted()),
-                    Some(0) if ty.running > 0 => ("●", t.error()),
-                    _ if ty.running == 0 => ("○", t.fg(t.orange)),
-                    Some(l) if l < ty.running => ("●", t.fg(t.orange)),
-                    _ => ("●", t.fg(t.green)),
-                };
-                let mut cells = vec![
-                    Cell::from(Span::styled(safe(&ty.ty).into_owned(), t.fg(t.cyan))),
-                    Cell::from(Span::styled(format!("{dot} {}", ty.running), run_style)),
-                    Cell::from(live_cell(t, app, &cur.name, &ty.ty, Some(ty.running))),
-                    Cell::from(Text::from(names)),
-                    Cell::from(Text::from(gpus)),
-                ];
-                if load_w > 0 {
-                    cells.push(Cell::from(crate::tui::ui::load::load_cell(
-                        t,
-                        app,
-                        &cur.name,
-                        &ty.ty,
-                        load_w < crate::tui::ui::load::LOAD_WIDTH,
-                    )));
-                }
-                Row::new(cells).height(ty.instances.len().max(1) as u16)
+            .copied()
+            .take_while(|&i| {
+                let fits = shown <= inner;
+                shown += height(i);
+                fits
             })
             .collect();
-        // A namespace only discovery knows: its components, live.
-        let rows = if cur.discovery_only {
-            discovery_rows(t, app, &cur.name, load_w)
-        } else {
-            rows
-        };
-        let unmanaged = app.arbiter.unmanaged(s);
-        let mut rows = rows;
-        if !unmanaged.is_empty() {
-            let names: Vec<Line> = unmanaged
+        let mut rows: Vec<Row> = window
+            .iter()
+            .filter_map(|&i| {
+                if r.discovery_only {
+                    r.components
+                        .get(i)
+                        .map(|c| component_row(t, app, c, load_w))
+                } else {
+                    let row = r.types.get(i)?;
+                    let ty = s.types.get(row.index)?;
+                    Some(type_row(t, app, ty, row, load_w))
+                }
+            })
+            .collect();
+        // The watchers circus runs that the file lacks, after the last row.
+        let last_in_view = first + window.len() >= visible.len();
+        if !r.unmanaged.is_empty() && last_in_view {
+            let names: Vec<Line> = r
+                .unmanaged
                 .iter()
                 .map(|w| {
                     Line::from(vec![
                         Span::styled("! ", t.error()),
                         Span::raw(safe(&w.name).into_owned()),
                         Span::styled(
-                            format!(" {}", crate::arbiter::ops::pids(&w.pids)),
+                            w.pids.as_deref().map_or_else(
+                                || " pids unknown".into(),
+                                |p| format!(" {}", crate::arbiter::ops::pids(p)),
+                            ),
                             t.muted(),
                         ),
                     ])
                 })
                 .collect();
-            let n = names.len() as u16;
+            let n = names.len().min(u16::MAX as usize) as u16;
             rows.push(
                 Row::new(vec![
                     Cell::from(Span::styled("not in file", t.error())),
-                    Cell::from(Span::styled(format!("! {}", unmanaged.len()), t.error())),
+                    Cell::from(Span::styled(format!("! {}", r.unmanaged.len()), t.error())),
                     Cell::from(""),
                     Cell::from(Text::from(names)),
                     Cell::from(""),
@@ -247,7 +204,8 @@ impl Dashboard {
         // etcd sees no column of dashes).
         let show_live = cur.discovery_only || app.live.as_ref().is_some_and(|l| l.answered());
         // The planner's targets, in the column a state file's Run has.
-        let has_plan = cur.discovery_only && !planner_components(app, &cur.name).is_empty();
+        let has_plan = cur.discovery_only
+            && !crate::rows::planner_components(app.live.as_ref(), &cur.name).is_empty();
         let table = Table::new(
             rows,
             // A discovery-only namespace has no Run (no file says what should run) and no
@@ -303,21 +261,22 @@ impl Dashboard {
             t,
             {
                 let shown = table_a.height.saturating_sub(3);
-                let lines = component_lines(app, s);
+                let lines = component_lines(app);
                 let filter = match (self.filter.typing, self.filter.text().is_empty()) {
                     (true, _) => format!(", filter: {}▏", safe(self.filter.text())),
                     (false, false) => format!(", filter: {}", safe(self.filter.text())),
                     (false, true) => String::new(),
                 };
                 let count = if cur.discovery_only {
-                    let n = super::live_components(app).len();
-                    let planned = planner_components(app, &cur.name).len();
+                    let n = r.components.len();
+                    let planned =
+                        crate::rows::planner_components(app.live.as_ref(), &cur.name).len();
                     if planned > 0 {
                         format!("{n} components, {planned} with a planner target")
                     } else {
                         format!("{n} registered components")
                     }
-                } else if visible.len() == s.types.len() {
+                } else if visible.len() == r.types.len() {
                     format!("{} types", s.types.len())
                 } else {
                     format!("{} of {} types", visible.len(), s.types.len())
@@ -333,27 +292,24 @@ impl Dashboard {
             },
             focused(Focus::Components),
         ));
-        let mut ts = TableState::default().with_selected(Some(self.cursor.index()));
+        let mut ts = TableState::default()
+            .with_selected((!window.is_empty()).then(|| selected.saturating_sub(first)));
         frame.render_stateful_widget(table, table_a, &mut ts);
 
         // GPU map, in as many columns as fit (numbered down the columns).
         let (cols, col_w) = gpu_columns(s, gpu_a.width.saturating_sub(2));
         let per_col = s.gpu_map.len().div_ceil(cols);
         let mut gpu_lines: Vec<Line> = (0..per_col).map(|_| Line::default()).collect();
-        // Each holding type its own colour, with a legend in the title.
-        let type_of: std::collections::HashMap<&str, &str> = s
-            .types
-            .iter()
-            .flat_map(|ty| {
-                ty.instances
-                    .iter()
-                    .map(|i| (i.watcher_name.as_str(), ty.ty.as_str()))
-            })
-            .collect();
+        // Each holding type its own colour, with a legend in the title (the holders'
+        // types were joined with the rows).
+        let type_at = |slot: usize| -> Option<&str> {
+            let i = (*r.gpu_types.get(slot)?)?;
+            s.types.get(i).map(|t| t.ty.as_str())
+        };
         let mut legend: Vec<&str> = Vec::new();
-        for g in &s.gpu_map {
-            if let Some(ty) = g.holder.as_deref().and_then(|h| type_of.get(h))
-                && !legend.contains(ty)
+        for slot in 0..s.gpu_map.len() {
+            if let Some(ty) = type_at(slot)
+                && !legend.contains(&ty)
             {
                 legend.push(ty);
             }
@@ -367,11 +323,7 @@ impl Dashboard {
         };
         for (i, g) in s.gpu_map.iter().enumerate() {
             let (symbol, who, style) = match &g.holder {
-                Some(h) => (
-                    "■ ",
-                    safe(h).into_owned(),
-                    t.fg(colour(type_of.get(h.as_str()).copied())),
-                ),
+                Some(h) => ("■ ", safe(h).into_owned(), t.fg(colour(type_at(i)))),
                 None => ("□ ", "free".to_string(), t.fg(t.green)),
             };
             let cell = format!("{symbol}{who}");

@@ -6,42 +6,20 @@ use crate::text::safe;
 use crate::tui::data::Data;
 
 /// The rows the Components table needs: one per instance (at least one per type), plus
-/// one for the watchers circus runs that the file lacks.
-pub(super) fn component_lines(app: &Data, s: &crate::state::Summary) -> u16 {
-    if let Some(cur) = app.current.as_ref().filter(|c| c.discovery_only) {
-        let n = app
-            .live
-            .as_ref()
-            .map_or(0, |l| l.of_namespace(&cur.name).count());
-        // A planner component with no instance has a row of its own.
-        let n = n + super::live::planner_components(app, &cur.name).len();
-        return n.min(u16::MAX as usize / 2) as u16;
-    }
-    let lines: usize = s.types.iter().map(|t| t.instances.len().max(1)).sum();
-    let unmanaged = app.arbiter.unmanaged(s).len();
-    (lines + unmanaged).min(u16::MAX as usize / 2) as u16
+/// one for each watcher circus runs that the file lacks.
+pub(super) fn component_lines(app: &Data) -> u16 {
+    app.rows.lines.min(u16::MAX as usize / 2) as u16
 }
 
 /// The width the Watchers column wants: the longest watcher with its marks and pids, or
 /// on a discovery-only dashboard an instance line (endpoint, id in hex, source).
-pub(super) fn watcher_width(app: &Data, s: &crate::state::Summary) -> u16 {
-    if app.current.as_ref().is_some_and(|c| c.discovery_only) {
-        app.live
-            .iter()
-            .flat_map(|l| l.instances.iter())
-            .map(|i| (i.endpoint.chars().count() + 16 + 6 + 6) as u16)
-            .max()
-            .unwrap_or(20)
-            .min(80)
+pub(super) fn watcher_width(app: &Data) -> u16 {
+    let w = if app.rows.discovery_only {
+        (app.rows.widest + 16 + 6 + 6).min(80)
     } else {
-        s.types
-            .iter()
-            .flat_map(|t| t.instances.iter())
-            .map(|i| i.watcher_name.chars().count() as u16 + 14) // marks, pids
-            .max()
-            .unwrap_or(20)
-    }
-    .max(20)
+        app.rows.widest + 14 // marks, pids
+    };
+    (w.min(u16::MAX as usize) as u16).max(20)
 }
 
 /// The Live column with its gap (1 when it is hidden).
@@ -83,7 +61,7 @@ pub(super) fn dashboard_areas(
     main: Rect,
     watcher_w: u16,
 ) -> (Rect, Rect, Rect) {
-    let comp_need = component_lines(app, s) + 3; // borders and the header row
+    let comp_need = component_lines(app) + 3; // borders and the header row
     let live_w = live_width(app);
     let load_w = if app.load.on {
         crate::tui::ui::load::LOAD_WIDTH + 1

@@ -4,6 +4,7 @@
 mod draw;
 mod layout;
 mod live;
+mod rows;
 
 use crossterm::event::KeyCode;
 use ratatui::Frame;
@@ -233,29 +234,29 @@ pub struct Dashboard {
     pub json_hscroll: u16,
 }
 
-/// The components of a namespace only discovery knows, as its dashboard lists them.
-pub fn live_components(d: &Data) -> Vec<String> {
-    let (Some(cur), Some(live)) = (&d.current, &d.live) else {
-        return Vec::new();
-    };
-    let mut set: std::collections::BTreeSet<&str> = live
-        .of_namespace(&cur.name)
-        .map(|i| i.component.as_str())
-        .collect();
-    set.extend(live::planner_components(d, &cur.name));
-    set.into_iter().map(str::to_string).collect()
-}
-
 impl Dashboard {
-    /// The component types the table shows (after its `/` filter).
-    pub fn visible_types<'a>(&self, d: &'a Data) -> Vec<&'a TypeSummary> {
-        let Some(cur) = &d.current else {
-            return Vec::new();
-        };
-        cur.summary
-            .types
-            .iter()
-            .filter(|t| {
+    /// The rows the table shows (after its `/` filter): indices into the joined rows'
+    /// types, or components of a namespace only discovery knows.
+    pub fn visible(&self, d: &Data) -> Vec<usize> {
+        let r = &d.rows;
+        if self.filter.text().is_empty() {
+            return (0..r.len()).collect();
+        }
+        if r.discovery_only {
+            return (0..r.components.len())
+                .filter(|&i| {
+                    let c = &r.components[i];
+                    let mut fields = vec![c.name.as_str()];
+                    fields.extend(c.endpoints.iter().map(String::as_str));
+                    self.filter.matches(&fields)
+                })
+                .collect();
+        }
+        (0..r.types.len())
+            .filter(|&i| {
+                let Some(t) = type_of(d, i) else {
+                    return false;
+                };
                 let mut fields = vec![t.ty.as_str()];
                 fields.extend(t.instances.iter().map(|i| i.watcher_name.as_str()));
                 self.filter.matches(&fields)
@@ -263,12 +264,24 @@ impl Dashboard {
             .collect()
     }
 
+    /// The component types the table shows (after its `/` filter).
+    pub fn visible_types<'a>(&self, d: &'a Data) -> Vec<&'a TypeSummary> {
+        if d.rows.discovery_only {
+            return Vec::new();
+        }
+        self.visible(d)
+            .into_iter()
+            .filter_map(|i| type_of(d, i))
+            .collect()
+    }
+
     /// The rows' keys: types, or components of a discovery-only namespace.
     fn row_keys(&self, d: &Data) -> Vec<String> {
-        match &d.current {
-            Some(c) if c.discovery_only => live_components(d),
-            _ => self.visible_types(d).iter().map(|t| t.ty.clone()).collect(),
-        }
+        let names: Vec<&str> = d.rows.names().collect();
+        self.visible(d)
+            .into_iter()
+            .filter_map(|i| names.get(i).map(|n| n.to_string()))
+            .collect()
     }
 
     fn sync(&mut self, d: &Data) {
@@ -429,11 +442,11 @@ impl Panel for Dashboard {
                     return Vec::new();
                 };
                 let ids: Vec<String> = d
-                    .live
+                    .rows
+                    .components
                     .iter()
-                    .flat_map(|l| l.of_namespace(&cur.name))
-                    .filter(|i| i.component.as_str() == comp)
-                    .map(|i| i.instance_id_hex())
+                    .filter(|c| c.name == comp)
+                    .flat_map(|c| c.registrations.iter().map(|r| r.id_hex()))
                     .collect();
                 return super::copy(&format!("{comp}'s instance ids"), ids.join(" "));
             }
@@ -522,4 +535,15 @@ impl Panel for Dashboard {
     fn draw(&self, frame: &mut Frame, area: Rect, d: &Data, v: &View, top: bool) {
         self.draw_all(frame, d, v, area, top);
     }
+}
+
+/// The summary's type of joined row `i` (the rows keep the summary's order).
+fn type_of(d: &Data, i: usize) -> Option<&TypeSummary> {
+    let row = d.rows.types.get(i)?;
+    d.current
+        .as_ref()?
+        .summary
+        .types
+        .get(row.index)
+        .filter(|t| t.ty == row.name)
 }
