@@ -25,6 +25,8 @@ fn screens() -> Vec<(&'static str, Vec<KeyCode>, Scope)> {
         ("instances", vec![Enter], Scope::Instances),
         ("entry", vec![Enter, Enter], Scope::Entry),
         ("registrations", vec![Char('i')], Scope::Live),
+        ("registration", vec![Char('i'), Enter], Scope::LiveEntry),
+        ("logs", vec![Char('l')], Scope::Logs),
         ("load", vec![Char('m')], Scope::Metrics),
         ("choose", vec![Char('a')], Scope::Choose),
         ("confirm", vec![Char('a'), Enter], Scope::Confirm),
@@ -41,14 +43,29 @@ fn press(app: &mut App, keys: &[KeyCode]) {
     }
 }
 
+/// The reference dashboard, with one instance registered in discovery (so that `i`
+/// Enter opens a registration), after `keys`.
 fn open(keys: &[KeyCode]) -> App {
     let mut app = reference_app(false);
+    let _ = app.update(dynamo_ctl::tui::app::Action::InstancesChanged(Box::new(
+        live(&[("dynamo", "VllmWorker", "generate", 0x694d9a2c1bd0c03f)]),
+    )));
     press(&mut app, keys);
     app
 }
 
 #[test]
 fn the_footer_keeps_help_and_quit_on_every_screen_at_40_80_and_120_columns() {
+    // Every registered panel is here, or is a text input (whose footer offers only its
+    // keys: `while_typing_the_footer_offers_only_the_inputs_keys`).
+    let covered: Vec<Scope> = screens().iter().map(|(_, _, s)| *s).collect();
+    for &scope in Scope::ALL {
+        assert!(
+            covered.contains(&scope)
+                || matches!(scope, Scope::Global | Scope::Command | Scope::ScaleInput),
+            "{scope:?} has no screen in this test"
+        );
+    }
     for (name, keys, scope) in screens() {
         let app = open(&keys);
         assert_eq!(app.scope(), scope, "{name}");

@@ -1556,7 +1556,7 @@ fn slash_filters_a_types_instances_and_x_removes_the_filtered_one() {
     let Instances { ty, filter, .. } = instances(&app);
     let shown: Vec<String> = dynamo_ctl::tui::panels::instances::rows(&app, ty, filter)
         .iter()
-        .map(|i| i.name.clone())
+        .map(|(i, _)| i.name.clone())
         .collect();
     assert_eq!(shown, ["dynamo_VllmWorker_1"]);
     drive(&mut app, &store, key('x'));

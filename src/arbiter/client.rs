@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Map, Value, json};
 
 use super::reply::{self, Envelope, Keep, Names};
-pub use super::view::{Watcher, pids_of, unmanaged};
+pub use super::view::{Watcher, pids_of};
 
 /// How long a call waits for an answer unless told otherwise (`--arbiter-timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -40,20 +40,6 @@ pub fn pids_of(watchers: &[Watcher], name: &str) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// The watchers no entry of the state file names (running, not in the file).
-pub fn unmanaged<'a>(watchers: &'a [Watcher], s: &crate::state::Summary) -> Vec<&'a Watcher> {
-    let named: std::collections::HashSet<String> = s
-        .types
-        .iter()
-        .flat_map(|t| &t.instances)
-        .map(|i| i.watcher_name.to_lowercase())
-        .collect();
-    watchers
-        .iter()
-        .filter(|w| !named.contains(&w.name.to_lowercase()))
-        .collect()
-}
-
 /// What one view learnt about a namespace's watchers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Listing {

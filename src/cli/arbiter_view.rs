@@ -1,12 +1,9 @@
 //! What the circus arbiter says about one namespace, for `show`: one view of it within
 //! `--arbiter-timeout` in all, and its words in the table (those of the TUI's header).
 
-use std::collections::HashMap;
-
 use super::Paint;
-use crate::arbiter::{self, Client, Watcher, ops};
+use crate::arbiter::{Client, Watcher, ops};
 use crate::args::Global;
-use crate::state::scale::Summary;
 use crate::text::safe;
 
 /// What the arbiter says about one namespace, for `show`: one view, at most
@@ -24,9 +21,6 @@ pub(super) struct ArbiterView {
     pub pids_unknown: Vec<String>,
     /// Why `watchers` is not the whole story, when it is not.
     pub incomplete: Option<String>,
-    /// Lower-cased name: the index in `watchers`, or None for `pids_unknown`.
-    #[serde(skip)]
-    index: HashMap<String, Option<usize>>,
 }
 
 impl ArbiterView {
@@ -38,7 +32,6 @@ impl ArbiterView {
             watchers: None,
             pids_unknown: Vec::new(),
             incomplete: None,
-            index: Default::default(),
         };
         if let Some(reason) = g.file_only_reason() {
             v.error = Some(format!("not asked ({reason})"));
@@ -52,16 +45,6 @@ impl ArbiterView {
         match Client::new(endpoint, g.arbiter_timeout()).and_then(|mut c| c.watchers_of(ns)) {
             Ok(l) => {
                 v.reachable = Some(true);
-                let known = l
-                    .watchers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| (&w.name, Some(i)));
-                let unknown = l.unknown.iter().map(|n| (n, None));
-                v.index = known
-                    .chain(unknown)
-                    .map(|(n, i)| (n.to_lowercase(), i))
-                    .collect();
                 v.watchers = Some(l.watchers);
                 v.pids_unknown = l.unknown;
                 v.incomplete = l.incomplete;
@@ -72,37 +55,6 @@ impl ArbiterView {
             }
         }
         v
-    }
-
-    /// The pids of a watcher named in the file; None when they are not known.
-    pub fn pids_of(&self, watcher: &str) -> Option<Vec<u32>> {
-        let ws = self.watchers.as_deref()?;
-        match self.index.get(&watcher.to_lowercase()) {
-            None => Some(Vec::new()),
-            Some(None) => None,
-            Some(Some(i)) => Some(ws[*i].pids.clone()),
-        }
-    }
-
-    /// Watchers the arbiter runs for this namespace that the file does not name, with
-    /// their pids when known.
-    pub fn unmanaged(&self, s: &Summary) -> Vec<(String, Option<Vec<u32>>)> {
-        let ws = self.watchers.as_deref().unwrap_or(&[]);
-        let unknown: Vec<Watcher> = self
-            .pids_unknown
-            .iter()
-            .map(|name| Watcher {
-                name: name.clone(),
-                pids: Vec::new(),
-            })
-            .collect();
-        let known = arbiter::client::unmanaged(ws, s)
-            .into_iter()
-            .map(|w| (w.name.clone(), Some(w.pids.clone())));
-        let unknown = arbiter::client::unmanaged(&unknown, s)
-            .into_iter()
-            .map(|w| (w.name.clone(), None));
-        known.chain(unknown).collect()
     }
 
     /// The `circus` line of `show`: the TUI header's words ("online (N watchers)",

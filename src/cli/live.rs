@@ -295,51 +295,29 @@ pub(super) fn show_live_only(
     snap: &Snapshot,
     paint: &Paint,
 ) -> Result<(), StateError> {
-    let live = snap.namespaces_ref().get(ns).cloned().unwrap_or_default();
     let insts: Vec<&Instance> = snap.of_namespace(ns).collect();
-    let mut by_comp: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
-        Default::default();
-    for i in &insts {
-        by_comp
-            .entry(i.component.as_str())
-            .or_default()
-            .insert(i.endpoint.as_str());
-    }
+    // The dashboard's rows: each component (the planner's too, even at zero instances),
+    // its live count (on the planner's endpoint when it has a target) and endpoints.
+    let rows = crate::rows::Rows::of_discovery(
+        ns,
+        crate::rows::Sources {
+            live: Some(snap),
+            ..Default::default()
+        },
+    );
     let decision = snap.planners.get(ns).filter(|d| d.decided());
-    let target = |c: &str| decision.and_then(|d| d.target(c));
-    // The planner's components are rows even with no instance (scaled to zero).
-    for (c, t) in [
-        (
-            discovery::planner::PREFILL,
-            decision.and_then(|d| d.num_prefill_workers),
-        ),
-        (
-            discovery::planner::DECODE,
-            decision.and_then(|d| d.num_decode_workers),
-        ),
-    ] {
-        if t.is_some() && !by_comp.keys().any(|k| k.eq_ignore_ascii_case(c)) {
-            by_comp.insert(c, Default::default());
-        }
-    }
-    let endpoints_of = |comp: &str| -> Vec<&str> {
-        by_comp
-            .get(comp)
-            .map(|e| e.iter().copied().collect())
-            .unwrap_or_default()
-    };
-    let comps: Vec<&str> = by_comp.keys().copied().collect();
     let note = "no state file: this namespace is known only from discovery (Dynamo 1.x keeps none)";
     if g.output == Output::Json {
-        let types: Vec<Value> = comps
+        let types: Vec<Value> = rows
+            .components
             .iter()
             .map(|c| {
                 json!({
-                    "type": c,
+                    "type": c.name,
                     "running": null,
-                    "live": live.components.get(*c).copied().unwrap_or(0),
-                    "planner": target(c),
-                    "endpoints": endpoints_of(c),
+                    "live": c.live.unwrap_or(0),
+                    "planner": c.plan,
+                    "endpoints": c.endpoints,
                     "instances": [],
                 })
             })
@@ -376,20 +354,19 @@ pub(super) fn show_live_only(
         text.push_str(&format!("{}    {}\n", paint.bold("planner"), p));
     }
     text.push('\n');
-    let rows: Vec<Vec<String>> = comps
+    let table_rows: Vec<Vec<String>> = rows
+        .components
         .iter()
         .map(|c| {
-            let n = live.components.get(*c).copied().unwrap_or(0);
-            let mut row = vec![safe(c).into_owned(), n.to_string()];
+            // Against the planner's target in the dashboard's words: `1…` while short.
+            let mut row = vec![
+                safe(&c.name).into_owned(),
+                paint.live(c.live, c.live_mark(), c.plan.is_some()),
+            ];
             if decision.is_some() {
-                // Fewer live than the planner wants: yellow, as in the TUI.
-                row[1] = match target(c) {
-                    Some(t) if (n as u64) < t => paint.yellow(&row[1]),
-                    _ => row[1].clone(),
-                };
-                row.push(target(c).map_or("-".into(), |t| t.to_string()));
+                row.push(c.plan.map_or("-".into(), |t| t.to_string()));
             }
-            row.push(safe(&endpoints_of(c).join(", ")).into_owned());
+            row.push(safe(&c.endpoints.join(", ")).into_owned());
             row
         })
         .collect();
@@ -398,7 +375,7 @@ pub(super) fn show_live_only(
     } else {
         &["COMPONENT", "LIVE", "ENDPOINTS"]
     };
-    text.push_str(&table(header, &rows, paint));
+    text.push_str(&table(header, &table_rows, paint));
     text.push('\n');
     text.push_str(&table(
         &INSTANCE_HEADER,

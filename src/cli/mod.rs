@@ -59,6 +59,33 @@ impl Paint {
     fn yellow(&self, s: &str) -> String {
         self.wrap("33", s)
     }
+
+    /// A live count in the dashboard's words and colours: `2…` yellow while short, `3+`
+    /// red when over, green when as wanted, `-` when no discovery source answered.
+    fn live(&self, live: Option<usize>, mark: crate::rows::LiveMark, wanted: bool) -> String {
+        use crate::rows::LiveMark;
+        let text = crate::rows::live_text(live, mark);
+        match mark {
+            LiveMark::Unknown => text,
+            LiveMark::Short => self.yellow(&text),
+            LiveMark::Over => self.red(&text),
+            LiveMark::Agrees if wanted => self.green(&text),
+            LiveMark::Agrees => text,
+        }
+    }
+
+    /// The processes circus runs of a type, in the dashboard's colours: green when all
+    /// run, yellow when fewer, red when none, plain when unknown or none is wanted.
+    fn runs(&self, row: &crate::rows::TypeRow) -> String {
+        use crate::rows::RunMark;
+        let text = row.runs_text();
+        match row.run_mark() {
+            RunMark::All => self.green(&text),
+            RunMark::Short => self.yellow(&text),
+            RunMark::NoneRuns => self.red(&text),
+            RunMark::Unknown | RunMark::NothingWanted => text,
+        }
+    }
 }
 
 /// Writes to stdout. A closed pipe (`dynamo-ctl list | head`) is not an error; any other

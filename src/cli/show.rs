@@ -4,6 +4,7 @@
 use super::arbiter_view::{ArbiterView, process_text};
 use super::planner;
 use super::*;
+use crate::rows::{Circus, Rows, Sources};
 
 pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result<(), StateError> {
     let path = store.path_for(ns)?;
@@ -24,24 +25,36 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
     };
     let s = scale::summarize(&doc.state);
     let arb = ArbiterView::ask(g, ns, s.circus_endpoint.as_deref());
-    let unmanaged = arb.unmanaged(&s);
+    // The dashboard's rows: what the file wants, circus runs and discovery registers.
+    let rows = Rows::of_file(
+        &s,
+        Sources {
+            circus: arb.watchers.as_deref().map(|watchers| Circus {
+                watchers,
+                unknown: &arb.pids_unknown,
+            }),
+            live: Some(&snap),
+            metrics: None,
+        },
+    );
     if g.output == Output::Json {
         let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
         v["path"] = json!(path);
         if let Some(types) = v["types"].as_array_mut() {
-            for (t, ts) in types.iter_mut().zip(&s.types) {
-                t["live"] = json!(snap.live_for_type(ns, &ts.ty));
+            for (t, row) in types.iter_mut().zip(&rows.types) {
+                t["live"] = json!(row.live);
                 if let Some(insts) = t["instances"].as_array_mut() {
-                    for (i, is) in insts.iter_mut().zip(&ts.instances) {
-                        i["pids"] = json!(arb.pids_of(&is.watcher_name));
+                    for (i, m) in insts.iter_mut().zip(&row.members) {
+                        i["pids"] = json!(m.pids);
                     }
                 }
             }
         }
         v["arbiter"] = json!(arb);
-        v["unmanaged_watchers"] = unmanaged
+        v["unmanaged_watchers"] = rows
+            .unmanaged
             .iter()
-            .map(|(name, pids)| json!({"name": name, "pids": pids}))
+            .map(|u| json!({"name": u.name, "pids": u.pids}))
             .collect();
         v["discovery"] = live::sources_json(&snap);
         v["planner"] = planner::json(&snap, ns);
@@ -70,56 +83,51 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
         text.push_str(&format!("{}    {}\n", paint.bold("planner"), p));
     }
     text.push('\n');
-    let rows: Vec<Vec<String>> = s
+    let table_rows: Vec<Vec<String>> = rows
         .types
         .iter()
-        .map(|t| {
-            let running: Vec<_> = t.instances.iter().filter(|i| !i.parked).collect();
-            let gpus = running
+        .filter_map(|row| Some((row, s.types.get(row.index)?)))
+        .map(|(row, t)| {
+            let gpus = t
+                .instances
                 .iter()
+                .filter(|i| !i.parked)
                 .flat_map(|i| i.gpus.iter().map(|g| safe(g).into_owned()))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let procs = match &arb.watchers {
-                None => "?".to_string(),
-                Some(_) => {
-                    let pids: Vec<_> = running
-                        .iter()
-                        .map(|i| arb.pids_of(&i.watcher_name))
-                        .collect();
-                    let known = pids.iter().flatten().filter(|p| !p.is_empty()).count();
-                    match pids.iter().filter(|p| p.is_none()).count() {
-                        0 => known.to_string(),
-                        unknown => format!("{known} (+{unknown}?)"),
-                    }
-                }
-            };
             vec![
                 safe(&t.ty).into_owned(),
                 t.running.to_string(),
-                procs,
-                snap.live_for_type(ns, &t.ty)
-                    .map_or("-".to_string(), |n| n.to_string()),
+                paint.runs(row),
+                paint.live(row.live, row.live_mark(), true),
                 if gpus.is_empty() { "-".into() } else { gpus },
             ]
         })
         .collect();
     text.push_str(&table(
         &["TYPE", "RUNNING", "PROCESSES", "LIVE", "GPUS"],
-        &rows,
+        &table_rows,
         paint,
     ));
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for t in &s.types {
-        for i in &t.instances {
-            let pids = arb.pids_of(&i.watcher_name);
-            let state = process_text(i.parked, pids.as_deref());
-            let state = match (i.parked, pids.as_deref()) {
+    let mut watcher_rows: Vec<Vec<String>> = Vec::new();
+    for (row, t) in rows
+        .types
+        .iter()
+        .filter_map(|row| Some((row, s.types.get(row.index)?)))
+    {
+        for (m, i) in row
+            .members
+            .iter()
+            .filter_map(|m| Some((m, t.instances.get(m.index)?)))
+        {
+            let pids = m.pids.as_deref();
+            let state = process_text(i.parked, pids);
+            let state = match (i.parked, pids) {
                 (false, Some([])) => paint.red(&state),
                 (false, Some(_)) => paint.green(&state),
                 _ => state,
             };
-            rows.push(vec![
+            watcher_rows.push(vec![
                 safe(&i.watcher_name).into_owned(),
                 safe(&t.ty).into_owned(),
                 if i.gpus.is_empty() {
@@ -131,13 +139,13 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
             ]);
         }
     }
-    for (name, pids) in &unmanaged {
-        let state = match pids {
+    for u in &rows.unmanaged {
+        let state = match &u.pids {
             Some(p) => format!("running, not in the file ({})", ops::pids(p)),
             None => "in circus, not in the file (pids unknown)".to_string(),
         };
-        rows.push(vec![
-            safe(name).into_owned(),
+        watcher_rows.push(vec![
+            safe(&u.name).into_owned(),
             "?".into(),
             "-".into(),
             paint.red(&state),
@@ -146,7 +154,7 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
     text.push('\n');
     text.push_str(&table(
         &["WATCHER", "TYPE", "GPUS", "PROCESS"],
-        &rows,
+        &watcher_rows,
         paint,
     ));
     text.push_str(&format!(

@@ -49,16 +49,6 @@ impl ArbiterStatus {
             _ => None,
         }
     }
-
-    /// Watchers of the namespace that the file does not name.
-    pub fn unmanaged(&self, s: &Summary) -> Vec<&Watcher> {
-        match self {
-            ArbiterStatus::Online { watchers, .. } => {
-                crate::arbiter::client::unmanaged(watchers, s)
-            }
-            _ => vec![],
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -197,7 +197,15 @@ impl Panel for Entry {
                     safe(&gpus.join(", ")).into_owned()
                 }),
             ),
-            field("process", process(t, app, &c.watcher_name, c.is_parked())),
+            field(
+                "process",
+                process(
+                    t,
+                    app,
+                    app.arbiter.pids(&c.watcher_name).as_deref(),
+                    c.is_parked(),
+                ),
+            ),
             field("lease", Span::raw(safe(&lease).into_owned())),
             Line::styled("cmd", t.muted()),
             Line::styled(format!("  {}", safe(&c.cmd)), t.fg(t.text)),

@@ -178,22 +178,37 @@ impl Instances {
     }
 }
 
-/// The type's entries that pass the filter.
-pub fn rows<'a>(d: &'a Data, ty: &str, filter: &Filter) -> Vec<&'a scale::Instance> {
+/// The type's entries that pass the filter, with their pids as joined ([`Data::rows`]:
+/// `None` when circus was not heard).
+pub fn rows<'a>(
+    d: &'a Data,
+    ty: &str,
+    filter: &Filter,
+) -> Vec<(&'a scale::Instance, Option<&'a [u32]>)> {
     let Some(cur) = &d.current else {
         return Vec::new();
     };
-    cur.summary
+    let Some(t) = cur.summary.types.iter().find(|t| t.ty == ty) else {
+        return Vec::new();
+    };
+    let members = d
+        .rows
         .types
         .iter()
-        .find(|t| t.ty == ty)
-        .map(|t| {
-            t.instances
-                .iter()
-                .filter(|i| filter.matches(&[&i.watcher_name, &i.gpus.join(",")]))
-                .collect()
+        .find(|r| r.name == ty)
+        .map_or(&[][..], |r| &r.members[..]);
+    t.instances
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| filter.matches(&[&i.watcher_name, &i.gpus.join(",")]))
+        .map(|(n, i)| {
+            let pids = members
+                .get(n)
+                .filter(|m| m.index == n)
+                .and_then(|m| m.pids.as_deref());
+            (i, pids)
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// One instance of the type, as every source sees it.
@@ -201,6 +216,8 @@ pub fn rows<'a>(d: &'a Data, ty: &str, filter: &Filter) -> Vec<&'a scale::Instan
 pub struct Joined<'a> {
     /// The state entry (watcher, GPUs, parked).
     pub entry: &'a scale::Instance,
+    /// Its watcher's pids (circus); `None` when circus was not heard.
+    pub pids: Option<&'a [u32]>,
     /// The entry's lease: its worker's instance id (0.3), None when it has none.
     pub id: Option<u64>,
     /// Registered in discovery under that id (None: no source answers, or no id).
@@ -215,7 +232,7 @@ impl Joined<'_> {
         self.id.map_or_else(|| "-".into(), |id| format!("{id:x}"))
     }
 
-    fn key(&self, col: usize, d: &Data) -> SortKey {
+    fn key(&self, col: usize) -> SortKey {
         let num = |v: Option<f64>| SortKey::Num(v);
         let l = self.load.filter(|l| !l.stale);
         match col {
@@ -224,13 +241,7 @@ impl Joined<'_> {
                 .id
                 .map_or(SortKey::Num(None), |i| SortKey::Text(format!("{i:016x}"))),
             2 => SortKey::Text(self.entry.gpus.join(",")),
-            3 => SortKey::Text(
-                process_words(
-                    self.entry.parked,
-                    d.arbiter.pids(&self.entry.watcher_name).as_deref(),
-                )
-                .1,
-            ),
+            3 => SortKey::Text(process_words(self.entry.parked, self.pids).1),
             4 => self
                 .load
                 .and_then(|l| l.health.clone())
@@ -260,7 +271,7 @@ pub fn joined<'a>(d: &'a Data, ty: &str, filter: &Filter, sort: Sort) -> Vec<Joi
     let loads = d.load.by_instance(&cur.name);
     let mut rows: Vec<Joined> = entries
         .into_iter()
-        .map(|entry| {
+        .map(|(entry, pids)| {
             let id = cur
                 .doc
                 .state
@@ -273,6 +284,7 @@ pub fn joined<'a>(d: &'a Data, ty: &str, filter: &Filter, sort: Sort) -> Vec<Joi
             let hex = id.map(|i| format!("{i:x}"));
             Joined {
                 entry,
+                pids,
                 id,
                 registered: id.zip(live.as_ref()).map(|(i, set)| set.contains(&i)),
                 load: hex.and_then(|h| loads.get(h.as_str()).copied()),
@@ -282,7 +294,7 @@ pub fn joined<'a>(d: &'a Data, ty: &str, filter: &Filter, sort: Sort) -> Vec<Joi
     if sort != Sort::default() {
         rows = sort.order(
             rows,
-            |r| r.key(sort.col, d),
+            |r| r.key(sort.col),
             |a, b| a.entry.watcher_name.cmp(&b.entry.watcher_name),
         );
     }
@@ -430,7 +442,7 @@ impl Panel for Instances {
                     } else {
                         safe(&i.gpus.join(",")).into_owned()
                     }),
-                    Line::from(process(t, app, &i.watcher_name, i.parked)),
+                    Line::from(process(t, app, r.pids, i.parked)),
                 ];
                 if app.load.on {
                     cells.extend(load_cells(t, app, r.load));

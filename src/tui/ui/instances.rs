@@ -15,14 +15,14 @@ use crate::text::safe;
 use crate::tui::data::Data;
 use crate::tui::theme::Theme;
 
-/// The CLI's words ([`process_words`]), with a mark and a colour.
-pub fn process<'a>(t: &Theme, app: &Data, watcher: &str, parked: bool) -> Span<'a> {
-    let pids = app.arbiter.pids(watcher);
+/// The CLI's words ([`process_words`]) for a watcher with these pids (`None`: circus not
+/// heard), with a mark and a colour.
+pub fn process<'a>(t: &Theme, app: &Data, pids: Option<&[u32]>, parked: bool) -> Span<'a> {
     // `--demo` / `--state-only`: circus is never asked, so say that, not "not heard".
     if let (crate::tui::data::ArbiterStatus::FileOnly(why), false) = (&app.arbiter, parked) {
         return Span::styled(format!("? (circus not asked: {why})"), t.muted());
     }
-    let (kind, words) = process_words(parked, pids.as_deref());
+    let (kind, words) = process_words(parked, pids);
     match kind {
         ProcessKind::Parked | ProcessKind::Unknown => Span::styled(words, t.muted()),
         ProcessKind::NotRunning => Span::styled(format!("✗ {words}"), t.error()),
