@@ -8,7 +8,7 @@
 //! search per row.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::arbiter::Watcher;
 use crate::discovery::{Snapshot, planner};
@@ -81,13 +81,16 @@ pub fn live_text(live: Option<usize>, mark: LiveMark) -> String {
     }
 }
 
-/// One entry of the state file, with what circus says of its watcher.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Member {
-    /// The entry's index in its type's `instances` (the summary's order).
-    pub index: usize,
-    /// Its watcher's pids; `None` when circus was not heard or did not say.
-    pub pids: Option<Vec<u32>>,
+/// What circus says of one entry's watcher: a slot of [`Rows`], resolved by
+/// [`Rows::pids`] (the pids are kept once per watcher, however many entries name it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// Circus was not heard, or did not say this watcher's pids.
+    Unknown,
+    /// Circus runs no such watcher.
+    Absent,
+    /// Circus's watcher `k` (its pids are `Rows::pid_ranges[k]` of `Rows::pid_table`).
+    Watcher(u32),
 }
 
 /// One type of the state file, joined.
@@ -105,9 +108,11 @@ pub struct TypeRow {
     /// Registered instances (discovery, the planner's endpoint rule); `None` when no
     /// discovery source answered.
     pub live: Option<usize>,
-    pub load: Option<ComponentLoad>,
-    /// One per entry of the type, in the file's order.
-    pub members: Vec<Member>,
+    /// Its load in the last metrics round (boxed: most types of a big state have none).
+    pub load: Option<Box<ComponentLoad>>,
+    /// Its entries' slots: `Rows::slots[first..first + entries]`, in the file's order.
+    first: usize,
+    entries: usize,
 }
 
 impl TypeRow {
@@ -137,7 +142,7 @@ impl TypeRow {
 
     /// Table lines the row needs: one per entry, at least one.
     pub fn height(&self) -> usize {
-        self.members.len().max(1)
+        self.entries.max(1)
     }
 }
 
@@ -167,7 +172,7 @@ pub struct ComponentRow {
     pub live: Option<usize>,
     /// Its distinct endpoints, sorted.
     pub endpoints: Vec<String>,
-    pub load: Option<ComponentLoad>,
+    pub load: Option<Box<ComponentLoad>>,
     pub registrations: Vec<Registration>,
 }
 
@@ -202,6 +207,11 @@ pub struct Rows {
     pub unmanaged: Vec<Unmanaged>,
     /// Table lines all rows need (an unmanaged watcher's included).
     pub lines: usize,
+    /// Each entry's slot, type after type (a [`TypeRow`] knows where its are).
+    slots: Vec<Slot>,
+    /// Circus's pids, once per watcher, and each watcher's range in it.
+    pid_table: Vec<u32>,
+    pid_ranges: Vec<(u32, u32)>,
     /// Per slot of the summary's GPU map, the index of the type holding it.
     pub gpu_types: Vec<Option<usize>>,
     /// The longest watcher name the file names, or on a namespace only
@@ -219,6 +229,16 @@ fn lower(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// `s` lower-cased into `buf` (ASCII without allocating; else as `str::to_lowercase`).
+fn lower_into(s: &str, buf: &mut String) {
+    buf.clear();
+    if s.is_ascii() {
+        buf.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        buf.push_str(&s.to_lowercase());
+    }
+}
+
 /// Each component's load in `ns`, by lower-case name (Dynamo 0.3 labels `VllmWorker`,
 /// 1.x components are lower-case).
 fn loads<'a>(m: Option<&'a Metrics>, ns: &str) -> HashMap<String, &'a ComponentLoad> {
@@ -233,16 +253,26 @@ impl Rows {
     /// A namespace with a state file.
     pub fn of_file(s: &Summary, src: Sources) -> Rows {
         let ns = s.namespace.as_str();
-        // Lower-cased watcher name: its pids (None: circus did not say).
-        let circus: Option<HashMap<Cow<str>, Option<&Vec<u32>>>> = src.circus.map(|c| {
-            c.watchers
-                .iter()
-                .map(|w| (lower(&w.name), Some(&w.pids)))
-                .chain(c.unknown.iter().map(|n| (lower(n), None)))
-                .collect()
-        });
+        // Circus's pids, once per watcher (capped by the view: `MAX_VIEW_PIDS` in all),
+        // and each lower-cased name's watcher (None: circus did not say its pids).
+        let (mut pid_table, mut pid_ranges) = (Vec::new(), Vec::new());
+        let mut circus: HashMap<Cow<str>, (usize, Option<u32>)> = HashMap::new();
+        let mut named: Vec<bool> = Vec::new();
+        if let Some(c) = src.circus {
+            for (k, w) in c.watchers.iter().enumerate() {
+                let start = u32::try_from(pid_table.len()).unwrap_or(u32::MAX);
+                pid_table.extend_from_slice(&w.pids);
+                let end = u32::try_from(pid_table.len()).unwrap_or(u32::MAX);
+                pid_ranges.push((start, end));
+                circus.insert(lower(&w.name), (k, u32::try_from(k).ok()));
+            }
+            for (k, n) in c.unknown.iter().enumerate() {
+                circus.insert(lower(n), (c.watchers.len() + k, None));
+            }
+            named = vec![false; c.watchers.len() + c.unknown.len()];
+        }
+        let heard = src.circus.is_some();
         let load = loads(src.metrics, ns);
-        let mut named: HashSet<Cow<str>> = HashSet::new();
         // GPU holder: its slots in the GPU map.
         let mut holders: HashMap<&str, Vec<usize>> = HashMap::new();
         for (slot, g) in s.gpu_map.iter().enumerate() {
@@ -252,50 +282,63 @@ impl Rows {
         }
         let mut gpu_types = vec![None; s.gpu_map.len()];
         let (mut lines, mut widest) = (0usize, 0usize);
+        let mut slots: Vec<Slot> =
+            Vec::with_capacity(s.types.iter().map(|t| t.instances.len()).sum());
+        // One buffer for the lower-cased names looked up (no allocation per entry).
+        let mut key = String::new();
         let types: Vec<TypeRow> = s
             .types
             .iter()
             .enumerate()
             .map(|(index, t)| {
                 let (mut runs, mut unknown) = (0usize, 0usize);
-                let members = t
-                    .instances
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| {
-                        let key = lower(&e.watcher_name);
-                        let pids = circus.as_ref().and_then(|c| match c.get(&key) {
-                            None => Some(Vec::new()),
-                            Some(p) => p.cloned(),
-                        });
-                        if !e.parked {
-                            match &pids {
-                                Some(p) if !p.is_empty() => runs += 1,
-                                None if circus.is_some() => unknown += 1,
-                                _ => {}
+                let first = slots.len();
+                for e in &t.instances {
+                    let slot = if heard {
+                        lower_into(&e.watcher_name, &mut key);
+                        match circus.get(key.as_str()) {
+                            None => Slot::Absent,
+                            Some(&(k, w)) => {
+                                named[k] = true;
+                                w.map_or(Slot::Unknown, Slot::Watcher)
                             }
                         }
-                        widest = widest.max(e.watcher_name.chars().count());
-                        for &slot in holders.get(e.watcher_name.as_str()).into_iter().flatten() {
-                            gpu_types[slot] = Some(index);
+                    } else {
+                        Slot::Unknown
+                    };
+                    if !e.parked {
+                        match slot {
+                            Slot::Watcher(k) => {
+                                let (a, b) = pid_ranges[k as usize];
+                                if b > a {
+                                    runs += 1;
+                                }
+                            }
+                            Slot::Unknown if heard => unknown += 1,
+                            _ => {}
                         }
-                        if circus.is_some() {
-                            named.insert(key);
-                        }
-                        Member { index: i, pids }
-                    })
-                    .collect::<Vec<_>>();
+                    }
+                    widest = widest.max(e.watcher_name.chars().count());
+                    for &g in holders.get(e.watcher_name.as_str()).into_iter().flatten() {
+                        gpu_types[g] = Some(index);
+                    }
+                    slots.push(slot);
+                }
                 let row = TypeRow {
                     index,
                     name: t.ty.clone(),
                     desired: t.running,
-                    runs: circus.is_some().then_some(runs),
+                    runs: heard.then_some(runs),
                     unknown,
                     live: src.live.and_then(|l| l.live_for_type(ns, &t.ty)),
                     load: (!load.is_empty())
-                        .then(|| load.get(&t.ty.to_lowercase()).map(|c| (*c).clone()))
+                        .then(|| {
+                            load.get(&t.ty.to_lowercase())
+                                .map(|c| Box::new((*c).clone()))
+                        })
                         .flatten(),
-                    members,
+                    first,
+                    entries: t.instances.len(),
                 };
                 lines = lines.saturating_add(row.height());
                 row
@@ -305,14 +348,15 @@ impl Rows {
             .circus
             .iter()
             .flat_map(|c| {
-                let known = c.watchers.iter().map(|w| (&w.name, Some(w.pids.clone())));
+                let known = c.watchers.iter().map(|w| (&w.name, Some(&w.pids)));
                 let unknown = c.unknown.iter().map(|n| (n, None));
                 known.chain(unknown)
             })
-            .filter(|(n, _)| !named.contains(&lower(n)))
-            .map(|(n, pids)| Unmanaged {
+            .enumerate()
+            .filter(|(k, _)| !named.get(*k).copied().unwrap_or(true))
+            .map(|(_, (n, pids))| Unmanaged {
                 name: n.clone(),
-                pids,
+                pids: pids.cloned(),
             })
             .collect();
         lines = lines.saturating_add(unmanaged.len());
@@ -324,6 +368,9 @@ impl Rows {
             components: Vec::new(),
             unmanaged,
             lines,
+            slots,
+            pid_table,
+            pid_ranges,
             gpu_types,
             widest,
         }
@@ -369,7 +416,9 @@ impl Rows {
                     endpoints: endpoints.into_iter().map(str::to_string).collect(),
                     plan,
                     live,
-                    load: load.get(&name.to_lowercase()).map(|c| (*c).clone()),
+                    load: load
+                        .get(&name.to_lowercase())
+                        .map(|c| Box::new((*c).clone())),
                     name,
                     registrations,
                 };
@@ -390,7 +439,29 @@ impl Rows {
             lines,
             gpu_types: Vec::new(),
             widest,
+            ..Default::default()
         }
+    }
+
+    /// The pids of entry `i` of type row `t` (its watcher's); `None` when circus was not
+    /// heard or did not say, empty when circus runs no such watcher.
+    pub fn pids(&self, t: &TypeRow, i: usize) -> Option<&[u32]> {
+        if i >= t.entries {
+            return None;
+        }
+        match self.slots.get(t.first + i)? {
+            Slot::Unknown => None,
+            Slot::Absent => Some(&[]),
+            Slot::Watcher(k) => {
+                let (a, b) = *self.pid_ranges.get(*k as usize)?;
+                self.pid_table.get(a as usize..b as usize)
+            }
+        }
+    }
+
+    /// The pids of each entry of type row `t`, in the file's order ([`Rows::pids`]).
+    pub fn members<'a>(&'a self, t: &'a TypeRow) -> impl Iterator<Item = Option<&'a [u32]>> + 'a {
+        (0..t.entries).map(move |i| self.pids(t, i))
     }
 
     /// The rows' names in order: types, or components.

@@ -44,8 +44,8 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
             for (t, row) in types.iter_mut().zip(&rows.types) {
                 t["live"] = json!(row.live);
                 if let Some(insts) = t["instances"].as_array_mut() {
-                    for (i, m) in insts.iter_mut().zip(&row.members) {
-                        i["pids"] = json!(m.pids);
+                    for (i, pids) in insts.iter_mut().zip(rows.members(row)) {
+                        i["pids"] = json!(pids);
                     }
                 }
             }
@@ -115,12 +115,7 @@ pub(super) fn show(g: &Global, store: &Store, ns: &str, paint: &Paint) -> Result
         .iter()
         .filter_map(|row| Some((row, s.types.get(row.index)?)))
     {
-        for (m, i) in row
-            .members
-            .iter()
-            .filter_map(|m| Some((m, t.instances.get(m.index)?)))
-        {
-            let pids = m.pids.as_deref();
+        for (pids, i) in rows.members(row).zip(&t.instances) {
             let state = process_text(i.parked, pids);
             let state = match (i.parked, pids) {
                 (false, Some([])) => paint.red(&state),

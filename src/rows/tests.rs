@@ -61,7 +61,8 @@ fn without_sources_nothing_is_known_and_nothing_is_green() {
     assert_eq!(v.runs_text(), "?");
     assert_eq!(v.live_mark(), LiveMark::Unknown);
     assert_eq!(live_text(v.live, v.live_mark()), "-");
-    assert!(v.members.iter().all(|m| m.pids.is_none()));
+    assert!(r.members(v).all(|p| p.is_none()));
+    assert_eq!(r.members(v).count(), 2);
     let lines: usize = s.types.iter().map(|t| t.instances.len().max(1)).sum();
     assert_eq!(r.lines, lines);
     let widest = s
@@ -97,8 +98,9 @@ fn circus_joins_by_lower_cased_watcher_name_and_names_what_the_file_lacks() {
     let v = row(&r, "VllmWorker");
     assert_eq!((v.runs, v.unknown), (Some(1), 0));
     assert_eq!(v.run_mark(), RunMark::Short);
-    assert_eq!(v.members[0].pids.as_deref(), Some(&[101][..]));
-    assert_eq!(v.members[1].pids.as_deref(), Some(&[][..]));
+    assert_eq!(r.pids(v, 0), Some(&[101][..]));
+    assert_eq!(r.pids(v, 1), Some(&[][..]));
+    assert_eq!(r.pids(v, 2), None, "no third entry");
     let p = row(&r, "PrefillWorker");
     assert_eq!((p.runs, p.unknown), (Some(0), 1));
     assert_eq!(
@@ -297,4 +299,46 @@ fn two_hundred_thousand_types_join_in_linear_time() {
     );
     assert!(r.types.iter().all(|t| t.run_mark() == RunMark::All));
     assert!(r.unmanaged.is_empty());
+}
+
+#[test]
+fn entries_naming_one_watcher_share_its_pids_instead_of_copying_them() {
+    use crate::state::scale::{Instance as Entry, TypeSummary};
+    // A hostile file: 20,000 entries name one watcher that circus runs with 100,000 pids.
+    let entry = Entry {
+        name: "x_W".into(),
+        watcher_name: "x_W".into(),
+        suffix: None,
+        gpus: vec![],
+        parked: false,
+    };
+    let s = Summary {
+        namespace: "x".into(),
+        circus_endpoint: None,
+        types: vec![TypeSummary {
+            ty: "W".into(),
+            running: 20_000,
+            instances: vec![entry; 20_000],
+        }],
+        gpus_total: 0,
+        gpus_used: 0,
+        free_gpus: vec![],
+        gpu_map: vec![],
+    };
+    let watchers = [w("x_w", &(1..=100_000).collect::<Vec<u32>>())];
+    let r = Rows::of_file(
+        &s,
+        Sources {
+            circus: Some(Circus {
+                watchers: &watchers,
+                unknown: &[],
+            }),
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.pid_table.len(), 100_000, "the pids are kept once");
+    let t = &r.types[0];
+    assert_eq!(r.members(t).count(), 20_000);
+    assert_eq!(r.pids(t, 19_999).map(<[u32]>::len), Some(100_000));
+    assert_eq!(t.run_mark(), RunMark::All);
 }

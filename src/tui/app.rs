@@ -266,10 +266,12 @@ impl App {
                     Err(reason) => ArbiterStatus::Offline { endpoint, reason },
                 };
                 self.unchanged = seen == d.arbiter;
+                // The rows are joined again only when circus said something new (a poll
+                // every few seconds of an unchanged deployment costs no join).
+                d.rows_stale |= !self.unchanged;
                 // A change of circus's health is said, with where and why.
                 d.say_arbiter_change(&seen);
                 d.arbiter = seen;
-                d.rows_stale = true;
                 // A confirm states where the change goes: it follows the arbiter too.
                 Vec::new()
             }

@@ -191,23 +191,12 @@ pub fn rows<'a>(
     let Some(t) = cur.summary.types.iter().find(|t| t.ty == ty) else {
         return Vec::new();
     };
-    let members = d
-        .rows
-        .types
-        .iter()
-        .find(|r| r.name == ty)
-        .map_or(&[][..], |r| &r.members[..]);
+    let row = d.rows.types.iter().find(|r| r.name == ty);
     t.instances
         .iter()
         .enumerate()
         .filter(|(_, i)| filter.matches(&[&i.watcher_name, &i.gpus.join(",")]))
-        .map(|(n, i)| {
-            let pids = members
-                .get(n)
-                .filter(|m| m.index == n)
-                .and_then(|m| m.pids.as_deref());
-            (i, pids)
-        })
+        .map(|(n, i)| (i, row.and_then(|r| d.rows.pids(r, n))))
         .collect()
 }
 

@@ -58,10 +58,10 @@ pub(super) fn type_row<'a>(
     row: &TypeRow,
     load_w: u16,
 ) -> Row<'a> {
-    let names: Vec<Line> = row
-        .members
+    let names: Vec<Line> = ty
+        .instances
         .iter()
-        .filter_map(|m| Some((ty.instances.get(m.index)?, m.pids.as_deref())))
+        .zip(app.rows.members(row))
         .map(|(i, pids)| match (i.parked, pids) {
             (true, _) => Line::styled(format!("{} (parked)", safe(&i.watcher_name)), t.muted()),
             (false, None) => Line::raw(safe(&i.watcher_name).into_owned()),
