@@ -2205,3 +2205,34 @@ fn enter_again_while_a_namespace_opens_reads_it_once() {
     app.update(a);
     assert_eq!(current(&app).name, "dynamo");
 }
+
+#[test]
+fn l_under_demo_says_the_demo_has_no_logs_and_asks_no_circus() {
+    let d = demo_copy();
+    let store = dynamo_ctl::state::Store::new(d.path());
+    let mut app = App::new(d.path().to_path_buf(), false, Some("dynamo".into()))
+        .with_arbiter(Some("--demo"), Default::default());
+    app.set_clock(now(), CLOCK);
+    for e in app.start() {
+        let a = effects::run_blocking(&store, e);
+        let _ = app.update(a);
+    }
+    select_type(&mut app, "VllmWorker");
+    let effects = app.update(key('l'));
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::LogOpen { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(top_scope(&app), None, "no log panel opens");
+    let (sev, text) = status(&app);
+    assert_eq!(sev, Severity::Warn);
+    assert!(text.contains("no logs with --demo"), "{text}");
+    // With --state-only a real circus may still run the workers: it is asked.
+    let (mut app, _store) = app_on(d.path(), Some("dynamo"), false);
+    select_type(&mut app, "VllmWorker");
+    let effects = app.update(key('l'));
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::LogOpen { .. })),
+        "{effects:?}"
+    );
+}

@@ -210,6 +210,16 @@ impl LogView {
         if watchers.is_empty() {
             return vec![say(Severity::Warn, format!("{target} has no watcher"))];
         }
+        // The demo's endpoints name no running circus: say so, not "unreachable".
+        if d.file_only == Some("--demo") {
+            return vec![say(
+                Severity::Warn,
+                format!(
+                    "no logs with --demo: no circus runs the demo's workers, so none writes output ({}'s would be where its circus's stream settings say)",
+                    crate::text::safe(target)
+                ),
+            )];
+        }
         let view = LogView::new(target, prefixed, d.log_lines);
         let open = Effect::LogOpen {
             id: view.id,
