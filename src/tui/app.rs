@@ -25,6 +25,9 @@ use super::widgets::InputOutcome;
 use crate::arbiter::Options;
 
 mod ask;
+mod sources;
+
+use sources::Step;
 
 pub struct App {
     /// What the sources said.
@@ -191,130 +194,17 @@ impl App {
                 self.quit = true;
                 return Vec::new();
             }
-            Action::ArbiterTick => {
-                self.unchanged = true;
-                let d = &mut self.data;
-                if !d.wants_arbiter() || d.polling || d.paused {
-                    return Vec::new();
-                }
-                let cur = d.current.as_ref().expect("wants_arbiter");
-                let poll = Effect::ArbiterPoll {
-                    ns: cur.name.clone(),
-                    endpoint: cur.summary.circus_endpoint.clone().unwrap_or_default(),
-                };
-                d.polling = true;
-                return vec![poll];
-            }
-            Action::MetricsTick => {
-                let d = &mut self.data;
-                if !d.wants_metrics() || d.load.polling || d.paused {
-                    self.unchanged = true;
-                    return Vec::new();
-                }
-                // Drawn: the header says "asking…" while the round is out.
-                d.load.polling = true;
-                let ns = d.current.as_ref().expect("wants_metrics").name.clone();
-                return vec![Effect::MetricsPoll { ns }];
-            }
-            Action::MetricsSeen { ns, metrics } => {
-                let d = &mut self.data;
-                d.load.polling = false;
-                if d.current.as_ref().is_some_and(|c| c.name == ns) && !d.paused {
-                    d.say_metrics_health(&metrics);
-                    d.load.on_sample(&ns, *metrics);
-                    d.rows_stale = true;
-                } else {
-                    self.unchanged = true;
-                }
-                return Vec::new();
-            }
-            Action::MetricsHistory {
-                ns,
-                component,
-                points,
-            } => {
-                let d = &mut self.data;
-                if d.current.as_ref().is_some_and(|c| c.name == ns) {
-                    match points {
-                        Some(p) => d.load.prom_history = Some((component, p)),
-                        None => d.say(
-                            Severity::Warn,
-                            format!(
-                                "Prometheus gave no history of {component}: showing what this session measured"
-                            ),
-                        ),
-                    }
-                }
-                return Vec::new();
-            }
-            Action::ArbiterSeen {
-                ns,
-                endpoint,
-                result,
-            } => {
-                let d = &mut self.data;
-                d.polling = false;
-                let same = d.current.as_ref().is_some_and(|c| {
-                    c.name == ns && c.summary.circus_endpoint.as_deref() == Some(&endpoint)
-                });
-                if !same {
-                    self.unchanged = true;
-                    return Vec::new();
-                }
-                let seen = match result {
-                    Ok(watchers) => ArbiterStatus::Online { endpoint, watchers },
-                    Err(reason) => ArbiterStatus::Offline { endpoint, reason },
-                };
-                self.unchanged = seen == d.arbiter;
-                // The rows are joined again only when circus said something new (a poll
-                // every few seconds of an unchanged deployment costs no join).
-                d.rows_stale |= !self.unchanged;
-                // A change of circus's health is said, with where and why.
-                d.say_arbiter_change(&seen);
-                d.arbiter = seen;
-                // A confirm states where the change goes: it follows the arbiter too.
-                Vec::new()
-            }
-            Action::InstancesChanged(snap) => {
-                let d = &mut self.data;
-                d.on_instances(*snap);
-                // The namespace asked for had no state file: discovery may know it. A read
-                // of it still running is answered with this snapshot in hand: no second.
-                if std::mem::take(&mut d.awaiting_discovery)
-                    && d.want.is_some()
-                    && d.current.is_none()
-                    && !d.refresh_running()
-                {
-                    vec![Outcome::Effect(d.refresh())]
-                } else {
-                    Vec::new()
-                }
-            }
-            Action::LiveTick => {
-                let d = &mut self.data;
-                let expired = d.track.expire(d.now);
-                let ended = d.check_follow();
-                // Flashes and leavers show only in the registered-instances panels.
-                self.unchanged = !(ended || expired && self.shows_live());
-                Vec::new()
-            }
-            Action::Log { id, news } => {
-                // To its panel; a panel closed since drops it (and its follower stops).
-                let panel = self
-                    .popups
-                    .iter_mut()
-                    .find(|p| p.get().log_id() == Some(id));
-                return match panel {
-                    Some(p) => {
-                        let out = p.get_mut().on_log(news);
-                        self.apply(out)
-                    }
-                    None => {
-                        self.unchanged = true;
-                        Vec::new()
-                    }
-                };
-            }
+            a @ (Action::ArbiterTick
+            | Action::MetricsTick
+            | Action::MetricsSeen { .. }
+            | Action::MetricsHistory { .. }
+            | Action::ArbiterSeen { .. }
+            | Action::InstancesChanged(_)
+            | Action::LiveTick
+            | Action::Log { .. }) => match self.on_source(a) {
+                Step::Effects(e) => return e,
+                Step::Outcomes(o) => o,
+            },
             Action::ScaleProgress(line) => {
                 self.data.say(Severity::Info, line);
                 return Vec::new();
