@@ -462,9 +462,15 @@ fn dash_n_names_the_namespace_for_subcommands_too() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Two different namespaces, or none: usage errors.
-    let r = run_in(d.path(), &["-n", "other", "show", "dynamo"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("two namespaces given"), "{}", r.stderr);
+    for cmd in ["show", "instances", "top"] {
+        let r = run_in(d.path(), &["--no-discovery", "-n", "other", cmd, "dynamo"]);
+        assert_eq!(r.code, 2, "{cmd}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("two namespaces given"),
+            "{cmd}: {}",
+            r.stderr
+        );
+    }
     let r = run_in(d.path(), &["show"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = run_in(d.path(), &["add", "VllmWorker"]);

@@ -170,6 +170,18 @@ fn run_change(
     }
 }
 
+/// The namespace of a command where it is optional (`top`, `instances`): the argument or
+/// `-n`; both, when they differ, is a usage error (exit 2), as for `show`.
+fn optional_ns(g: &Global, positional: Option<String>) -> Result<Option<String>, i32> {
+    match (positional, &g.namespace) {
+        (Some(p), Some(n)) if p != *n => Err(error_out(
+            &format!("two namespaces given: {p} and -n {n}"),
+            2,
+        )),
+        (p, n) => Ok(p.or_else(|| n.clone())),
+    }
+}
+
 pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
     let _ = JSON_ERRORS.set(g.output == Output::Json);
     let paint = Paint::detect();
@@ -191,16 +203,17 @@ pub fn run(g: &Global, store: &Store, cmd: Command) -> i32 {
             window,
             watch,
         } => {
-            let ns = match (namespace, &g.namespace) {
-                (Some(p), Some(n)) if p != *n => {
-                    return error_out(&format!("two namespaces given: {p} and -n {n}"), 2);
-                }
-                (p, n) => p.or_else(|| n.clone()),
+            let ns = match optional_ns(g, namespace) {
+                Ok(ns) => ns,
+                Err(code) => return code,
             };
             return top::top(g, ns.as_deref(), window, watch, &paint);
         }
         Command::Instances { namespace } => {
-            let namespace = namespace.or_else(|| g.namespace.clone());
+            let namespace = match optional_ns(g, namespace) {
+                Ok(ns) => ns,
+                Err(code) => return code,
+            };
             return match live::instances(g, namespace.as_deref(), &paint) {
                 Ok(code) => code,
                 Err(e) => fail(&e),
