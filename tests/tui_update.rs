@@ -2236,3 +2236,36 @@ fn l_under_demo_says_the_demo_has_no_logs_and_asks_no_circus() {
         "{effects:?}"
     );
 }
+
+#[test]
+fn a_long_reason_under_the_scale_input_is_shown_whole() {
+    let (mut app, store, _d) = dashboard();
+    select_type(&mut app, "VllmWorker");
+    drive(&mut app, &store, key('s'));
+    for c in ['9', '9', '9', '9'] {
+        drive(&mut app, &store, key(c));
+    }
+    drive(&mut app, &store, code(KeyCode::Enter));
+    let why = scale_prompt(&app)
+        .input
+        .error()
+        .expect("an impossible target is refused")
+        .to_string();
+    assert!(
+        why.chars().count() > 44,
+        "a reason longer than a line: {why}"
+    );
+    // Every word of it is on screen (wrapped in the popup, not cut at its edge).
+    let screen = text(&render(&app, 100, 30));
+    let shown: String = screen
+        .lines()
+        .filter_map(|l| l.split('║').nth(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown: Vec<&str> = shown.split_whitespace().collect();
+    let want: Vec<&str> = why.split_whitespace().collect();
+    assert!(
+        shown.windows(want.len()).any(|w| w == want.as_slice()),
+        "{why}\n{screen}"
+    );
+}

@@ -5,7 +5,7 @@ use crossterm::event::KeyCode;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Ask, Outcome, Panel};
 use crate::text::safe;
@@ -103,11 +103,18 @@ impl Panel for ScalePrompt {
             .current
             .as_ref()
             .map_or(0, |c| c.summary.running(&self.ty));
+        // A reason under the input is wrapped, and the popup grows to show all of it.
+        let width = 46u16.min(area.width);
+        let error = self.input.error().map(|e| safe(e).into_owned());
+        let text_w = usize::from(width.saturating_sub(2)).max(1);
+        let extra = error
+            .as_deref()
+            .map_or(0, |e| e.chars().count().div_ceil(text_w).saturating_sub(1));
         let inner = popup::open(
             frame.buffer_mut(),
             t,
             area,
-            (46u16.min(area.width), 7),
+            (width, 7u16.saturating_add(extra.min(20) as u16)),
             " Scale ",
             false,
         );
@@ -116,13 +123,14 @@ impl Panel for ScalePrompt {
             Span::styled(format!("({running} running) to: "), t.fg(t.text)),
         ];
         prompt.extend(self.input.line(t, t.selected(), 8).spans);
-        let last = match self.input.error() {
-            Some(e) => Line::styled(e.to_string(), t.error()),
+        let last = match error {
+            Some(e) => Line::styled(e, t.error()),
             None => Line::styled("Enter shows the plan; Esc cancels", t.muted()),
         };
         frame.render_widget(
             Paragraph::new(vec![Line::raw(""), Line::from(prompt), Line::raw(""), last])
-                .alignment(Alignment::Center),
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
             inner,
         );
     }
