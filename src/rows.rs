@@ -200,8 +200,6 @@ pub struct Rows {
     pub ns: String,
     /// Only discovery knows it: `components`, no `types`.
     pub discovery_only: bool,
-    /// Circus was heard (its watchers are in the rows).
-    pub circus: bool,
     pub types: Vec<TypeRow>,
     pub components: Vec<ComponentRow>,
     pub unmanaged: Vec<Unmanaged>,
@@ -363,7 +361,6 @@ impl Rows {
         Rows {
             ns: ns.to_string(),
             discovery_only: false,
-            circus: src.circus.is_some(),
             types,
             components: Vec::new(),
             unmanaged,
@@ -432,7 +429,6 @@ impl Rows {
         Rows {
             ns: ns.to_string(),
             discovery_only: true,
-            circus: false,
             types: Vec::new(),
             components,
             unmanaged: Vec::new(),
@@ -482,7 +478,7 @@ impl Rows {
 }
 
 /// The components the planner sets a target for in `ns` (rows even with no instance).
-pub fn planner_components(live: Option<&Snapshot>, ns: &str) -> Vec<&'static str> {
+fn planner_components(live: Option<&Snapshot>, ns: &str) -> Vec<&'static str> {
     let Some(d) = live.and_then(|l| l.planners.get(ns)) else {
         return Vec::new();
     };

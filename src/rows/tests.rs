@@ -51,7 +51,7 @@ fn without_sources_nothing_is_known_and_nothing_is_green() {
     let s = summary();
     let r = Rows::of_file(&s, Sources::default());
     assert_eq!(r.types.len(), s.types.len());
-    assert!(!r.circus && r.unmanaged.is_empty());
+    assert!(r.types.iter().all(|t| t.runs.is_none()) && r.unmanaged.is_empty());
     let v = row(&r, "VllmWorker");
     assert_eq!(v.desired, 2);
     assert_eq!(

@@ -204,8 +204,8 @@ impl Dashboard {
         // etcd sees no column of dashes).
         let show_live = cur.discovery_only || app.live.as_ref().is_some_and(|l| l.answered());
         // The planner's targets, in the column a state file's Run has.
-        let has_plan = cur.discovery_only
-            && !crate::rows::planner_components(app.live.as_ref(), &cur.name).is_empty();
+        let planned = r.components.iter().filter(|c| c.plan.is_some()).count();
+        let has_plan = cur.discovery_only && planned > 0;
         let table = Table::new(
             rows,
             // A discovery-only namespace has no Run (no file says what should run) and no
@@ -269,8 +269,6 @@ impl Dashboard {
                 };
                 let count = if cur.discovery_only {
                     let n = r.components.len();
-                    let planned =
-                        crate::rows::planner_components(app.live.as_ref(), &cur.name).len();
                     if planned > 0 {
                         format!("{n} components, {planned} with a planner target")
                     } else {
