@@ -141,6 +141,23 @@ pub const PAGE_DOWN: KeyDef = k(
     false,
     "",
 );
+/// `k` / `j` in a view that scrolls (an entry, a registration).
+pub const SCROLL_UP: KeyDef = k(
+    &[C('k'), K(KeyCode::Up)],
+    "k/↑",
+    "scroll up",
+    Cmd::Up,
+    false,
+    "up",
+);
+pub const SCROLL_DOWN: KeyDef = k(
+    &[C('j'), K(KeyCode::Down)],
+    "j/↓",
+    "scroll down",
+    Cmd::Down,
+    false,
+    "down",
+);
 /// `c` in every list and view: the selected row's name, id or text to the clipboard.
 pub const COPY: KeyDef = k(
     &[C('c')],

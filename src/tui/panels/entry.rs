@@ -19,22 +19,8 @@ use crate::tui::widgets::{Scroll, popup};
 
 pub const TITLE: &str = "One instance";
 pub const KEYS: &[KeyDef] = &[
-    k(
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "scroll up",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    k(
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "scroll down",
-        Cmd::Down,
-        false,
-        "down",
-    ),
+    crate::tui::keys::SCROLL_UP,
+    crate::tui::keys::SCROLL_DOWN,
     PAGE_UP,
     PAGE_DOWN,
     TOP,

@@ -292,7 +292,7 @@ pub fn joined<'a>(d: &'a Data, ty: &str, filter: &Filter, sort: Sort) -> Vec<Joi
 
 impl Panel for Instances {
     fn input_ref(&self) -> Option<&TextInput> {
-        self.filter.typing.then_some(&self.filter.input)
+        self.filter.active()
     }
 
     fn input(&mut self) -> Option<&mut TextInput> {

@@ -110,7 +110,7 @@ impl Messages {
 
 impl Panel for Messages {
     fn input_ref(&self) -> Option<&TextInput> {
-        self.filter.typing.then_some(&self.filter.input)
+        self.filter.active()
     }
 
     fn input(&mut self) -> Option<&mut TextInput> {

@@ -339,7 +339,7 @@ impl Picker {
 
 impl Panel for Picker {
     fn input_ref(&self) -> Option<&TextInput> {
-        self.filter.typing.then_some(&self.filter.input)
+        self.filter.active()
     }
 
     fn input(&mut self) -> Option<&mut TextInput> {

@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::{Outcome, Panel};
 use crate::text::safe;
 use crate::tui::data::{Data, transport_text};
-use crate::tui::keys::{self, BOTTOM, C, Cmd, K, KeyDef, PAGE_DOWN, PAGE_UP, TOP, k};
+use crate::tui::keys::{self, BOTTOM, Cmd, K, KeyDef, PAGE_DOWN, PAGE_UP, TOP, k};
 use crate::tui::live::is_ident;
 use crate::tui::ui::View;
 use crate::tui::ui::instances::render_document;
@@ -18,22 +18,8 @@ use crate::tui::widgets::{Scroll, popup};
 
 pub const TITLE: &str = "One registration";
 pub const KEYS: &[KeyDef] = &[
-    k(
-        &[C('k'), K(KeyCode::Up)],
-        "k/↑",
-        "scroll up",
-        Cmd::Up,
-        false,
-        "up",
-    ),
-    k(
-        &[C('j'), K(KeyCode::Down)],
-        "j/↓",
-        "scroll down",
-        Cmd::Down,
-        false,
-        "down",
-    ),
+    crate::tui::keys::SCROLL_UP,
+    crate::tui::keys::SCROLL_DOWN,
     PAGE_UP,
     PAGE_DOWN,
     TOP,

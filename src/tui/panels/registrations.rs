@@ -250,7 +250,7 @@ impl Registrations {
 
 impl Panel for Registrations {
     fn input_ref(&self) -> Option<&TextInput> {
-        self.filter.typing.then_some(&self.filter.input)
+        self.filter.active()
     }
 
     fn input(&mut self) -> Option<&mut TextInput> {

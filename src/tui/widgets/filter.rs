@@ -33,6 +33,11 @@ impl Filter {
         f.is_empty() || fields.iter().any(|x| x.to_lowercase().contains(&f))
     }
 
+    /// The input while typing, to draw and to show its keys in the footer.
+    pub fn active(&self) -> Option<&TextInput> {
+        self.typing.then_some(&self.input)
+    }
+
     /// The input while typing (it gets keys first).
     pub fn input(&mut self) -> Option<&mut TextInput> {
         self.typing.then_some(&mut self.input)

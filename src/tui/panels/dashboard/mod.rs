@@ -337,7 +337,7 @@ impl Dashboard {
 
 impl Panel for Dashboard {
     fn input_ref(&self) -> Option<&TextInput> {
-        self.filter.typing.then_some(&self.filter.input)
+        self.filter.active()
     }
 
     fn input(&mut self) -> Option<&mut TextInput> {

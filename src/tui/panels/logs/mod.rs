@@ -444,7 +444,7 @@ impl Panel for LogView {
     }
 
     fn input_ref(&self) -> Option<&TextInput> {
-        self.search.typing.then_some(&self.search.input)
+        self.search.active()
     }
 
     fn input(&mut self) -> Option<&mut TextInput> {
