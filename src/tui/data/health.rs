@@ -92,6 +92,23 @@ impl Data {
         {
             let ns = cur.name.as_str();
             let mut more = 0usize;
+            // One event per instance, the first EACH of them; the rest counted.
+            let mut one = |sev: Severity, verb: &str, i: &crate::discovery::Instance| {
+                if each.len() < EACH {
+                    each.push((
+                        sev,
+                        format!(
+                            "{ns}: {} {} {verb} ({}, {})",
+                            i.component,
+                            i.instance_id_hex(),
+                            i.endpoint,
+                            i.source.as_str()
+                        ),
+                    ));
+                } else {
+                    more += 1;
+                }
+            };
             if !ch.added.is_empty() {
                 let keys: std::collections::HashSet<&str> = ch
                     .added
@@ -103,37 +120,11 @@ impl Data {
                     .of_namespace(ns)
                     .filter(|i| keys.contains(i.key.as_str()))
                 {
-                    if each.len() < EACH {
-                        each.push((
-                            Severity::Ok,
-                            format!(
-                                "{ns}: {} {} arrived ({}, {})",
-                                i.component,
-                                i.instance_id_hex(),
-                                i.endpoint,
-                                i.source.as_str()
-                            ),
-                        ));
-                    } else {
-                        more += 1;
-                    }
+                    one(Severity::Ok, "arrived", i);
                 }
             }
             for i in ch.removed.iter().filter(|i| i.namespace == ns) {
-                if each.len() < EACH {
-                    each.push((
-                        Severity::Warn,
-                        format!(
-                            "{ns}: {} {} left ({}, {})",
-                            i.component,
-                            i.instance_id_hex(),
-                            i.endpoint,
-                            i.source.as_str()
-                        ),
-                    ));
-                } else {
-                    more += 1;
-                }
+                one(Severity::Warn, "left", i);
             }
             if more > 0 {
                 each.push((
