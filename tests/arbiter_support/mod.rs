@@ -30,6 +30,42 @@ pub fn circusd() -> PathBuf {
     panic!("circusd not found: run scripts/test.sh, which installs circus==0.19.0 into .venv");
 }
 
+/// Starts circusd on `root/circus.ini` in a process group of its own (its output in
+/// `root/circusd.log`), into `slot` (whose owner kills it on drop, a failed start
+/// included), and waits, at most 30 s, until `ready` holds for its watchers.
+pub fn spawn_circusd(
+    root: &Path,
+    endpoint: &str,
+    slot: &mut Option<Child>,
+    mut ready: impl FnMut(&mut Client, &[String]) -> bool,
+) {
+    let log = std::fs::File::create(root.join("circusd.log")).unwrap();
+    let child = Command::new(circusd())
+        .arg(root.join("circus.ini"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .expect("cannot start circusd");
+    *slot = Some(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut client = Client::new(endpoint, Duration::from_secs(2)).unwrap();
+    loop {
+        if let Ok(ws) = client.list()
+            && ready(&mut client, &ws)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "circusd did not come up: {}",
+            std::fs::read_to_string(root.join("circusd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn worker_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/arbiter_support/worker.sh")
 }
@@ -143,37 +179,21 @@ impl Circus {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::File::create(self.root.path().join("circusd.log")).unwrap();
-        let child = Command::new(circusd())
-            .arg(self.root.path().join("circus.ini"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("cannot start circusd");
-        self.child = Some(child);
+        let out = self.out_dir();
+        let ready_pid = |pid: u32| out.join(format!("{pid}.pid")).exists();
         // Ready when it answers and every configured watcher runs its process.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut client = Client::new(&self.endpoint, Duration::from_secs(2)).unwrap();
-        loop {
-            if let Ok(ws) = client.list()
-                && !ws.is_empty()
-                && ws.iter().all(|w| {
-                    client
-                        .pids(w)
-                        .is_ok_and(|p| !p.is_empty() && p.iter().all(|p| self.is_ready(*p)))
-                })
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "circusd did not come up: {}",
-                std::fs::read_to_string(self.root.path().join("circusd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        spawn_circusd(
+            self.root.path(),
+            &self.endpoint,
+            &mut self.child,
+            |c, ws| {
+                !ws.is_empty()
+                    && ws.iter().all(|w| {
+                        c.pids(w)
+                            .is_ok_and(|p| !p.is_empty() && p.iter().all(|p| ready_pid(*p)))
+                    })
+            },
+        );
     }
 
     /// Whether worker `pid` is set up (its signal handling in place): it wrote `<pid>.pid`.

@@ -3,16 +3,15 @@
 //! file to match. Killed with its workers on drop.
 #![allow(dead_code)]
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use dynamo_ctl::arbiter::Client;
 
 #[path = "../arbiter_support/mod.rs"]
 pub mod arbiter_support;
-pub use arbiter_support::{circusd, free_port};
+pub use arbiter_support::free_port;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dynamo-ctl");
 
@@ -119,34 +118,13 @@ impl LogCircus {
     }
 
     fn spawn(&mut self, n: usize) {
-        let log = std::fs::File::create(self.root.path().join("circusd.log")).unwrap();
-        let child = Command::new(circusd())
-            .arg(self.root.path().join("circus.ini"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("cannot start circusd");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut client = Client::new(&self.endpoint, Duration::from_secs(2)).unwrap();
-        loop {
-            if let Ok(ws) = client.list()
-                && ws.len() == n
-                && ws
-                    .iter()
-                    .all(|w| client.pids(w).is_ok_and(|p| !p.is_empty()))
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "circusd did not come up: {}",
-                std::fs::read_to_string(self.root.path().join("circusd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Ready when all `n` watchers run their process.
+        arbiter_support::spawn_circusd(
+            self.root.path(),
+            &self.endpoint,
+            &mut self.child,
+            |c, ws| ws.len() == n && ws.iter().all(|w| c.pids(w).is_ok_and(|p| !p.is_empty())),
+        );
     }
 
     /// Tells `watcher` to write its next batch (`what`: a count, "esc" or "slow N").
